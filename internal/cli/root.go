@@ -1,0 +1,133 @@
+// Package cli holds jetway's commands: flag parsing and output only; the
+// work is done by the packages they call.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses shared by every command.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitUnreachable = 3
+	ExitTimedOut    = 124
+	ExitCancelled   = 130
+)
+
+// Streams are the command's standard streams.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// CLI is what every command gets: streams and the process environment.
+type CLI struct {
+	Streams
+	Getenv  func(string) string
+	Verbose bool
+}
+
+// Home is the user's home directory: $HOME, else the passwd entry.
+func (c *CLI) Home() string {
+	if h := c.Getenv("HOME"); h != "" {
+		return h
+	}
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return "/"
+}
+
+// UserName is the login name for SSH when a URL names none.
+func (c *CLI) UserName() string {
+	if u := c.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// Logger logs to stderr; debug records only with --verbose.
+func (c *CLI) Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.Err, &slog.HandlerOptions{Level: level}))
+}
+
+// exitError carries an exit status chosen by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// usageError marks bad flags or arguments (exit 2).
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// Main runs jetway with args and returns the process exit status.
+func Main(ctx context.Context, args []string, streams Streams, getenv func(string) string) int {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := &CLI{Streams: streams, Getenv: getenv}
+	root := NewRootCommand(c)
+	root.SetArgs(args)
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(streams.Err, "jetway:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		return ExitCancelled
+	}
+	// Errors cobra raises itself are about flags and arguments.
+	return ExitUsage
+}
+
+// NewRootCommand builds the command tree.
+func NewRootCommand(c *CLI) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "jetway",
+		Short: "Build and deploy on throw-away runners that reuse a remote Docker host's layer cache",
+		Long: `jetway runs builds and deploys on fresh, throw-away runners, and lets each run
+use a persistent remote Docker host (DOCKER_HOST=ssh://..., tcp://...) so that
+image layers built by earlier runs are reused.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
+	root.AddCommand(newDockerhostCommand(c))
+	return root
+}
