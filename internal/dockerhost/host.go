@@ -87,7 +87,9 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.dial = func(ctx context.Context) (net.Conn, error) { return dialTLS(ctx, spec.Address(), cfg.Clone(), opts.Timeout) }
+		h.dial = func(ctx context.Context) (net.Conn, error) {
+			return dialTLS(ctx, spec.Address(), cfg.Clone(), opts.Timeout)
+		}
 	case SchemeSSH:
 		t, err := openSSH(ctx, spec, opts)
 		if err != nil {
@@ -235,4 +237,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-

@@ -180,4 +180,3 @@ func (b *Bed) setupTLS(context.Context) error {
 	b.TLSCertDir = filepath.Join(b.Dir, "tls", "client")
 	return ca.WriteClientDir(b.TLSCertDir)
 }
-
