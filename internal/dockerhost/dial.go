@@ -116,7 +116,7 @@ func dialTLS(ctx context.Context, addr string, cfg *tls.Config, timeout time.Dur
 
 func classifyTLSError(addr string, err error) error {
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError

@@ -194,6 +194,9 @@ func (h *Host) Ping(ctx context.Context) (PingResult, error) {
 	resp.Body.Close()
 	latency := time.Since(start)
 	api := resp.Header.Get("Api-Version")
+	if api == "" && strings.Contains(string(body), "HTTP request to an HTTPS server") {
+		return PingResult{}, &NotDockerError{Addr: h.spec.String(), Detail: "it expects TLS; set DOCKER_TLS_VERIFY=1 with the TLS files (DOCKER_TLS_CA, DOCKER_TLS_CERT, DOCKER_TLS_KEY)"}
+	}
 	if api == "" {
 		return PingResult{}, &NotDockerError{Addr: h.spec.String(), Detail: fmt.Sprintf("GET /_ping answered %s without an Api-Version header (body %q)", resp.Status, truncate(string(body), 80))}
 	}

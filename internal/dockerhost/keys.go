@@ -13,6 +13,7 @@ func NormalizeKey(key []byte) []byte {
 	}
 	k = bytes.ReplaceAll(k, []byte("\r\n"), []byte("\n"))
 	k = bytes.ReplaceAll(k, []byte("\r"), []byte("\n"))
+	k = bytes.TrimSpace(k)
 	out := make([]byte, 0, len(k)+1)
 	out = append(out, k...)
 	return append(out, '\n')

@@ -141,6 +141,8 @@ func (t *sshTransport) classifyHandshakeError(ctx context.Context, addr string, 
 	switch {
 	case errors.As(err, &unknown), errors.As(err, &changed):
 		return err
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &UnreachableError{Addr: addr, Reason: "SSH handshake timed out", Err: err}
 	case ctx.Err() != nil:
 		return &UnreachableError{Addr: addr, Reason: "SSH handshake did not finish", Err: context.Cause(ctx)}
 	case errors.As(err, &netErr) && netErr.Timeout():
@@ -201,6 +203,14 @@ func (t *sshTransport) DialContext(ctx context.Context) (net.Conn, error) {
 		if err == nil {
 			return conn, nil
 		}
+		if errors.Is(err, io.EOF) {
+			// The connection is going away; its end is noticed a moment
+			// after its channels fail.
+			select {
+			case <-live.gone:
+			case <-time.After(time.Second):
+			}
+		}
 		select {
 		case <-live.gone:
 			if attempt == 0 && ctx.Err() == nil {
@@ -230,16 +240,59 @@ func (t *sshTransport) openDocker(ctx context.Context, live *liveClient) (net.Co
 	if !errors.As(err, &openErr) {
 		return nil, err
 	}
-	if openErr.Reason == ssh.ConnectionFailed {
-		// The server forwards, but could not connect to the socket. Say why.
-		return nil, t.diagnoseSocket(ctx, live, openErr)
+	// sshd answers "connect failed" both when stream-local forwarding is
+	// forbidden and when the socket cannot be opened, so look at the socket.
+	diag := t.diagnoseSocket(ctx, live)
+	switch {
+	case diag == socketMissing && t.spec.Path == "",
+		diag == socketAccessible:
+		// The remote docker CLI may know a socket we don't (its
+		// DOCKER_HOST), or forwarding is forbidden: let it connect.
+		t.log.Debug("stream-local forwarding failed; falling back to docker system dial-stdio", "remote", t.remote(), "reason", openErr.Error())
+		conn, err := t.openDialStdio(ctx, live)
+		if err == nil {
+			t.mode.Store(modeDialStdio)
+		}
+		return conn, err
 	}
-	t.log.Debug("stream-local forwarding refused; falling back to docker system dial-stdio", "remote", t.remote(), "reason", openErr.Error())
-	conn, err = t.openDialStdio(ctx, live)
-	if err == nil {
-		t.mode.Store(modeDialStdio)
+	return nil, &SocketError{Path: t.socketPath(), Remote: t.remote(), Problem: diag.problem(t.user), Err: openErr}
+}
+
+// socketState is what a shell test on the remote host found at the socket.
+type socketState string
+
+const (
+	socketMissing    socketState = "missing"
+	socketNotSocket  socketState = "notsocket"
+	socketDenied     socketState = "denied"
+	socketAccessible socketState = "accessible"
+	socketUnknown    socketState = ""
+)
+
+func (s socketState) problem(user string) string {
+	switch s {
+	case socketMissing:
+		return "no such file (is dockerd running, and is this its socket?)"
+	case socketNotSocket:
+		return "exists but is not a unix socket"
+	case socketDenied:
+		return fmt.Sprintf("permission denied for user %q", user)
+	case socketAccessible:
+		return "connection refused (dockerd is not listening on it)"
 	}
-	return conn, err
+	return "sshd could not connect to it"
+}
+
+// diagnoseSocket runs a POSIX shell test on the remote side: sshd reports a
+// missing socket, a permission problem and forbidden forwarding alike.
+func (t *sshTransport) diagnoseSocket(ctx context.Context, live *liveClient) socketState {
+	q := shellQuote(t.socketPath())
+	script := fmt.Sprintf(`if [ ! -e %[1]s ]; then echo missing; elif [ ! -S %[1]s ]; then echo notsocket; elif [ ! -r %[1]s ] || [ ! -w %[1]s ]; then echo denied; else echo accessible; fi`, q)
+	out, err := runRemote(ctx, live.Client, script)
+	if err != nil {
+		return socketUnknown
+	}
+	return socketState(strings.TrimSpace(string(out)))
 }
 
 type dialResult struct {
@@ -267,29 +320,6 @@ func (t *sshTransport) openStreamLocal(ctx context.Context, live *liveClient) (n
 		}()
 		return nil, &UnreachableError{Addr: t.spec.Address(), Reason: "opening an SSH channel did not finish", Err: context.Cause(ctx)}
 	}
-}
-
-// diagnoseSocket runs a small POSIX shell test on the remote side to tell a
-// missing socket from a permission problem, which sshd reports alike.
-func (t *sshTransport) diagnoseSocket(ctx context.Context, live *liveClient, cause error) error {
-	path := t.socketPath()
-	q := shellQuote(path)
-	script := fmt.Sprintf(`if [ ! -e %[1]s ]; then echo missing; elif [ ! -S %[1]s ]; then echo notsocket; elif [ ! -r %[1]s ] || [ ! -w %[1]s ]; then echo denied; else echo refused; fi`, q)
-	out, err := runRemote(ctx, live.Client, script)
-	problem := "sshd could not connect to it"
-	if err == nil {
-		switch strings.TrimSpace(string(out)) {
-		case "missing":
-			problem = "no such file (is dockerd running, and is this its socket?)"
-		case "notsocket":
-			problem = "exists but is not a unix socket"
-		case "denied":
-			problem = fmt.Sprintf("permission denied for user %q", t.user)
-		case "refused":
-			problem = "connection refused (dockerd is not listening on it)"
-		}
-	}
-	return &SocketError{Path: path, Remote: t.remote(), Problem: problem, Err: cause}
 }
 
 func runRemote(ctx context.Context, c *ssh.Client, cmd string) ([]byte, error) {
