@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,7 @@ func newRootCommand() *cobra.Command {
 }
 
 func newUpCommand() *cobra.Command {
-	var asJSON, verbose bool
+	var asJSON, asEnv, verbose bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a test bed and print how to use it",
@@ -59,6 +60,17 @@ It keeps running after this command exits; remove it with
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if asEnv {
+				for _, kv := range [][2]string{
+					{"TB_DIR", bed.Dir}, {"TB_DOCKER_HOST", bed.DockerHostSSH()}, {"TB_CLIENT_KEY", bed.ClientKey},
+					{"TB_KNOWN_HOSTS", bed.KnownHosts}, {"TB_REMOTE_SOCKET", bed.RemoteSocket}, {"TB_LOCAL_SOCKET", bed.LocalSocket},
+					{"TB_REMOTE_MARKER", bed.RemoteMarker}, {"TB_REGISTRY", bed.Registry}, {"TB_REGISTRY_USER", bed.RegistryUser},
+					{"TB_REGISTRY_PASS", bed.RegistryPass}, {"TB_BASE_IMAGE", testbed.BaseImage},
+				} {
+					fmt.Fprintf(out, "%s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
+				}
+				return nil
+			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
@@ -75,6 +87,7 @@ It keeps running after this command exits; remove it with
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the bed's description as JSON")
+	cmd.Flags().BoolVar(&asEnv, "env", false, "print shell variable assignments (TB_DIR=..., TB_DOCKER_HOST=...) for scripts")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each step")
 	return cmd
 }
