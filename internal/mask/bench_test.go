@@ -72,8 +72,6 @@ func BenchmarkWriter(b *testing.B) {
 				b.Fatal(err)
 			}
 			corpus := buildLog(rng, corpusSize, values)
-			b.ReportMetric(float64(m.TableBytes())/(1<<20), "table-MiB")
-			b.ReportMetric(float64(m.Patterns()), "patterns")
 			b.SetBytes(logSize)
 			b.ResetTimer()
 			for range b.N {
@@ -85,6 +83,8 @@ func BenchmarkWriter(b *testing.B) {
 				}
 				w.Close()
 			}
+			b.ReportMetric(float64(m.TableBytes())/(1<<20), "table-MiB")
+			b.ReportMetric(float64(m.Patterns()), "patterns")
 		})
 	}
 }
