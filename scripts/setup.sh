@@ -18,6 +18,7 @@ have ip              || need_pkgs+=(iproute2)
 have nsenter         || need_pkgs+=(util-linux)
 have git             || need_pkgs+=(git)
 have curl            || need_pkgs+=(curl)
+have aws             || need_pkgs+=(awscli)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

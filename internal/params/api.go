@@ -361,9 +361,6 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 		}
 		return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID, "VersionStages": []string{"AWSCURRENT"}}, nil
 	case "GetSecretValue":
-		if in.VersionStage != "" && in.VersionStage != "AWSCURRENT" {
-			return nil, apiErr("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: %s", in.VersionStage)
-		}
 		if !who.Admin {
 			name, _, err := a.Store.resolveSecretID(ctx, a.Store.db, in.SecretId)
 			switch {
@@ -373,11 +370,11 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 				return nil, denied(who, "secretsmanager:GetSecretValue on "+in.SecretId)
 			}
 		}
-		sec, err := a.Store.GetSecretValue(ctx, in.SecretId, in.VersionId)
+		sec, err := a.Store.GetSecretValue(ctx, in.SecretId, in.VersionId, in.VersionStage)
 		if err != nil {
 			return nil, err
 		}
-		out := map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID, "VersionStages": []string{"AWSCURRENT"}, "CreatedDate": epoch(sec.Created)}
+		out := map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID, "VersionStages": sec.stages(sec.VersionID), "CreatedDate": epoch(sec.Created)}
 		if sec.IsBinary {
 			out["SecretBinary"] = base64.StdEncoding.EncodeToString(sec.Binary)
 		} else {
@@ -398,7 +395,7 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 		list := []map[string]any{}
 		for _, s := range secrets {
 			item := map[string]any{"ARN": s.ARN, "Name": s.Name, "LastChangedDate": epoch(s.Changed), "CreatedDate": epoch(s.Created),
-				"SecretVersionsToStages": map[string][]string{s.VersionID: {"AWSCURRENT"}}}
+				"SecretVersionsToStages": s.versionsToStages()}
 			if s.Description != "" {
 				item["Description"] = s.Description
 			}

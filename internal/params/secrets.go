@@ -23,6 +23,11 @@ type Secret struct {
 	Created     time.Time
 	Changed     time.Time
 	Deleted     *time.Time
+	// Current is the version labelled AWSCURRENT.
+	Current string
+	// Previous is the version that was current before the last
+	// PutSecretValue (staging label AWSPREVIOUS), or "".
+	Previous string
 }
 
 // secretARN builds an ARN for a new secret; AWS appends six random
@@ -110,7 +115,7 @@ func (s *Store) PutSecretValue(ctx context.Context, id string, value []byte, bin
 	if err := s.insertSecretVersion(ctx, tx, name, version, value, binary, now); err != nil {
 		return Secret{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE secrets SET current = ?, changed_at = ? WHERE name = ?`, version, now.UnixNano(), name); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE secrets SET previous = current, current = ?, changed_at = ? WHERE name = ?`, version, now.UnixNano(), name); err != nil {
 		return Secret{}, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -123,8 +128,8 @@ func (s *Store) describeSecret(ctx context.Context, name, versionID string) (Sec
 	var sec Secret
 	var created, changed int64
 	var deleted sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT arn, name, description, created_at, changed_at, deleted_at, current FROM secrets WHERE name = ?`, name).
-		Scan(&sec.ARN, &sec.Name, &sec.Description, &created, &changed, &deleted, &sec.VersionID)
+	err := s.db.QueryRowContext(ctx, `SELECT arn, name, description, created_at, changed_at, deleted_at, current, previous FROM secrets WHERE name = ?`, name).
+		Scan(&sec.ARN, &sec.Name, &sec.Description, &created, &changed, &deleted, &sec.Current, &sec.Previous)
 	if err != nil {
 		return sec, err
 	}
@@ -133,14 +138,16 @@ func (s *Store) describeSecret(ctx context.Context, name, versionID string) (Sec
 		t := time.Unix(0, deleted.Int64)
 		sec.Deleted = &t
 	}
+	sec.VersionID = sec.Current
 	if versionID != "" {
 		sec.VersionID = versionID
 	}
 	return sec, nil
 }
 
-// GetSecretValue reads the current version, or the one named by versionID.
-func (s *Store) GetSecretValue(ctx context.Context, id, versionID string) (Secret, error) {
+// GetSecretValue reads the current version, the one named by versionID, or
+// the one with the staging label stage (AWSCURRENT, AWSPREVIOUS).
+func (s *Store) GetSecretValue(ctx context.Context, id, versionID, stage string) (Secret, error) {
 	name, deleted, err := s.resolveSecretID(ctx, s.db, id)
 	if err != nil {
 		return Secret{}, err
@@ -151,6 +158,16 @@ func (s *Store) GetSecretValue(ctx context.Context, id, versionID string) (Secre
 	sec, err := s.describeSecret(ctx, name, versionID)
 	if err != nil {
 		return Secret{}, err
+	}
+	switch stage {
+	case "", "AWSCURRENT":
+	case "AWSPREVIOUS":
+		if sec.Previous == "" || (versionID != "" && versionID != sec.Previous) {
+			return Secret{}, apiErr("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: %s", stage)
+		}
+		sec.VersionID = sec.Previous
+	default:
+		return Secret{}, apiErr("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: %s", stage)
 	}
 	var sealed []byte
 	var created int64
@@ -237,4 +254,27 @@ func (s *Store) ListSecrets(ctx context.Context, maxResults int, token string) (
 		out = append(out, sec)
 	}
 	return out, next, nil
+}
+
+// stages lists the staging labels of a version of sec.
+func (sec Secret) stages(versionID string) []string {
+	var out []string
+	if versionID == sec.Current {
+		out = append(out, "AWSCURRENT")
+	}
+	if versionID == sec.Previous && sec.Previous != "" {
+		out = append(out, "AWSPREVIOUS")
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func (sec Secret) versionsToStages() map[string][]string {
+	m := map[string][]string{sec.Current: {"AWSCURRENT"}}
+	if sec.Previous != "" {
+		m[sec.Previous] = []string{"AWSPREVIOUS"}
+	}
+	return m
 }

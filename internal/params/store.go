@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS secrets (
 	created_at  INTEGER NOT NULL,
 	changed_at  INTEGER NOT NULL,
 	deleted_at  INTEGER,
-	current     TEXT NOT NULL
+	current     TEXT NOT NULL,
+	previous    TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS secret_versions (
 	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,

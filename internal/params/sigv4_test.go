@@ -1,0 +1,97 @@
+package params
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// signedRequest builds a GetParameter request signed with the given key at
+// the given time; tamper may change it after signing.
+func signedRequest(t *testing.T, url, id, secret string, at time.Time, tamper func(*http.Request)) *http.Request {
+	t.Helper()
+	body := []byte(`{"Name":"/dev/A","WithDecryption":true}`)
+	req, err := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "AmazonSSM.GetParameter")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ssm", "us-east-1", at); err != nil {
+		t.Fatal(err)
+	}
+	if tamper != nil {
+		tamper(req)
+	}
+	return req
+}
+
+func TestSigV4Rejections(t *testing.T) {
+	s := newTestServer(t)
+	put(t, s.adminSSM(), "/dev/A", "String", "a", false)
+	now := time.Now()
+	id, secret := s.Admin.AccessKeyID, s.Admin.SecretAccessKey
+	tests := []struct {
+		name string
+		req  *http.Request
+		code string
+	}{
+		{"correctly signed", signedRequest(t, s.URL, id, secret, now, nil), ""},
+		{"unsigned", signedRequest(t, s.URL, id, secret, now, func(r *http.Request) { r.Header.Del("Authorization") }), "MissingAuthenticationTokenException"},
+		{"wrong secret", signedRequest(t, s.URL, id, "not-the-secret", now, nil), "InvalidSignatureException"},
+		{"unknown key", signedRequest(t, s.URL, "AKIAUNKNOWN", secret, now, nil), "UnrecognizedClientException"},
+		{"skewed 20 minutes back", signedRequest(t, s.URL, id, secret, now.Add(-20*time.Minute), nil), "InvalidSignatureException"},
+		{"skewed 20 minutes ahead", signedRequest(t, s.URL, id, secret, now.Add(20*time.Minute), nil), "InvalidSignatureException"},
+		{"skewed 10 minutes is fine", signedRequest(t, s.URL, id, secret, now.Add(-10*time.Minute), nil), ""},
+		{"body changed after signing", signedRequest(t, s.URL, id, secret, now, func(r *http.Request) {
+			b := []byte(`{"Name":"/dev/B","WithDecryption":true}`)
+			r.Body, r.ContentLength = ioNopCloser(b), int64(len(b))
+		}), "InvalidSignatureException"},
+		{"signed header changed", signedRequest(t, s.URL, id, secret, now, func(r *http.Request) {
+			r.Header.Set("X-Amz-Target", "AmazonSSM.DeleteParameter")
+		}), "InvalidSignatureException"},
+		{"garbled header", signedRequest(t, s.URL, id, secret, now, func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 nonsense")
+		}), "IncompleteSignatureException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.DefaultClient.Do(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if tt.code == "" {
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d: %v", resp.StatusCode, body)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || body["__type"] != tt.code || resp.Header.Get("X-Amzn-ErrorType") != tt.code {
+				t.Fatalf("status %d, body %v; want 400 %s", resp.StatusCode, body, tt.code)
+			}
+			if strings.Contains(tt.name, "skewed") && !strings.Contains(body["message"].(string), "expired") {
+				t.Errorf("message %q does not say the signature expired", body["message"])
+			}
+		})
+	}
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func ioNopCloser(b []byte) nopCloser { return nopCloser{bytes.NewReader(b)} }
