@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/jetway-dev/jetway/internal/apiclient"
+)
+
+// DefaultServer is where clients look for a server by default.
+const DefaultServer = "http://127.0.0.1:7070"
+
+// DefaultDataDir is the server's data dir: $XDG_DATA_HOME/jetway, else
+// ~/.local/share/jetway.
+func (c *CLI) DefaultDataDir() string {
+	if x := c.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "jetway")
+	}
+	return filepath.Join(c.Home(), ".local", "share", "jetway")
+}
+
+// clientFlags choose the server and token of client commands.
+type clientFlags struct {
+	server string
+	token  string
+}
+
+func (f *clientFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.server, "server", "", "jetway server URL (default $JETWAY_SERVER, else "+DefaultServer+")")
+	fs.StringVar(&f.token, "token", "", "API token (default $JETWAY_TOKEN, else the token file of the default data dir)")
+}
+
+// client resolves the server and token: flag, then environment, then the
+// defaults, so that on the server's own machine nothing needs setting.
+func (f *clientFlags) client(c *CLI) *apiclient.Client {
+	server := first(f.server, c.Getenv("JETWAY_SERVER"), DefaultServer)
+	token := first(f.token, c.Getenv("JETWAY_TOKEN"))
+	if token == "" {
+		if data, err := os.ReadFile(filepath.Join(c.DefaultDataDir(), "token")); err == nil {
+			token = strings.TrimSpace(string(data))
+		}
+	}
+	return apiclient.New(server, token)
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jetway-dev/jetway/internal/server"
+)
+
+// serverEnv starts a real server and returns a client environment whose
+// home holds the server's data dir at the default place, so no token or
+// address needs setting.
+func serverEnv(t *testing.T) map[string]string {
+	t.Helper()
+	home := t.TempDir()
+	env := map[string]string{"HOME": home}
+	c := &CLI{Getenv: func(k string) string { return env[k] }}
+	srv, err := server.New(context.Background(), server.Options{DataDir: c.DefaultDataDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	t.Cleanup(func() { cancel(); <-done })
+	env["JETWAY_SERVER"] = "http://" + l.Addr().String()
+	return env
+}
+
+func TestParamsCommands(t *testing.T) {
+	env := serverEnv(t)
+	key := "-----BEGIN OPENSSH PRIVATE KEY-----\r\nAAAA\nBBBB\n-----END OPENSSH PRIVATE KEY-----\n\n"
+	keyFile := filepath.Join(t.TempDir(), "key")
+	must(t, os.WriteFile(keyFile, []byte(key), 0o600))
+
+	code, out, errOut := runJetway(t, env, "params", "put", "/dev/JETS_SSH_KEY", "--type", "SecureString", "--value-file", keyFile)
+	if code != 0 || !strings.Contains(out, "version 1") {
+		t.Fatalf("put: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runJetway(t, env, "params", "put", "/dev/JETS_SSH_KEY", "--type", "SecureString", "--value", "x")
+	if code != ExitFailed || !strings.Contains(errOut, "--overwrite") {
+		t.Fatalf("put over an existing one: %d %s", code, errOut)
+	}
+	code, out, errOut = runJetway(t, env, "params", "get", "/dev/JETS_SSH_KEY", "--decrypt")
+	if code != 0 || out != key {
+		t.Fatalf("get --decrypt: %d %q %s; want the key byte for byte", code, out, errOut)
+	}
+	code, out, errOut = runJetway(t, env, "params", "get", "/dev/JETS_SSH_KEY")
+	if code != ExitFailed || strings.Contains(out, "AAAA") || !strings.Contains(errOut, "--decrypt") {
+		t.Fatalf("get without --decrypt: %d %q %s", code, out, errOut)
+	}
+
+	// From standard input.
+	var stdout, stderr strings.Builder
+	stdin := "|1|abc=|def= ssh-rsa AAAAB3Nza\n"
+	code = Main(context.Background(), []string{"params", "put", "/dev/JETS_SSH_KNOWN", "--type", "SecureString"},
+		Streams{In: strings.NewReader(stdin), Out: &stdout, Err: &stderr}, func(k string) string { return env[k] })
+	if code != 0 {
+		t.Fatalf("put from stdin: %d %s", code, stderr.String())
+	}
+	_, out, _ = runJetway(t, env, "params", "get", "/dev/JETS_SSH_KNOWN", "--decrypt")
+	if out != stdin {
+		t.Fatalf("stdin value: %q", out)
+	}
+
+	runJetway(t, env, "params", "put", "/dev/DOCKER_USER", "--value", "deploybot")
+	runJetway(t, env, "params", "put", "/prod/DOCKER_USER", "--value", "prodbot")
+	code, out, _ = runJetway(t, env, "params", "ls", "/dev")
+	if code != 0 || !strings.Contains(out, "/dev/JETS_SSH_KEY") || !strings.Contains(out, "SecureString") || strings.Contains(out, "/prod/") {
+		t.Fatalf("ls /dev: %s", out)
+	}
+	for _, secret := range []string{"AAAA", "ssh-rsa", "deploybot"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("ls printed a value (%q):\n%s", secret, out)
+		}
+	}
+	code, _, _ = runJetway(t, env, "params", "rm", "/dev/DOCKER_USER")
+	if code != 0 {
+		t.Fatal("rm failed")
+	}
+	code, _, errOut = runJetway(t, env, "params", "get", "/dev/DOCKER_USER")
+	if code != ExitFailed || !strings.Contains(errOut, "not found") {
+		t.Fatalf("get after rm: %d %s", code, errOut)
+	}
+	code, _, errOut = runJetway(t, env, "params", "put", "bad name", "--value", "x")
+	if code != ExitUsage || !strings.Contains(errOut, `"bad name"`) {
+		t.Fatalf("bad name: %d %s", code, errOut)
+	}
+	// Without the token the server refuses; without a server the CLI says so.
+	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir(), "JETWAY_SERVER": env["JETWAY_SERVER"]}, "params", "ls")
+	if code != ExitFailed || !strings.Contains(errOut, "token") {
+		t.Fatalf("no token: %d %s", code, errOut)
+	}
+	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir(), "JETWAY_SERVER": "http://127.0.0.1:1"}, "params", "ls")
+	if code != ExitUnreachable || !strings.Contains(errOut, "jetway server") {
+		t.Fatalf("no server: %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/params"
+)
+
+// ParamInfo is a parameter as the /v1 API shows it; Value only on request.
+type ParamInfo struct {
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Version      int64     `json:"version"`
+	LastModified time.Time `json:"last_modified"`
+	Description  string    `json:"description,omitempty"`
+	Value        *string   `json:"value,omitempty"`
+}
+
+func info(p params.Parameter) ParamInfo {
+	return ParamInfo{Name: p.Name, Type: p.Type, Version: p.Version, LastModified: p.Modified.UTC(), Description: p.Description}
+}
+
+// storeError maps the store's AWS-style errors onto HTTP statuses.
+func storeError(w http.ResponseWriter, err error) {
+	var apiErr *params.APIError
+	if errors.As(err, &apiErr) {
+		status := http.StatusBadRequest
+		switch apiErr.Code {
+		case "ParameterNotFound", "ParameterVersionNotFound":
+			status = http.StatusNotFound
+		case "ParameterAlreadyExists":
+			status = http.StatusConflict
+		}
+		writeError(w, status, "%s", apiErr.Message)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "%v", err)
+}
+
+func (s *Server) listParams(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	var all []params.Parameter
+	for token := ""; ; {
+		page, next, err := s.store.DescribeParameters(r.Context(), 50, token)
+		if err != nil {
+			storeError(w, err)
+			return
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	out := []ParamInfo{}
+	prefix := strings.TrimSuffix(path, "/") + "/"
+	for _, p := range all {
+		if path == "" || path == "/" || p.Name == path || strings.HasPrefix(p.Name, prefix) {
+			out = append(out, info(p))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// PutParamRequest is the body of POST /v1/params.
+type PutParamRequest struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+	Overwrite   bool   `json:"overwrite"`
+}
+
+func (s *Server) putParam(w http.ResponseWriter, r *http.Request) {
+	var req PutParamRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "the body is not a parameter: %v", err)
+		return
+	}
+	v, err := s.store.PutParameter(r.Context(), params.PutInput{Name: req.Name, Type: req.Type, Value: req.Value, Description: req.Description, Overwrite: req.Overwrite, User: "api"})
+	if err != nil {
+		storeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"version": v})
+}
+
+func (s *Server) getParam(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	decrypt := r.URL.Query().Get("decrypt") == "1"
+	p, err := s.store.GetParameter(r.Context(), name, decrypt)
+	if err != nil {
+		storeError(w, err)
+		return
+	}
+	out := info(p)
+	if p.Type != params.TypeSecureString || decrypt {
+		out.Value = &p.Value
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteParam(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.DeleteParameter(r.Context(), r.URL.Query().Get("name")); err != nil {
+		storeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// CredentialsRequest is the body of POST /v1/credentials.
+type CredentialsRequest struct {
+	Parameters []string `json:"parameters"`
+	Secrets    []string `json:"secrets"`
+	TTLSeconds int      `json:"ttl_seconds,omitempty"`
+}
+
+// Credentials is a short-lived key pair for the AWS APIs.
+type Credentials struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	Expiration      time.Time `json:"expiration"`
+	Region          string    `json:"region"`
+}
+
+const maxCredentialTTL = 12 * time.Hour
+
+func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
+	var req CredentialsRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "the body is not a credentials request: %v", err)
+		return
+	}
+	ttl := time.Duration(req.TTLSeconds) * time.Second
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	if ttl > maxCredentialTTL {
+		writeError(w, http.StatusBadRequest, "ttl_seconds may be at most %d", int(maxCredentialTTL.Seconds()))
+		return
+	}
+	id, secret, expires := s.keys.Issue(req.Parameters, req.Secrets, ttl, nil)
+	writeJSON(w, http.StatusOK, Credentials{AccessKeyID: id, SecretAccessKey: secret, Expiration: expires.UTC(), Region: "us-east-1"})
+}

@@ -1,0 +1,177 @@
+// Package server is jetway's control plane: one HTTP listener for the
+// JSON API (/v1, bearer token), the embedded parameter store's AWS APIs
+// (POST / with X-Amz-Target, SigV4) and /healthz.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/params"
+)
+
+// Options configure a server.
+type Options struct {
+	DataDir string
+	Logger  *slog.Logger
+}
+
+// Server holds the control plane's state.
+type Server struct {
+	dataDir string
+	log     *slog.Logger
+	token   string
+	store   *params.Store
+	keys    *params.Keys
+	admin   params.AdminCredentials
+	aws     *params.API
+}
+
+// Info is what a starting server tells its operator.
+type Info struct {
+	DataDir         string
+	TokenFile       string
+	CredentialsFile string
+	ConfigFile      string
+}
+
+// New opens or initialises the data dir: the API token (DATA/token), the
+// parameter store with its master key, and the AWS credential files.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data dir: %w", err)
+	}
+	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	token, err := loadOrCreateToken(filepath.Join(opts.DataDir, "token"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := params.OpenStore(ctx, opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	keys := params.NewKeys()
+	admin, err := keys.LoadOrCreateAdmin(opts.DataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
+		aws: &params.API{Store: store, Keys: keys, Logger: log}}, nil
+}
+
+// Info says where the server keeps what an operator needs.
+func (s *Server) Info() Info {
+	return Info{DataDir: s.dataDir, TokenFile: filepath.Join(s.dataDir, "token"), CredentialsFile: s.admin.CredentialsFile, ConfigFile: s.admin.ConfigFile}
+}
+
+func loadOrCreateToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(data)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("%s is empty; remove it to have a new API token made", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	var raw [24]byte
+	_, _ = rand.Read(raw[:])
+	token := "jw_" + hex.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(token + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return token, err
+}
+
+// Handler routes every request of the one listener.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /v1/params", s.authed(s.listParams))
+	mux.Handle("POST /v1/params", s.authed(s.putParam))
+	mux.Handle("DELETE /v1/params", s.authed(s.deleteParam))
+	mux.Handle("GET /v1/params/value", s.authed(s.getParam))
+	mux.Handle("POST /v1/credentials", s.authed(s.issueCredentials))
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if params.IsAWSRequest(r) {
+			s.aws.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// authed requires the API token as a bearer token.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="jetway"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer TOKEN (the token is in %s on the server)", filepath.Join(s.dataDir, "token"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// Serve answers on l until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	<-done
+	return errors.Join(err, s.store.Close())
+}
+
+// Close releases the store when Serve was never called.
+func (s *Server) Close() error { return s.store.Close() }
