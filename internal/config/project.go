@@ -1,0 +1,324 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the project file jetway looks for.
+const FileName = "jetway.yaml"
+
+// DefaultTimeout bounds a run whose project file sets none.
+const DefaultTimeout = 60 * time.Minute
+
+// Project is a parsed jetway.yaml.
+type Project struct {
+	Project string
+	SSMEnv  string
+	// Vars are the run variables in file order; values may be references.
+	Vars    []Var
+	Pass    []string
+	Image   *Image
+	Phases  Phases
+	Timeout time.Duration
+	// Path is the file the project was read from.
+	Path string
+}
+
+// Var is one run variable.
+type Var struct {
+	Name  string
+	Value string
+	Line  int
+}
+
+// Image is what the build phase builds and pushes.
+type Image struct {
+	Name       string
+	Tags       []string
+	Dockerfile string
+	BuildArgs  map[string]string
+	Target     string
+	Platform   string
+	Push       bool
+	// Pull is "missing" (pull base images only when the host lacks them)
+	// or "always".
+	Pull string
+}
+
+// Phases are shell commands, run in order with CodeBuild's semantics.
+type Phases struct {
+	Install   []string
+	PreBuild  []string
+	Build     []string
+	PostBuild []string
+}
+
+type rawProject struct {
+	Project string `yaml:"project"`
+	SSMEnv  string `yaml:"ssm_env"`
+	Env     struct {
+		Vars yaml.Node `yaml:"vars"`
+		Pass []string  `yaml:"pass"`
+	} `yaml:"env"`
+	Image *struct {
+		Name       string            `yaml:"name"`
+		Tags       []string          `yaml:"tags"`
+		Dockerfile string            `yaml:"dockerfile"`
+		BuildArgs  map[string]string `yaml:"build_args"`
+		Target     string            `yaml:"target"`
+		Platform   string            `yaml:"platform"`
+		Push       bool              `yaml:"push"`
+		Pull       string            `yaml:"pull"`
+	} `yaml:"image"`
+	Phases struct {
+		Install   []string `yaml:"install"`
+		PreBuild  []string `yaml:"pre_build"`
+		Build     []string `yaml:"build"`
+		PostBuild []string `yaml:"post_build"`
+	} `yaml:"phases"`
+	Timeout string `yaml:"timeout"`
+}
+
+// ConfigError is a problem in the project file, at a line.
+type ConfigError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+var (
+	projectNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	yamlLineRE    = regexp.MustCompile(`line (\d+): (.*)`)
+	unknownKeyRE  = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+)
+
+// knownKeys tells the user what may stand where an unknown key stood.
+var knownKeys = map[string]string{
+	"config.rawProject": "project, ssm_env, env, image, phases, timeout",
+	"struct { Vars yaml.Node \"yaml:\\\"vars\\\"\"; Pass []string \"yaml:\\\"pass\\\"\" }": "vars, pass",
+}
+
+// Load reads and validates a project file. Errors name the file and line
+// and say what to write instead.
+func Load(path string) (*Project, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &ConfigError{Path: path, Msg: "no such file; create one with `jetway init`"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a project file's content.
+func Parse(path string, data []byte) (*Project, error) {
+	var raw rawProject
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		return nil, yamlError(path, err)
+	}
+	p := &Project{Project: raw.Project, SSMEnv: raw.SSMEnv, Pass: raw.Env.Pass, Path: path, Timeout: DefaultTimeout,
+		Phases: Phases{Install: raw.Phases.Install, PreBuild: raw.Phases.PreBuild, Build: raw.Phases.Build, PostBuild: raw.Phases.PostBuild}}
+	lines := keyLines(data)
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Path: path, Line: lines[key], Msg: fmt.Sprintf(format, args...)}
+	}
+	if p.Project == "" {
+		return nil, bad("", "project: is missing; write for example `project: hello` (lower-case letters, digits and -)")
+	}
+	if !projectNameRE.MatchString(p.Project) {
+		return nil, bad("project", "project %q: use lower-case letters, digits and - only", p.Project)
+	}
+	if raw.Timeout != "" {
+		d, err := time.ParseDuration(raw.Timeout)
+		if err != nil || d <= 0 {
+			return nil, bad("timeout", "timeout %q is not a duration; write for example 30m or 1h30m", raw.Timeout)
+		}
+		p.Timeout = d
+	}
+	if err := p.parseVars(path, &raw.Env.Vars); err != nil {
+		return nil, err
+	}
+	for _, pat := range p.Pass {
+		if _, err := filepath.Match(pat, "X"); err != nil || pat == "" {
+			return nil, bad("env.pass", "env.pass: %q is not a name pattern such as BUNDLE_*", pat)
+		}
+	}
+	if raw.Image != nil {
+		img := &Image{Name: raw.Image.Name, Tags: raw.Image.Tags, Dockerfile: raw.Image.Dockerfile, BuildArgs: raw.Image.BuildArgs,
+			Target: raw.Image.Target, Platform: raw.Image.Platform, Push: raw.Image.Push, Pull: raw.Image.Pull}
+		if img.Name == "" {
+			return nil, bad("image", "image.name is missing; write for example `name: registry.internal:5000/%s`", p.Project)
+		}
+		if len(img.Tags) == 0 {
+			img.Tags = []string{"latest"}
+		}
+		for _, tag := range img.Tags {
+			if _, err := template.New("tag").Option("missingkey=error").Parse(tag); err != nil {
+				return nil, bad("image.tags", "image.tags: %q is not a valid template: %v", tag, err)
+			}
+		}
+		if img.Dockerfile == "" {
+			img.Dockerfile = "Dockerfile"
+		}
+		switch img.Pull {
+		case "":
+			img.Pull = "missing"
+		case "missing", "always":
+		default:
+			return nil, bad("image.pull", "image.pull %q: use missing (the default) or always", img.Pull)
+		}
+		p.Image = img
+	}
+	return p, nil
+}
+
+func (p *Project) parseVars(path string, node *yaml.Node) error {
+	if node.Kind == 0 {
+		return nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return &ConfigError{Path: path, Line: node.Line, Msg: "env.vars must be a mapping of NAME: value"}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if !envNameRE.MatchString(k.Value) {
+			return &ConfigError{Path: path, Line: k.Line, Msg: fmt.Sprintf("env.vars: %q is not a variable name (letters, digits, _)", k.Value)}
+		}
+		if seen[k.Value] {
+			return &ConfigError{Path: path, Line: k.Line, Msg: fmt.Sprintf("env.vars: %s is set twice", k.Value)}
+		}
+		seen[k.Value] = true
+		if v.Kind != yaml.ScalarNode {
+			return &ConfigError{Path: path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s must be a string", k.Value)}
+		}
+		if _, _, err := ParseRef(ExpandEnv(v.Value, "env")); err != nil {
+			return &ConfigError{Path: path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s: %v", k.Value, err)}
+		}
+		p.Vars = append(p.Vars, Var{Name: k.Value, Value: v.Value, Line: v.Line})
+	}
+	return nil
+}
+
+func yamlError(path string, err error) error {
+	msg := err.Error()
+	m := yamlLineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return &ConfigError{Path: path, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	}
+	line := 0
+	fmt.Sscan(m[1], &line)
+	detail := m[2]
+	if u := unknownKeyRE.FindStringSubmatch(detail); u != nil {
+		detail = fmt.Sprintf("unknown key %q", u[1])
+		if known, ok := knownKeys[u[2]]; ok {
+			detail += " (known here: " + known + ")"
+		} else {
+			detail += "; see the schema in `jetway init`'s starter file"
+		}
+	}
+	return &ConfigError{Path: path, Line: line, Msg: detail}
+}
+
+// keyLines maps dotted key paths ("image.tags") to their lines.
+func keyLines(data []byte) map[string]int {
+	lines := map[string]int{}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return lines
+	}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			lines[key] = n.Content[i].Line
+			walk(key, n.Content[i+1])
+		}
+	}
+	walk("", doc.Content[0])
+	return lines
+}
+
+// Env is the environment name for #{ssm_env}: the override, else the file's.
+func (p *Project) Env(override string) string {
+	if override != "" {
+		return override
+	}
+	return p.SSMEnv
+}
+
+// References returns the run variables whose values are references, after
+// #{ssm_env} expansion, keyed by variable name.
+func (p *Project) References(env string) (map[string]Ref, error) {
+	refs := map[string]Ref{}
+	for _, v := range p.Vars {
+		value := v.Value
+		if envPlaceholder.MatchString(value) {
+			if env == "" {
+				return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", v.Name)}
+			}
+			value = ExpandEnv(value, env)
+		}
+		ref, ok, err := ParseRef(value)
+		if err != nil {
+			return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s: %v", v.Name, err)}
+		}
+		if ok {
+			refs[v.Name] = ref
+		}
+	}
+	return refs, nil
+}
+
+// TagData is what image.tags templates may use.
+type TagData struct {
+	GitSHA, Branch, RunID string
+}
+
+// RenderTags renders image.tags. A template that uses GitSHA or Branch outside a
+// git checkout is a configuration error naming it.
+func (img *Image) RenderTags(path string, data TagData, inGit bool) ([]string, error) {
+	var out []string
+	for _, t := range img.Tags {
+		if !inGit && (strings.Contains(t, ".GitSHA") || strings.Contains(t, ".Branch")) {
+			return nil, &ConfigError{Path: path, Msg: fmt.Sprintf("image.tags: %q needs git information, but the source is not a git checkout; use a tag without {{.GitSHA}}/{{.Branch}} or run from a git checkout", t)}
+		}
+		tmpl, err := template.New("tag").Option("missingkey=error").Parse(t)
+		if err != nil {
+			return nil, &ConfigError{Path: path, Msg: fmt.Sprintf("image.tags: %q: %v", t, err)}
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, data); err != nil {
+			return nil, &ConfigError{Path: path, Msg: fmt.Sprintf("image.tags: %q: %v", t, err)}
+		}
+		out = append(out, b.String())
+	}
+	return out, nil
+}
