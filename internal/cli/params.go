@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/server"
 )
 
 func newParamsCommand(c *CLI) *cobra.Command {
@@ -101,7 +101,7 @@ func runParamsPut(ctx context.Context, c *CLI, opts paramsPutOptions, name strin
 	var out struct {
 		Version int64 `json:"version"`
 	}
-	err := opts.client(c).Do(ctx, http.MethodPost, "/v1/params", nil, server.PutParamRequest{
+	err := opts.client(c).Do(ctx, http.MethodPost, "/v1/params", nil, api.PutParamRequest{
 		Name: name, Type: opts.typ, Value: string(value), Description: opts.description, Overwrite: opts.overwrite,
 	}, &out)
 	if err != nil {
@@ -129,7 +129,7 @@ func newParamsGetCommand(c *CLI) *cobra.Command {
 with --decrypt.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var p server.ParamInfo
+			var p api.ParamInfo
 			q := url.Values{"name": {args[0]}}
 			if opts.decrypt {
 				q.Set("decrypt", "1")
@@ -172,7 +172,7 @@ func newParamsLsCommand(c *CLI) *cobra.Command {
 			if len(args) == 1 {
 				q.Set("path", args[0])
 			}
-			var list []server.ParamInfo
+			var list []api.ParamInfo
 			if err := opts.client(c).Do(cmd.Context(), http.MethodGet, "/v1/params", q, nil, &list); err != nil {
 				return clientError(err)
 			}

@@ -128,6 +128,6 @@ image layers built by earlier runs are reused.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
-	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c))
+	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c))
 	return root
 }

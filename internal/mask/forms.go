@@ -18,8 +18,8 @@ const minLineLen = 8
 
 // Forms returns every byte string that counts as an occurrence of secret:
 // the raw value, its base64 and base64url encodings at each of the three
-// byte alignments, URL and JSON escapings, and each line of a multi-line
-// value. Forms shorter than MinSecretLen are left out.
+// byte alignments and wrapped as base64(1) and openssl wrap them, URL and
+// JSON escapings, and each line of a multi-line value. Forms shorter than MinSecretLen are left out.
 func Forms(secret []byte) [][]byte {
 	var forms [][]byte
 	seen := map[string]bool{}
@@ -41,6 +41,19 @@ func Forms(secret []byte) [][]byte {
 			add([]byte(enc.EncodeToString(append(append([]byte{}, v...), '\n'))))
 			for align := range 3 {
 				add(stableBase64(enc, v, align))
+			}
+		}
+		// `base64 FILE` wraps at 76 columns and `openssl base64` at 64, so
+		// a long secret's encoding never appears in one piece: mask each
+		// wrapped line of it.
+		for _, width := range []int{76, 64} {
+			for _, src := range [][]byte{v, append(append([]byte{}, v...), '\n')} {
+				encoded := base64.StdEncoding.EncodeToString(src)
+				for start := 0; len(encoded) > width && start < len(encoded); start += width {
+					if line := encoded[start:min(start+width, len(encoded))]; len(line) >= minLineLen {
+						add([]byte(line))
+					}
+				}
 			}
 		}
 		s := string(v)

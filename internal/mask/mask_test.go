@@ -45,6 +45,7 @@ func TestMaskForms(t *testing.T) {
 		{"pem whole", pem, "key:\n" + pem + "done", "key:\n[MASKED]done"},
 		{"pem one line", pem, "line: QyNTUxOQAAACBnZW5lcmF0ZWQ!", "line: [MASKED]!"},
 		{"pem short fragments stay", pem, "----- -----BEGIN", "----- -----BEGIN"},
+		{"pem through base64(1), wrapped at 76", pem, wrap76(base64.StdEncoding.EncodeToString([]byte(pem))), "[MASKED]\n[MASKED]\n[MASKED]\n"},
 		{"pem crlf", pem, strings.ReplaceAll(pem, "\n", "\r\n"), "[MASKED]\r\n[MASKED]\r\n[MASKED]\r\n[MASKED]\r\n"},
 		{"trimmed", "hunter22\n", "pw hunter22 ok", "pw [MASKED] ok"},
 		{"no secret", secret, "nothing to see here\n", "nothing to see here\n"},
@@ -211,4 +212,13 @@ func TestEveryByteValue(t *testing.T) {
 	if got := m.String(in); got != "<[MASKED]>[MASKED]" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+func wrap76(s string) string {
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\n")
+		s = s[76:]
+	}
+	return b.String() + s + "\n"
 }

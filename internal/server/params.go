@@ -7,21 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/params"
 )
 
-// ParamInfo is a parameter as the /v1 API shows it; Value only on request.
-type ParamInfo struct {
-	Name         string    `json:"name"`
-	Type         string    `json:"type"`
-	Version      int64     `json:"version"`
-	LastModified time.Time `json:"last_modified"`
-	Description  string    `json:"description,omitempty"`
-	Value        *string   `json:"value,omitempty"`
-}
-
-func info(p params.Parameter) ParamInfo {
-	return ParamInfo{Name: p.Name, Type: p.Type, Version: p.Version, LastModified: p.Modified.UTC(), Description: p.Description}
+func info(p params.Parameter) api.ParamInfo {
+	return api.ParamInfo{Name: p.Name, Type: p.Type, Version: p.Version, LastModified: p.Modified.UTC(), Description: p.Description}
 }
 
 // storeError maps the store's AWS-style errors onto HTTP statuses.
@@ -56,7 +47,7 @@ func (s *Server) listParams(w http.ResponseWriter, r *http.Request) {
 		}
 		token = next
 	}
-	out := []ParamInfo{}
+	out := []api.ParamInfo{}
 	prefix := strings.TrimSuffix(path, "/") + "/"
 	for _, p := range all {
 		if path == "" || path == "/" || p.Name == path || strings.HasPrefix(p.Name, prefix) {
@@ -66,17 +57,8 @@ func (s *Server) listParams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// PutParamRequest is the body of POST /v1/params.
-type PutParamRequest struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Value       string `json:"value"`
-	Description string `json:"description,omitempty"`
-	Overwrite   bool   `json:"overwrite"`
-}
-
 func (s *Server) putParam(w http.ResponseWriter, r *http.Request) {
-	var req PutParamRequest
+	var req api.PutParamRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "the body is not a parameter: %v", err)
 		return
@@ -112,25 +94,10 @@ func (s *Server) deleteParam(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// CredentialsRequest is the body of POST /v1/credentials.
-type CredentialsRequest struct {
-	Parameters []string `json:"parameters"`
-	Secrets    []string `json:"secrets"`
-	TTLSeconds int      `json:"ttl_seconds,omitempty"`
-}
-
-// Credentials is a short-lived key pair for the AWS APIs.
-type Credentials struct {
-	AccessKeyID     string    `json:"access_key_id"`
-	SecretAccessKey string    `json:"secret_access_key"`
-	Expiration      time.Time `json:"expiration"`
-	Region          string    `json:"region"`
-}
-
 const maxCredentialTTL = 12 * time.Hour
 
 func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
-	var req CredentialsRequest
+	var req api.CredentialsRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "the body is not a credentials request: %v", err)
 		return
@@ -144,5 +111,5 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, secret, expires := s.keys.Issue(req.Parameters, req.Secrets, ttl, nil)
-	writeJSON(w, http.StatusOK, Credentials{AccessKeyID: id, SecretAccessKey: secret, Expiration: expires.UTC(), Region: "us-east-1"})
+	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: id, SecretAccessKey: secret, Expiration: expires.UTC(), Region: "us-east-1"})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
+
+	"github.com/jetway-dev/jetway/internal/api"
 )
 
 // startServer runs a real server on a loopback port.
@@ -104,7 +106,7 @@ func TestCredentialsAreScoped(t *testing.T) {
 		}
 	}
 	resp := do(http.MethodPost, "/v1/credentials", `{"parameters":["/dev/A"],"ttl_seconds":60}`)
-	var creds Credentials
+	var creds api.Credentials
 	if err := json.NewDecoder(resp.Body).Decode(&creds); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,267 @@
+// Package build builds and pushes images through the Docker Engine API and
+// reports, for every Dockerfile step, whether it came from the cache and
+// how long it took.
+package build
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/client"
+	"github.com/moby/go-archive"
+
+	"github.com/jetway-dev/jetway/internal/bundle"
+)
+
+// Engine is the part of the Docker client a build uses.
+type Engine interface {
+	ImageBuild(ctx context.Context, buildContext io.Reader, options types.ImageBuildOptions) (types.ImageBuildResponse, error)
+	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+}
+
+var _ Engine = (*client.Client)(nil)
+
+// Options describe one image build.
+type Options struct {
+	ContextDir string
+	Dockerfile string // relative to ContextDir
+	Tags       []string
+	BuildArgs  map[string]string
+	Target     string
+	Platform   string
+	Labels     map[string]string
+	PullAlways bool
+	// Auth holds registry credentials by server address, for pulls.
+	Auth map[string]registry.AuthConfig
+}
+
+// Step is one Dockerfile instruction as the builder ran it.
+type Step struct {
+	Number      int           `json:"number"`
+	Instruction string        `json:"instruction"`
+	Cached      bool          `json:"cached"`
+	Cacheable   bool          `json:"cacheable"` // FROM and global ARG never are
+	Duration    time.Duration `json:"duration_ns"`
+}
+
+// Result is what a build produced.
+type Result struct {
+	ImageID  string        `json:"image_id"`
+	Steps    []Step        `json:"steps"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// CacheHits counts the cached steps among those that could be cached.
+func (r *Result) CacheHits() (cached, cacheable int) {
+	for _, s := range r.Steps {
+		if s.Cacheable {
+			cacheable++
+			if s.Cached {
+				cached++
+			}
+		}
+	}
+	return cached, cacheable
+}
+
+// Context tars dir for the builder, honouring .dockerignore (the Dockerfile
+// and .dockerignore are always sent, as the docker CLI does).
+func Context(dir, dockerfile string) (io.ReadCloser, error) {
+	patterns, err := bundle.ReadIgnore(dir, ".dockerignore")
+	if err != nil {
+		return nil, err
+	}
+	if len(patterns) > 0 {
+		patterns = append(patterns, "!"+filepath.ToSlash(dockerfile), "!.dockerignore")
+	}
+	return archive.TarWithOptions(dir, &archive.TarOptions{ExcludePatterns: patterns})
+}
+
+var stepRE = regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)`)
+
+// message is one object of the Engine API's JSON progress stream.
+type message struct {
+	Stream      string                    `json:"stream"`
+	Status      string                    `json:"status"`
+	ID          string                    `json:"id"`
+	Error       string                    `json:"error"`
+	ErrorDetail *struct{ Message string } `json:"errorDetail"`
+	Aux         json.RawMessage           `json:"aux"`
+}
+
+// Build runs the build, writing the builder's output to log, and reports
+// the steps as they finish through onStep (may be nil).
+func Build(ctx context.Context, engine Engine, opts Options, log io.Writer, onStep func(Step)) (*Result, error) {
+	start := time.Now()
+	tar, err := Context(opts.ContextDir, opts.Dockerfile)
+	if err != nil {
+		return nil, fmt.Errorf("packing the build context: %w", err)
+	}
+	defer tar.Close()
+	args := map[string]*string{}
+	for k, v := range opts.BuildArgs {
+		args[k] = &v
+	}
+	resp, err := engine.ImageBuild(ctx, tar, types.ImageBuildOptions{
+		Tags:        opts.Tags,
+		Dockerfile:  filepath.ToSlash(opts.Dockerfile),
+		BuildArgs:   args,
+		Target:      opts.Target,
+		Platform:    opts.Platform,
+		Labels:      opts.Labels,
+		PullParent:  opts.PullAlways,
+		AuthConfigs: opts.Auth,
+		Remove:      true,
+		ForceRemove: true,
+		Version:     types.BuilderV1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the image build: %w", err)
+	}
+	defer resp.Body.Close()
+	res := &Result{}
+	var current *Step
+	var stepStart time.Time
+	seenFrom := false
+	finish := func() {
+		if current != nil {
+			current.Duration = time.Since(stepStart)
+			res.Steps = append(res.Steps, *current)
+			if onStep != nil {
+				onStep(*current)
+			}
+			current = nil
+		}
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("reading the build output: %w", err)
+		}
+		if m.Error != "" {
+			finish()
+			return res, &Error{Message: m.Error}
+		}
+		if len(m.Aux) > 0 {
+			var aux struct{ ID string }
+			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+				res.ImageID = aux.ID
+			}
+		}
+		if m.Status != "" && !strings.HasPrefix(m.Status, "Downloading") && !strings.HasPrefix(m.Status, "Extracting") && !strings.HasPrefix(m.Status, "Waiting") {
+			line := m.Status
+			if m.ID != "" {
+				line = m.ID + ": " + line
+			}
+			fmt.Fprintln(log, line)
+		}
+		if m.Stream == "" {
+			continue
+		}
+		for _, line := range strings.SplitAfter(m.Stream, "\n") {
+			if line == "" {
+				continue
+			}
+			trimmed := strings.TrimSpace(line)
+			if sm := stepRE.FindStringSubmatch(trimmed); sm != nil {
+				finish()
+				var n int
+				fmt.Sscan(sm[1], &n)
+				instr := sm[3]
+				isFrom := strings.HasPrefix(strings.ToUpper(instr), "FROM ")
+				cacheable := seenFrom && !isFrom
+				seenFrom = seenFrom || isFrom
+				current = &Step{Number: n, Instruction: instr, Cacheable: cacheable}
+				stepStart = time.Now()
+			}
+			if trimmed == "---> Using cache" && current != nil {
+				current.Cached = true
+			}
+			_, _ = io.WriteString(log, line)
+		}
+	}
+	finish()
+	res.Duration = time.Since(start)
+	if res.ImageID == "" {
+		return res, &Error{Message: "the builder finished without reporting an image"}
+	}
+	return res, nil
+}
+
+// Error is a failure reported by the builder or the registry.
+type Error struct{ Message string }
+
+func (e *Error) Error() string { return e.Message }
+
+// EncodeAuth encodes registry credentials for the X-Registry-Auth header.
+func EncodeAuth(a registry.AuthConfig) (string, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", err
+	}
+	return base64.URLEncoding.EncodeToString(b), nil
+}
+
+// Push pushes ref and returns the digest the registry reported.
+func Push(ctx context.Context, engine Engine, ref string, auth *registry.AuthConfig, log io.Writer) (string, error) {
+	opts := image.PushOptions{}
+	if auth != nil {
+		enc, err := EncodeAuth(*auth)
+		if err != nil {
+			return "", err
+		}
+		opts.RegistryAuth = enc
+	} else {
+		// The daemon insists on a header, even an empty one.
+		opts.RegistryAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
+	}
+	rc, err := engine.ImagePush(ctx, ref, opts)
+	if err != nil {
+		return "", fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	defer rc.Close()
+	digest := ""
+	dec := json.NewDecoder(rc)
+	for {
+		var m message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("reading the push output: %w", err)
+		}
+		if m.Error != "" {
+			return "", &Error{Message: fmt.Sprintf("pushing %s: %s", ref, m.Error)}
+		}
+		if len(m.Aux) > 0 {
+			var aux struct{ Digest string }
+			if json.Unmarshal(m.Aux, &aux) == nil && aux.Digest != "" {
+				digest = aux.Digest
+			}
+		}
+		if m.Status != "" && (m.ID == "" || strings.Contains(m.Status, "Pushed") || strings.Contains(m.Status, "exists")) {
+			line := m.Status
+			if m.ID != "" {
+				line = m.ID + ": " + line
+			}
+			fmt.Fprintln(log, line)
+		}
+	}
+	if digest == "" {
+		return "", &Error{Message: fmt.Sprintf("pushing %s: the registry reported no digest", ref)}
+	}
+	return digest, nil
+}

@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/runner"
+)
+
+type runOptions struct {
+	clientFlags
+	env         string
+	file        string
+	json        bool
+	aws         bool
+	ssmEndpoint string
+}
+
+func newRunCommand(c *CLI) *cobra.Command {
+	var opts runOptions
+	cmd := &cobra.Command{
+		Use:   "run [DIR]",
+		Short: "Run a project's phases and image build on this machine, as a runner would",
+		Long: `Run one run of the project in DIR (default: the current directory) on this
+machine, exactly as the server's runners do: a fresh sandbox (home and
+workspace, removed afterwards), references resolved through the parameter
+store, ~/.ssh and ~/.docker bootstrapped from JETS_SSH_KEY, JETS_SSH_KNOWN
+and DOCKER_TLS_*, the Docker host from DOCKER_HOST, the registry login from
+DOCKER_USER/DOCKER_PASS, then the phases and the image build. Every line of
+output passes the secret masker.
+
+References are read from the jetway server's parameter store with a key
+pair that can read only them (--server/--token, as for every client
+command), or with --aws from AWS itself (standard credentials and region).
+
+Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
+3 server or Docker host unreachable, 124 timed out, 130 cancelled.`,
+		Example: `  jetway run
+  jetway run examples/hello --env prod
+  jetway run --aws --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return runRun(cmd.Context(), c, opts, dir)
+		},
+	}
+	opts.clientFlags.bind(cmd.Flags())
+	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
+	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON event per line")
+	cmd.Flags().BoolVar(&opts.aws, "aws", false, "read references from AWS SSM and Secrets Manager instead of the jetway server")
+	cmd.Flags().StringVar(&opts.ssmEndpoint, "ssm-endpoint", "", "endpoint of the SSM/Secrets Manager API (default $JETWAY_SSM_ENDPOINT, else the server's or AWS's)")
+	return cmd
+}
+
+func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if info, err := os.Stat(abs); err != nil || !info.IsDir() {
+		return usageError("%s is not a directory", dir)
+	}
+	file := opts.file
+	if file == "" {
+		file = filepath.Join(abs, config.FileName)
+	}
+	project, err := config.Load(file)
+	if err != nil {
+		return withExit(ExitUsage, err)
+	}
+	endpoint := first(opts.ssmEndpoint, c.Getenv("JETWAY_SSM_ENDPOINT"))
+	runID := newRunID()
+	var sink runner.Sink = &humanSink{w: c.Out}
+	if opts.json {
+		sink = &jsonSink{enc: json.NewEncoder(c.Out)}
+	}
+	summary := runner.Run(ctx, runner.Options{
+		SourceDir: abs,
+		Project:   project,
+		Env:       opts.env,
+		RunID:     runID,
+		Resolve:   opts.resolver(c, endpoint),
+		ClientEnv: os.Environ(),
+		PhaseEnv:  phaseBaseEnv(c),
+		Sink:      sink,
+		Logger:    c.Logger(),
+	})
+	if summary.ExitCode != 0 {
+		return &exitError{code: summary.ExitCode, err: fmt.Errorf("run %s %s", runID, summary.Status)}
+	}
+	return nil
+}
+
+// resolver reads references through the jetway server's store with a
+// scoped key pair, or from AWS.
+func (o runOptions) resolver(c *CLI, endpoint string) func(context.Context, []config.Ref) (map[config.Ref]params.Resolved, error) {
+	return func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		if o.aws {
+			r, err := params.NewResolver(ctx, params.ResolverOptions{Endpoint: endpoint})
+			if err != nil {
+				return nil, err
+			}
+			return r.Resolve(ctx, refs)
+		}
+		return o.client(c).Resolve(ctx, endpoint, refs)
+	}
+}
+
+func phaseBaseEnv(c *CLI) []string {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	for _, k := range []string{"LANG", "TZ"} {
+		if v := c.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	if c.Getenv("LANG") == "" {
+		env = append(env, "LANG=C.UTF-8")
+	}
+	return env
+}
+
+func newRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// jsonSink prints one event per line.
+type jsonSink struct{ enc *json.Encoder }
+
+func (s *jsonSink) Emit(e runner.Event) { _ = s.enc.Encode(e) }
+
+// humanSink prints a readable live log with phase banners and a summary.
+type humanSink struct{ w io.Writer }
+
+func (s *humanSink) Emit(e runner.Event) {
+	w := s.w
+	switch e.Type {
+	case "log":
+		fmt.Fprintln(w, e.Message)
+	case "bootstrap":
+		fmt.Fprintf(w, "[bootstrap] %s: %s\n", e.Status, e.Message)
+	case "warning":
+		fmt.Fprintf(w, "warning: %s\n", e.Message)
+	case "phase_started":
+		fmt.Fprintf(w, "\n==> %s\n", e.Phase)
+	case "phase_finished":
+		fmt.Fprintf(w, "<== %s %s in %s\n", e.Phase, e.Status, e.Duration.Round(10*time.Millisecond))
+	case "command":
+		fmt.Fprintf(w, "$ %s\n", e.Message)
+	case "step":
+		state := "built"
+		if e.Step.Cached {
+			state = "cached"
+		}
+		fmt.Fprintf(w, "    step %d %s in %s\n", e.Step.Number, state, e.Step.Duration.Round(10*time.Millisecond))
+	case "error":
+		fmt.Fprintf(w, "error: %s\n", e.Message)
+	case "summary":
+		printSummary(w, e.Summary)
+	}
+}
+
+func printSummary(w io.Writer, s *runner.Summary) {
+	fmt.Fprintln(w, "\n== summary ==")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range s.Phases {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, p.Status, p.Duration.Round(10*time.Millisecond))
+	}
+	tw.Flush()
+	if s.Build != nil {
+		cached, cacheable := s.Build.CacheHits()
+		fmt.Fprintf(w, "  image: %s, %d/%d steps cached, build %s", s.Image, cached, cacheable, s.Build.Duration.Round(10*time.Millisecond))
+		if s.PushDuration > 0 {
+			fmt.Fprintf(w, ", push %s", s.PushDuration.Round(10*time.Millisecond))
+		}
+		fmt.Fprintln(w)
+		var slow []string
+		for _, st := range s.Build.Steps {
+			if !st.Cached && st.Cacheable {
+				slow = append(slow, fmt.Sprintf("step %d %s", st.Number, st.Duration.Round(10*time.Millisecond)))
+			}
+		}
+		if len(slow) > 0 {
+			fmt.Fprintf(w, "  built: %s\n", strings.Join(slow, ", "))
+		}
+	}
+	if s.Digest != "" {
+		fmt.Fprintf(w, "  digest: %s\n", s.Digest)
+	}
+	fmt.Fprintf(w, "run %s %s in %s\n", s.RunID, s.Status, s.Duration.Round(10*time.Millisecond))
+}

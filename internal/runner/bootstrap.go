@@ -1,0 +1,224 @@
+package runner
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/registry"
+
+	"github.com/jetway-dev/jetway/internal/dockerhost"
+)
+
+// dockerHubServer is where a login goes when nothing names a registry.
+const dockerHubServer = "https://index.docker.io/v1/"
+
+// bootstrap prepares the sandbox in order: SSH key, known_hosts, TLS
+// files, the Docker host (and the proxy socket phases use), the registry
+// login and the platform check. Each step is logged, never a value. The
+// returned func stops the proxy.
+func (r *run) bootstrap(ctx context.Context) (func(), error) {
+	home := r.sb.home
+	if key := r.vars["JETS_SSH_KEY"]; key != "" {
+		path := filepath.Join(home, ".ssh", "id_rsa")
+		if err := r.sb.writeFile(path, dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
+			return nil, err
+		}
+		r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600)")
+	}
+	if known := r.vars["JETS_SSH_KNOWN"]; known != "" {
+		n, err := r.appendKnownHosts(known)
+		if err != nil {
+			return nil, err
+		}
+		r.bootstrapStep("known hosts", fmt.Sprintf("JETS_SSH_KNOWN: %d line(s) added to ~/.ssh/known_hosts", n))
+	}
+	tlsFiles := 0
+	for name, file := range map[string]string{"DOCKER_TLS_CA": "ca.pem", "DOCKER_TLS_CERT": "cert.pem", "DOCKER_TLS_KEY": "key.pem"} {
+		if v := r.vars[name]; v != "" {
+			mode := os.FileMode(0o644)
+			if file == "key.pem" {
+				mode = 0o600
+			}
+			if err := r.sb.writeFile(filepath.Join(home, ".docker", file), []byte(strings.TrimSpace(v)+"\n"), mode); err != nil {
+				return nil, err
+			}
+			tlsFiles++
+		}
+	}
+	if tlsFiles > 0 {
+		r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) written to ~/.docker", tlsFiles))
+	}
+
+	hostURL := r.vars["DOCKER_HOST"]
+	tlsVerify := tlsFiles > 0 || truthy(r.vars["DOCKER_TLS_VERIFY"])
+	spec, err := dockerhost.ParseSpec(hostURL, tlsVerify)
+	if err != nil {
+		return nil, fail(ExitConfig, "%v", err)
+	}
+	timeout := r.opts.DockerTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	start := time.Now()
+	r.host, err = dockerhost.Open(ctx, dockerhost.Options{
+		Host: hostURL, Home: home, User: invokingUser(), TLSVerify: tlsVerify && spec.Scheme == dockerhost.SchemeTCP,
+		CertPath: filepath.Join(home, ".docker"), Timeout: timeout, Logger: r.log,
+	})
+	if err == nil {
+		_, err = r.host.Ping(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("docker host %s: %w", spec, err)
+	}
+	report, err := dockerhost.Check(ctx, r.host, time.Since(start), 3)
+	if err != nil {
+		return nil, fmt.Errorf("docker host %s: %w", spec, err)
+	}
+	r.summary.DockerHost = &report
+	r.bootstrapStep("docker host", fmt.Sprintf("%s: Docker %s, %s/%s, %d images, build cache %s, connected in %s",
+		spec, report.ServerVersion, report.OS, report.Architecture, report.Images, humanBytes(report.BuildCache), report.Connect.Round(time.Millisecond)))
+
+	l, err := dockerhost.ListenUnix(r.sb.socket, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chown(r.sb.socket, r.sb.uid, r.sb.gid); err != nil {
+		l.Close()
+		return nil, err
+	}
+	proxyCtx, stopProxy := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = (&dockerhost.Proxy{Dialer: r.host, Logger: r.log}).Serve(proxyCtx, l)
+	}()
+	stop := func() { stopProxy(); <-done }
+	r.bootstrapStep("docker socket", "phases reach the Docker host through unix://"+r.sb.socket)
+
+	if err := r.login(ctx); err != nil {
+		return stop, err
+	}
+	if img := r.opts.Project.Image; img != nil && img.Platform != "" {
+		warning, err := dockerhost.PlatformWarning(dockerhost.Platform{OS: report.OS, Arch: report.Architecture}, img.Platform)
+		if err != nil {
+			return stop, fail(ExitConfig, "image.platform: %v", err)
+		}
+		if warning != "" {
+			r.emit(Event{Type: "warning", Message: warning})
+		}
+	}
+	return stop, nil
+}
+
+// appendKnownHosts adds JETS_SSH_KNOWN's lines, dropping duplicates.
+func (r *run) appendKnownHosts(known string) (int, error) {
+	path := filepath.Join(r.sb.home, ".ssh", "known_hosts")
+	existing, _ := os.ReadFile(path)
+	have := map[string]bool{}
+	var lines []string
+	for _, l := range strings.Split(string(existing), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			have[l] = true
+			lines = append(lines, l)
+		}
+	}
+	added := 0
+	for _, l := range strings.Split(strings.ReplaceAll(known, `\n`, "\n"), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !have[l] {
+			have[l] = true
+			lines = append(lines, l)
+			added++
+		}
+	}
+	return added, r.sb.writeFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// registryAuth is the login the run holds, if any.
+func (r *run) registryAuth() *registry.AuthConfig {
+	user, pass := r.vars["DOCKER_USER"], r.vars["DOCKER_PASS"]
+	if user == "" || pass == "" {
+		return nil
+	}
+	return &registry.AuthConfig{Username: user, Password: pass, ServerAddress: r.registryServer()}
+}
+
+// registryServer is DOCKER_REGISTRY, else image.name's registry, else
+// Docker Hub.
+func (r *run) registryServer() string {
+	if s := r.vars["DOCKER_REGISTRY"]; s != "" {
+		return s
+	}
+	if img := r.opts.Project.Image; img != nil {
+		if named, err := reference.ParseNormalizedNamed(img.Name); err == nil {
+			if d := reference.Domain(named); d != "docker.io" {
+				return d
+			}
+		}
+	}
+	return dockerHubServer
+}
+
+// login verifies the credentials through the Docker host (as `docker
+// login` does, so the daemon's registry settings apply) and writes
+// ~/.docker/config.json for the phases' docker commands.
+func (r *run) login(ctx context.Context) error {
+	auth := r.registryAuth()
+	if auth == nil {
+		if (r.vars["DOCKER_USER"] == "") != (r.vars["DOCKER_PASS"] == "") {
+			r.emit(Event{Type: "warning", Message: "only one of DOCKER_USER and DOCKER_PASS is set: no registry login"})
+		}
+		return nil
+	}
+	c, err := r.host.NewClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.RegistryLogin(ctx, *auth); err != nil {
+		return fail(ExitFailed, "registry login to %s as %q failed: %v; check DOCKER_USER and DOCKER_PASS (and DOCKER_REGISTRY)", auth.ServerAddress, auth.Username, err)
+	}
+	cfg := map[string]any{"auths": map[string]any{auth.ServerAddress: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(auth.Username + ":" + auth.Password)),
+	}}}
+	data, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := r.sb.writeFile(filepath.Join(r.sb.home, ".docker", "config.json"), data, 0o600); err != nil {
+		return err
+	}
+	r.bootstrapStep("registry login", fmt.Sprintf("logged in to %s as %s", auth.ServerAddress, auth.Username))
+	return nil
+}
+
+func truthy(v string) bool {
+	b, err := strconv.ParseBool(v)
+	return v != "" && (err != nil || b)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// invokingUser is the SSH user for a DOCKER_HOST without one, as ssh would
+// choose it: the local user name.
+func invokingUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}

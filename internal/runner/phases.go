@@ -1,0 +1,218 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types/registry"
+
+	"github.com/jetway-dev/jetway/internal/build"
+)
+
+// phases runs install, pre_build, build and post_build with CodeBuild's
+// semantics: a phase stops at its first failing command; a failed install
+// or pre_build skips the phases after it; post_build runs even when build
+// failed; the run fails if any phase failed.
+func (r *run) phases(ctx context.Context, tags []string) error {
+	p := r.opts.Project
+	type phase struct {
+		name     string
+		commands []string
+	}
+	list := []phase{{"install", p.Phases.Install}, {"pre_build", p.Phases.PreBuild}, {"build", p.Phases.Build}, {"post_build", p.Phases.PostBuild}}
+	var firstErr error
+	buildOK := true
+	for _, ph := range list {
+		skip := firstErr != nil && (ph.name != "post_build" || !buildReached(r.summary.Phases))
+		if skip || ctx.Err() != nil {
+			r.summary.Phases = append(r.summary.Phases, PhaseResult{Name: ph.name, Status: "skipped"})
+			continue
+		}
+		if len(ph.commands) == 0 && !(ph.name == "build" && p.Image != nil) {
+			continue
+		}
+		r.lines.setPhase(ph.name)
+		r.emit(Event{Type: "phase_started", Phase: ph.name})
+		start := time.Now()
+		var err error
+		if ph.name == "build" && p.Image != nil {
+			err = r.buildImage(ctx, tags)
+		}
+		if err == nil {
+			err = r.runCommands(ctx, ph.name, ph.commands, buildOK)
+		}
+		status := "succeeded"
+		if err != nil {
+			status = "failed"
+			if ctx.Err() != nil {
+				status = string(Cancelled)
+				if errors.Is(context.Cause(ctx), errTimedOut) {
+					status = string(TimedOut)
+				}
+			}
+			if firstErr == nil {
+				firstErr = fmt.Errorf("phase %s: %w", ph.name, err)
+			}
+			if ph.name == "build" {
+				buildOK = false
+			}
+		}
+		d := time.Since(start)
+		r.summary.Phases = append(r.summary.Phases, PhaseResult{Name: ph.name, Status: status, Duration: d})
+		r.emit(Event{Type: "phase_finished", Phase: ph.name, Status: status, Duration: d})
+		r.lines.setPhase("")
+	}
+	return firstErr
+}
+
+// buildReached tells whether the build phase ran (post_build follows it
+// even after a failure, not after a failed install or pre_build).
+func buildReached(done []PhaseResult) bool {
+	for _, p := range done {
+		if p.Name == "build" {
+			return p.Status != "skipped"
+		}
+	}
+	return false
+}
+
+// phaseEnv is the scrubbed environment of phase commands.
+func (r *run) phaseEnv(buildOK bool) []string {
+	env := map[string]string{}
+	for _, kv := range r.opts.PhaseEnv {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if env["PATH"] == "" {
+		env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	for _, kv := range r.opts.ClientEnv {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		for _, pat := range r.opts.Project.Pass {
+			if m, _ := filepath.Match(pat, k); m {
+				env[k] = v
+			}
+		}
+	}
+	for k, v := range r.vars {
+		env[k] = v
+	}
+	// Phases reach Docker only through the runner's socket, whatever the
+	// scheme; the TLS settings belong to the runner's own connection.
+	env["DOCKER_HOST"] = "unix://" + r.sb.socket
+	delete(env, "DOCKER_TLS_VERIFY")
+	delete(env, "DOCKER_CERT_PATH")
+	env["HOME"] = r.sb.home
+	if r.sb.user != "" {
+		env["USER"], env["LOGNAME"] = r.sb.user, r.sb.user
+	}
+	env["JETWAY_RUN_ID"] = r.opts.RunID
+	env["JETWAY_BUILD_SUCCEEDING"] = "1"
+	if !buildOK {
+		env["JETWAY_BUILD_SUCCEEDING"] = "0"
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runCommands runs a phase's commands with /bin/sh -c in the workspace as
+// the run user, each in its own process group, so a timeout or Ctrl-C
+// kills everything a command started.
+func (r *run) runCommands(ctx context.Context, phase string, commands []string, buildOK bool) error {
+	env := r.phaseEnv(buildOK)
+	for _, c := range commands {
+		r.emit(Event{Type: "command", Phase: phase, Message: c})
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c)
+		cmd.Dir = r.sb.workspace
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = r.out, r.out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.sb.credential()}
+		cmd.Cancel = func() error {
+			pgid := cmd.Process.Pid
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			time.AfterFunc(3*time.Second, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+			return nil
+		}
+		cmd.WaitDelay = 5 * time.Second
+		err := cmd.Run()
+		r.flush()
+		if err != nil {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && ctx.Err() == nil {
+				return fmt.Errorf("command %q exited with status %d", c, exit.ExitCode())
+			}
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return fmt.Errorf("command %q: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// buildImage builds the image on the Docker host, then pushes its tags.
+func (r *run) buildImage(ctx context.Context, tags []string) error {
+	img := r.opts.Project.Image
+	c, err := r.host.NewClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	refs := make([]string, len(tags))
+	for i, t := range tags {
+		refs[i] = img.Name + ":" + t
+	}
+	opts := build.Options{
+		ContextDir: r.sb.workspace, Dockerfile: img.Dockerfile, Tags: refs, BuildArgs: img.BuildArgs,
+		Target: img.Target, Platform: img.Platform, PullAlways: img.Pull == "always",
+		Labels: map[string]string{"jetway.project": r.opts.Project.Project},
+	}
+	if g := r.summary.Git; g.SHA != "" {
+		opts.Labels["org.opencontainers.image.revision"] = g.SHA
+		opts.Labels["jetway.branch"] = g.Branch
+	}
+	auth := r.registryAuth()
+	if auth != nil {
+		opts.Auth = map[string]registry.AuthConfig{auth.ServerAddress: *auth}
+	}
+	r.emit(Event{Type: "command", Phase: "build", Message: fmt.Sprintf("docker build %s (%s)", strings.Join(refs, " "), img.Dockerfile)})
+	res, err := build.Build(ctx, c, opts, r.out, func(s build.Step) {
+		r.flush()
+		r.emit(Event{Type: "step", Phase: "build", Step: &s, Duration: s.Duration})
+	})
+	r.flush()
+	r.summary.Build = res
+	if err != nil {
+		return fmt.Errorf("image build: %w", err)
+	}
+	if !img.Push {
+		return nil
+	}
+	start := time.Now()
+	for _, ref := range refs {
+		r.emit(Event{Type: "command", Phase: "build", Message: "docker push " + ref})
+		digest, err := build.Push(ctx, c, ref, auth, r.out)
+		r.flush()
+		if err != nil {
+			return err
+		}
+		r.summary.Digest = digest
+	}
+	r.summary.PushDuration = time.Since(start)
+	return nil
+}

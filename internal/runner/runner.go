@@ -1,0 +1,344 @@
+// Package runner executes one run on a fresh machine: it makes a sandbox,
+// resolves the run's references, bootstraps SSH keys, TLS files, the Docker
+// host and the registry login, runs the phases and the image build, and
+// cleans everything up. `jetway run` and the server's runners use the same
+// code; only the Sink differs.
+//
+// Every byte a run shows passes the masker first: phase output, build
+// output and the runner's own messages.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/build"
+	"github.com/jetway-dev/jetway/internal/bundle"
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/dockerhost"
+	"github.com/jetway-dev/jetway/internal/mask"
+	"github.com/jetway-dev/jetway/internal/params"
+)
+
+// Status is how a run ended.
+type Status string
+
+const (
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	TimedOut  Status = "timed_out"
+	Cancelled Status = "cancelled"
+)
+
+// Exit statuses, shared with the CLI.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitConfig      = 2
+	ExitUnreachable = 3
+	ExitTimedOut    = 124
+	ExitCancelled   = 130
+)
+
+// Options describe one run.
+type Options struct {
+	SourceDir string
+	Project   *config.Project
+	// Env overrides the project's ssm_env.
+	Env   string
+	RunID string
+	// Resolve reads references; it may be nil when the project has none.
+	Resolve func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
+	// ClientEnv is the environment that env.pass copies from.
+	ClientEnv []string
+	// PhaseEnv is the base environment of phases: PATH, LANG, TZ.
+	PhaseEnv      []string
+	Sink          Sink
+	Logger        *slog.Logger
+	DockerTimeout time.Duration
+}
+
+// PhaseResult records one phase.
+type PhaseResult struct {
+	Name     string        `json:"name"`
+	Status   string        `json:"status"` // succeeded, failed, skipped, cancelled, timed_out
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID        string             `json:"run_id"`
+	Project      string             `json:"project"`
+	Status       Status             `json:"status"`
+	ExitCode     int                `json:"exit_code"`
+	Error        string             `json:"error,omitempty"`
+	Git          bundle.Git         `json:"git"`
+	Phases       []PhaseResult      `json:"phases"`
+	Build        *build.Result      `json:"build,omitempty"`
+	Image        string             `json:"image,omitempty"`
+	Tags         []string           `json:"tags,omitempty"`
+	Digest       string             `json:"digest,omitempty"`
+	PushDuration time.Duration      `json:"push_duration_ns,omitempty"`
+	DockerHost   *dockerhost.Report `json:"docker_host,omitempty"`
+	Duration     time.Duration      `json:"duration_ns"`
+}
+
+var errTimedOut = errors.New("the run's timeout passed")
+
+// phaseError is a failure with the exit status it maps to.
+type phaseError struct {
+	code int
+	err  error
+}
+
+func (e *phaseError) Error() string { return e.err.Error() }
+func (e *phaseError) Unwrap() error { return e.err }
+
+func fail(code int, format string, args ...any) error {
+	return &phaseError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+// run is the state of one run.
+type run struct {
+	opts    Options
+	log     *slog.Logger
+	matcher atomic.Pointer[mask.Matcher]
+	emitMu  sync.Mutex
+	summary *Summary
+
+	vars    map[string]string // resolved run variables
+	secrets []mask.Secret
+	sb      *sandbox
+	out     *lockedWriter // masked phase and build output
+	lines   *lineWriter
+	masked  *mask.Writer
+	host    *dockerhost.Host
+}
+
+// Run executes a run to its end and returns its summary; it never panics
+// on a failed run, and it always cleans up.
+func Run(ctx context.Context, opts Options) *Summary {
+	r := &run{opts: opts, log: opts.Logger, summary: &Summary{RunID: opts.RunID, Project: opts.Project.Project}}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	runCtx, cancel := context.WithTimeoutCause(ctx, opts.Project.Timeout, errTimedOut)
+	defer cancel()
+	err := r.execute(runCtx)
+	r.finish(runCtx, err)
+	r.summary.Duration = time.Since(start)
+	r.emit(Event{Type: "summary", Status: string(r.summary.Status), Summary: r.summary, Duration: r.summary.Duration})
+	return r.summary
+}
+
+func (r *run) finish(ctx context.Context, err error) {
+	s := r.summary
+	cause := context.Cause(ctx)
+	switch {
+	case err == nil:
+		s.Status, s.ExitCode = Succeeded, ExitOK
+		return
+	case errors.Is(cause, errTimedOut):
+		s.Status, s.ExitCode = TimedOut, ExitTimedOut
+		err = fmt.Errorf("timed out after %s (timeout: in %s)", r.opts.Project.Timeout, filepath.Base(r.opts.Project.Path))
+	case ctx.Err() != nil:
+		s.Status, s.ExitCode = Cancelled, ExitCancelled
+		err = errors.New("cancelled")
+	default:
+		s.Status, s.ExitCode = Failed, ExitFailed
+		var pe *phaseError
+		var ce *config.ConfigError
+		switch {
+		case errors.As(err, &pe):
+			s.ExitCode = pe.code
+		case errors.As(err, &ce):
+			s.ExitCode = ExitConfig
+		case dockerhost.IsUnreachable(err):
+			s.ExitCode = ExitUnreachable
+		}
+	}
+	s.Error = r.mask(err.Error())
+	r.emit(Event{Type: "error", Status: string(s.Status), Message: s.Error})
+}
+
+// mask hides every secret known so far in s.
+func (r *run) mask(s string) string {
+	if m := r.matcher.Load(); m != nil {
+		return m.String(s)
+	}
+	return s
+}
+
+// emit masks an event's text and hands it to the sink.
+func (r *run) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.Type != "log" { // log lines come from the masked stream already
+		e.Message = r.mask(e.Message)
+	}
+	if r.opts.Sink == nil {
+		return
+	}
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.opts.Sink.Emit(e)
+}
+
+func (r *run) bootstrapStep(name, outcome string) {
+	r.emit(Event{Type: "bootstrap", Phase: "bootstrap", Status: name, Message: outcome})
+}
+
+func (r *run) execute(ctx context.Context) (err error) {
+	p := r.opts.Project
+	git, inGit := bundle.GitInfo(ctx, r.opts.SourceDir)
+	r.summary.Git = git
+	var tags []string
+	if p.Image != nil {
+		if tags, err = p.Image.RenderTags(p.Path, config.TagData{GitSHA: git.SHA, Branch: git.Branch, RunID: r.opts.RunID}, inGit); err != nil {
+			return err
+		}
+		r.summary.Image, r.summary.Tags = p.Image.Name, tags
+	}
+	if err := r.resolve(ctx); err != nil {
+		return err
+	}
+	if r.sb, err = newSandbox(ctx, r.opts.RunID); err != nil {
+		return fmt.Errorf("creating the sandbox: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if r.host != nil {
+			r.host.Close()
+		}
+		if rerr := r.sb.remove(cctx); rerr != nil {
+			r.log.Error("cleaning up the sandbox", "err", rerr)
+			err = errors.Join(err, rerr)
+		}
+	}()
+	if r.sb.user == "" {
+		r.emit(Event{Type: "warning", Message: "not running as root: phases run as the invoking user, with the sandbox as $HOME (ssh reads ~/.ssh of the passwd home, not this one)"})
+	}
+	r.lines = &lineWriter{emit: r.emit}
+	r.masked = r.matcher.Load().NewWriter(r.lines)
+	r.out = &lockedWriter{w: r.masked}
+
+	patterns, err := bundle.ReadIgnore(r.opts.SourceDir, bundle.IgnoreFile)
+	if err != nil {
+		return err
+	}
+	if err := bundle.CopyTree(r.opts.SourceDir, r.sb.workspace, patterns, r.sb.uid, r.sb.gid); err != nil {
+		return fmt.Errorf("copying the source into the sandbox: %w", err)
+	}
+	proxyDone, err := r.bootstrap(ctx)
+	if proxyDone != nil {
+		defer proxyDone()
+	}
+	if err != nil {
+		return err
+	}
+	return r.phases(ctx, tags)
+}
+
+// resolve reads the references, builds the variables and compiles the
+// masker over every secret.
+func (r *run) resolve(ctx context.Context) error {
+	p := r.opts.Project
+	env := p.Env(r.opts.Env)
+	refs, err := p.References(env)
+	if err != nil {
+		return err
+	}
+	var resolved map[config.Ref]params.Resolved
+	if len(refs) > 0 {
+		if r.opts.Resolve == nil {
+			return fail(ExitConfig, "the project references parameters, but no parameter store is configured")
+		}
+		var list []config.Ref
+		for _, ref := range refs {
+			if !slices.Contains(list, ref) {
+				list = append(list, ref)
+			}
+		}
+		resolved, err = r.opts.Resolve(ctx, list)
+		var missing *params.MissingError
+		if errors.As(err, &missing) {
+			var lines []string
+			for _, v := range p.Vars {
+				if ref, ok := refs[v.Name]; ok && slices.Contains(missing.Missing, ref) {
+					what := "parameter"
+					if ref.Store == config.SecretsManager {
+						what = "secret"
+					}
+					lines = append(lines, fmt.Sprintf("%s: %s %s not found", v.Name, what, ref.Name))
+				}
+			}
+			return fail(ExitFailed, "references not found, so no phase ran: %s; store them (jetway params put NAME --type SecureString) or fix %s", strings.Join(lines, "; "), filepath.Base(p.Path))
+		}
+		if err != nil {
+			return fail(ExitUnreachable, "reading the parameter store: %v", err)
+		}
+		r.bootstrapStep("resolve", fmt.Sprintf("resolved %d references", len(refs)))
+	}
+	r.vars = map[string]string{}
+	for _, v := range p.Vars {
+		if ref, ok := refs[v.Name]; ok {
+			val := resolved[ref]
+			r.vars[v.Name] = string(val.Value)
+			if val.Secure {
+				r.secrets = append(r.secrets, mask.Secret{Name: v.Name, Value: val.Value})
+			}
+			continue
+		}
+		r.vars[v.Name] = config.ExpandEnv(v.Value, env)
+	}
+	for _, name := range []string{"DOCKER_PASS", "JETS_SSH_KEY", "DOCKER_TLS_KEY"} {
+		if v := r.vars[name]; v != "" && !slices.ContainsFunc(r.secrets, func(s mask.Secret) bool { return s.Name == name }) {
+			r.secrets = append(r.secrets, mask.Secret{Name: name, Value: []byte(v)})
+		}
+	}
+	if key := r.vars["JETS_SSH_KEY"]; key != "" {
+		if norm := dockerhost.NormalizeKey([]byte(key)); string(norm) != key {
+			r.secrets = append(r.secrets, mask.Secret{Name: "JETS_SSH_KEY (as written to ~/.ssh/id_rsa)", Value: norm})
+		}
+	}
+	m, err := mask.Compile(r.secrets)
+	if err != nil {
+		return fail(ExitFailed, "%v", err)
+	}
+	r.matcher.Store(m)
+	return nil
+}
+
+// lockedWriter serialises writes to the masker, which phases and the
+// build share.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// flush releases what the masker and the line splitter hold, at the end of
+// a command.
+func (r *run) flush() {
+	r.out.mu.Lock()
+	_ = r.masked.Flush()
+	r.out.mu.Unlock()
+	r.lines.Flush()
+}
