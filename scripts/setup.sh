@@ -19,6 +19,8 @@ have nsenter         || need_pkgs+=(util-linux)
 have git             || need_pkgs+=(git)
 have curl            || need_pkgs+=(curl)
 have aws             || need_pkgs+=(awscli)
+have pkill           || need_pkgs+=(procps)
+have useradd         || need_pkgs+=(passwd)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

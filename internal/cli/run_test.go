@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func buildJetway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "jetway")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/jetway").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestRunCommand(t *testing.T) {
+	b := bed.Get(t)
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "jetway.yaml"), []byte(`project: local
+env:
+  vars:
+    DOCKER_HOST: unix://`+b.LocalSocket+`
+    GREETING: hello
+phases:
+  build: ["echo $GREETING from $(id -un)", "docker version --format '{{.Server.Version}}'"]
+`), 0o644))
+
+	code, out, errOut := runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var sawHello, sawSummary bool
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var e struct {
+			Type, Message string
+			Summary       *struct{ Status string }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("not a JSON event: %q", sc.Text())
+		}
+		sawHello = sawHello || strings.HasPrefix(e.Message, "hello from jwrun-")
+		sawSummary = sawSummary || (e.Type == "summary" && e.Summary.Status == "succeeded")
+	}
+	if !sawHello || !sawSummary {
+		t.Fatalf("events lack the phase output or the summary:\n%s", out)
+	}
+
+	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", t.TempDir())
+	if code != ExitUsage || !strings.Contains(errOut, "jetway init") {
+		t.Fatalf("no project file: exit %d, %s", code, errOut)
+	}
+}
+
+// TestRunInterrupted sends SIGINT to `jetway run` mid-phase, as Ctrl-C does.
+func TestRunInterrupted(t *testing.T) {
+	b := bed.Get(t)
+	bin := buildJetway(t)
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "jetway.yaml"), []byte(`project: interrupted
+env:
+  vars:
+    DOCKER_HOST: unix://`+b.LocalSocket+`
+phases:
+  build: ["echo started; sleep 300"]
+  post_build: ["echo post_build ran"]
+`), 0o644))
+	cmd := exec.Command(bin, "run", dir)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(t, cmd.Start())
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "started") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	must(t, cmd.Process.Signal(syscall.SIGINT))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("jetway run did not stop after SIGINT:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != ExitCancelled {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitCancelled, out.String())
+	}
+	if !strings.Contains(out.String(), "cancelled") || strings.Contains(out.String(), "post_build ran") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-*")); len(matches) > 0 {
+		for _, m := range matches {
+			if info, err := os.Stat(m); err == nil && time.Since(info.ModTime()) < time.Minute {
+				t.Errorf("sandbox left: %s", m)
+			}
+		}
+	}
+}
