@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# jetway demo: a fresh "runner" talks to a persistent remote Docker host over
-# ssh and reuses its layer cache. Starts the test bed (a remote host with
-# sshd + dockerd in a network namespace), checks the host, then builds
-# examples/hello twice through jetway's proxy: cold, then warm.
+# jetway demo: runs on fresh, throw-away sandboxes reuse the layer cache of a
+# persistent remote Docker host reached over ssh. Starts the test bed (a
+# remote host with sshd + dockerd in a network namespace, a registry), a
+# jetway server with its parameter store, stores the ssh key, known_hosts and
+# registry password as SecureString parameters, then runs examples/hello
+# twice: cold, then warm after a source change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -10,56 +12,59 @@ source scripts/setup.sh
 mkdir -p bin
 go build -o bin/jetway ./cmd/jetway
 go build -o bin/jetway-testbed ./cmd/jetway-testbed
+jetway=$PWD/bin/jetway
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "Starting the test bed (remote Docker host over ssh, local dockerd, registry)"
+step "Starting the test bed (remote Docker host over ssh, registry with htpasswd)"
 eval "$(bin/jetway-testbed up --env)"
-runner_home=$(mktemp -d /tmp/jetway-demo-home.XXXXXX)
-proxy_pid=
+work=$(mktemp -d /tmp/jetway-demo.XXXXXX)
+server_pid=
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null || true
-  rm -rf "$runner_home"
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
   bin/jetway-testbed down "$TB_DIR" >/dev/null
 }
 trap cleanup EXIT
+echo "remote Docker host: $TB_DOCKER_HOST"
+echo "registry:           $TB_REGISTRY"
 
-step "Bootstrapping a fresh runner home from JETS_SSH_KEY and JETS_SSH_KNOWN"
-# A runner gets these from the parameter store; here the bed made them.
-JETS_SSH_KEY=$(cat "$TB_CLIENT_KEY")
-JETS_SSH_KNOWN=$(cat "$TB_KNOWN_HOSTS")
-install -d -m 700 "$runner_home/.ssh"
-printf '%s\n' "$JETS_SSH_KEY" > "$runner_home/.ssh/id_rsa" && chmod 600 "$runner_home/.ssh/id_rsa"
-printf '%s\n' "$JETS_SSH_KNOWN" >> "$runner_home/.ssh/known_hosts"
-export HOME=$runner_home DOCKER_HOST=$TB_DOCKER_HOST
-echo "HOME=$HOME"
-echo "DOCKER_HOST=$DOCKER_HOST"
+step "Starting jetway server (API and parameter store on one listener)"
+export HOME=$work/home XDG_DATA_HOME=$work/data
+mkdir -p "$HOME"
+"$jetway" server --listen 127.0.0.1:0 > "$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do grep -q 'listening on' "$work/server.log" 2>/dev/null && break; sleep 0.05; done
+cat "$work/server.log"
+export JETWAY_SERVER=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/server.log")
 
-step "jetway dockerhost check"
-bin/jetway dockerhost check
+step "Storing the run's secrets as parameters (values never leave the server and the runner)"
+"$jetway" params put /demo/DOCKER_HOST --value "$TB_DOCKER_HOST"
+"$jetway" params put /demo/JETS_SSH_KEY --type SecureString --value-file "$TB_CLIENT_KEY"
+"$jetway" params put /demo/JETS_SSH_KNOWN --type SecureString --value-file "$TB_KNOWN_HOSTS"
+printf %s "$TB_REGISTRY_PASS" | "$jetway" params put /demo/DOCKER_PASS --type SecureString
+"$jetway" params ls /demo
 
-step "jetway dockerhost proxy: one SSH connection for every docker command"
-sock=$runner_home/docker.sock
-bin/jetway dockerhost proxy --listen "unix://$sock" &
-proxy_pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-export DOCKER_HOST=unix://$sock
+# The project as a user has it, with this bed's registry address.
+project=$work/hello
+cp -r examples/hello "$project"
+sed -i "s/registry.example.com:5000/$TB_REGISTRY/g" "$project/jetway.yaml"
 
-build() {
+run() {
   local start end
-  start=$(date +%s.%N)
-  docker build -t "hello:demo" --build-arg "BASE=$TB_BASE_IMAGE" examples/hello 2>&1 | grep -E '^Step|Using cache|Successfully built'
-  end=$(date +%s.%N)
-  echo "$1 build took $(echo "$end - $start" | bc 2>/dev/null || awk "BEGIN{print $end-$start}") s"
+  start=$(date +%s%N)
+  "$jetway" run "$project" | tee "$work/$1.log"
+  end=$(date +%s%N)
+  echo "$(( (end - start) / 1000000 ))" > "$work/$1.ms"
 }
-step "Build 1 (cold: the remote host has never built this project)"
-build cold
-step "Change the app source, as the next commit would"
-echo 'echo "changed at '"$(date +%T)"'"' >> examples/hello/app.sh
-trap 'git checkout -q examples/hello/app.sh 2>/dev/null || true; cleanup' EXIT
-step "Build 2 (warm: a new runner, the same remote host; the dependency layer is cached)"
-build warm
+step "Run 1 (cold: the remote Docker host has never built this project)"
+run cold
+step "A source change, as the next commit brings"
+echo 'echo "changed at '"$(date +%T)"'"' >> "$project/app.sh"
+step "Run 2 (warm: a new sandbox, the same remote Docker host)"
+run warm
 
-step "The image is on the remote host, not on this machine"
-docker run --rm hello:demo
-docker volume ls --filter "name=$TB_REMOTE_MARKER" --format 'remote-only marker volume: {{.Name}}'
+step "Result"
+printf '%-6s %8s ms   %s\n' cold "$(cat "$work/cold.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/cold.log")"
+printf '%-6s %8s ms   %s\n' warm "$(cat "$work/warm.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/warm.log")"
+echo "The dependency layer (the RUN step) was built once, on the remote host, and reused by the second run."
