@@ -39,3 +39,99 @@ type Credentials struct {
 	Expiration      time.Time `json:"expiration"`
 	Region          string    `json:"region"`
 }
+
+// Event is one thing a run reports: a log line, a phase starting or ending,
+// a bootstrap step, a build step, the summary. Every text in it has passed
+// the runner's masker.
+type Event struct {
+	Type     string        `json:"type"` // log, bootstrap, command, phase_started, phase_finished, step, warning, error, summary
+	Time     time.Time     `json:"time"`
+	Phase    string        `json:"phase,omitempty"`
+	Status   string        `json:"status,omitempty"`
+	Message  string        `json:"message,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Step     *Step         `json:"step,omitempty"`
+	Summary  *Summary      `json:"summary,omitempty"`
+}
+
+// Step is one Dockerfile instruction as the builder ran it.
+type Step struct {
+	Number      int           `json:"number"`
+	Instruction string        `json:"instruction"`
+	Cached      bool          `json:"cached"`
+	Cacheable   bool          `json:"cacheable"` // FROM and global ARG never are
+	Duration    time.Duration `json:"duration_ns"`
+}
+
+// BuildResult is what an image build produced.
+type BuildResult struct {
+	ImageID  string        `json:"image_id"`
+	Steps    []Step        `json:"steps"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// CacheHits counts the cached steps among those that could be cached.
+func (r *BuildResult) CacheHits() (cached, cacheable int) {
+	if r == nil {
+		return 0, 0
+	}
+	for _, s := range r.Steps {
+		if s.Cacheable {
+			cacheable++
+			if s.Cached {
+				cached++
+			}
+		}
+	}
+	return cached, cacheable
+}
+
+// PhaseResult records one phase.
+type PhaseResult struct {
+	Name     string        `json:"name"`
+	Status   string        `json:"status"` // succeeded, failed, skipped, cancelled, timed_out
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Git is what a run records of the source's checkout.
+type Git struct {
+	SHA    string `json:"sha,omitempty"`
+	Branch string `json:"branch,omitempty"`
+	Dirty  bool   `json:"dirty,omitempty"`
+}
+
+// DockerHostReport is what a runner learned about its Docker host.
+type DockerHostReport struct {
+	Host          string        `json:"host"`
+	ServerVersion string        `json:"server_version"`
+	APIVersion    string        `json:"api_version"`
+	OS            string        `json:"os"`
+	Architecture  string        `json:"architecture"`
+	KernelVersion string        `json:"kernel_version"`
+	StorageDriver string        `json:"storage_driver"`
+	CPUs          int           `json:"cpus"`
+	MemoryBytes   int64         `json:"memory_bytes"`
+	Images        int           `json:"images"`
+	ImagesBytes   int64         `json:"images_bytes"`
+	BuildCache    int64         `json:"build_cache_bytes"`
+	Connect       time.Duration `json:"connect_ns"`
+	Latency       time.Duration `json:"ping_latency_ns"`
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	RunID        string            `json:"run_id"`
+	Project      string            `json:"project"`
+	Status       string            `json:"status"`
+	ExitCode     int               `json:"exit_code"`
+	Error        string            `json:"error,omitempty"`
+	Git          Git               `json:"git"`
+	Phases       []PhaseResult     `json:"phases"`
+	Build        *BuildResult      `json:"build,omitempty"`
+	Image        string            `json:"image,omitempty"`
+	Tags         []string          `json:"tags,omitempty"`
+	Digest       string            `json:"digest,omitempty"`
+	PushDuration time.Duration     `json:"push_duration_ns,omitempty"`
+	DockerHost   *DockerHostReport `json:"docker_host,omitempty"`
+	Duration     time.Duration     `json:"duration_ns"`
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/moby/go-archive"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 )
 
@@ -46,34 +47,11 @@ type Options struct {
 	Auth map[string]registry.AuthConfig
 }
 
-// Step is one Dockerfile instruction as the builder ran it.
-type Step struct {
-	Number      int           `json:"number"`
-	Instruction string        `json:"instruction"`
-	Cached      bool          `json:"cached"`
-	Cacheable   bool          `json:"cacheable"` // FROM and global ARG never are
-	Duration    time.Duration `json:"duration_ns"`
-}
-
-// Result is what a build produced.
-type Result struct {
-	ImageID  string        `json:"image_id"`
-	Steps    []Step        `json:"steps"`
-	Duration time.Duration `json:"duration_ns"`
-}
-
-// CacheHits counts the cached steps among those that could be cached.
-func (r *Result) CacheHits() (cached, cacheable int) {
-	for _, s := range r.Steps {
-		if s.Cacheable {
-			cacheable++
-			if s.Cached {
-				cached++
-			}
-		}
-	}
-	return cached, cacheable
-}
+// Step and Result are the wire types, so runs report them unchanged.
+type (
+	Step   = api.Step
+	Result = api.BuildResult
+)
 
 // Context tars dir for the builder, honouring .dockerignore (the Dockerfile
 // and .dockerignore are always sent, as the docker CLI does).

@@ -16,6 +16,8 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/jetway-dev/jetway/internal/api"
 )
 
 // IgnoreFile lists paths left out of the source that phases see. The
@@ -113,12 +115,8 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 	return out.Close()
 }
 
-// Git is what a run records of the source's checkout.
-type Git struct {
-	SHA    string `json:"sha,omitempty"`
-	Branch string `json:"branch,omitempty"`
-	Dirty  bool   `json:"dirty,omitempty"`
-}
+// Git is what a run records of the checkout.
+type Git = api.Git
 
 // GitInfo reads the checkout at dir; ok is false outside a git checkout.
 func GitInfo(ctx context.Context, dir string) (g Git, ok bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/registry"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 )
 
@@ -83,7 +84,8 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", spec, err)
 	}
-	r.summary.DockerHost = &report
+	rep := api.DockerHostReport(report)
+	r.summary.DockerHost = &rep
 	r.bootstrapStep("docker host", fmt.Sprintf("%s: Docker %s, %s/%s, %d images, build cache %s, connected in %s",
 		spec, report.ServerVersion, report.OS, report.Architecture, report.Images, humanBytes(report.BuildCache), report.Connect.Round(time.Millisecond)))
 

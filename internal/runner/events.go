@@ -5,22 +5,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jetway-dev/jetway/internal/build"
+	"github.com/jetway-dev/jetway/internal/api"
 )
 
-// Event is one thing a run reports: a log line, a phase starting or ending,
-// a bootstrap step, a build step, the summary. Every text in it has passed
-// the masker.
-type Event struct {
-	Type     string        `json:"type"` // log, bootstrap, phase_started, phase_finished, step, warning, summary
-	Time     time.Time     `json:"time"`
-	Phase    string        `json:"phase,omitempty"`
-	Status   string        `json:"status,omitempty"`
-	Message  string        `json:"message,omitempty"`
-	Duration time.Duration `json:"duration_ns,omitempty"`
-	Step     *build.Step   `json:"step,omitempty"`
-	Summary  *Summary      `json:"summary,omitempty"`
-}
+// Event is a run's report; see api.Event.
+type Event = api.Event
 
 // Sink receives a run's events in order. Emit is called from one goroutine
 // at a time.

@@ -21,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jetway-dev/jetway/internal/build"
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
@@ -67,30 +67,11 @@ type Options struct {
 	DockerTimeout time.Duration
 }
 
-// PhaseResult records one phase.
-type PhaseResult struct {
-	Name     string        `json:"name"`
-	Status   string        `json:"status"` // succeeded, failed, skipped, cancelled, timed_out
-	Duration time.Duration `json:"duration_ns"`
-}
-
-// Summary is the outcome of a run.
-type Summary struct {
-	RunID        string             `json:"run_id"`
-	Project      string             `json:"project"`
-	Status       Status             `json:"status"`
-	ExitCode     int                `json:"exit_code"`
-	Error        string             `json:"error,omitempty"`
-	Git          bundle.Git         `json:"git"`
-	Phases       []PhaseResult      `json:"phases"`
-	Build        *build.Result      `json:"build,omitempty"`
-	Image        string             `json:"image,omitempty"`
-	Tags         []string           `json:"tags,omitempty"`
-	Digest       string             `json:"digest,omitempty"`
-	PushDuration time.Duration      `json:"push_duration_ns,omitempty"`
-	DockerHost   *dockerhost.Report `json:"docker_host,omitempty"`
-	Duration     time.Duration      `json:"duration_ns"`
-}
+// PhaseResult and Summary are the wire types.
+type (
+	PhaseResult = api.PhaseResult
+	Summary     = api.Summary
+)
 
 var errTimedOut = errors.New("the run's timeout passed")
 
@@ -137,7 +118,7 @@ func Run(ctx context.Context, opts Options) *Summary {
 	err := r.execute(runCtx)
 	r.finish(runCtx, err)
 	r.summary.Duration = time.Since(start)
-	r.emit(Event{Type: "summary", Status: string(r.summary.Status), Summary: r.summary, Duration: r.summary.Duration})
+	r.emit(Event{Type: "summary", Status: r.summary.Status, Summary: r.summary, Duration: r.summary.Duration})
 	return r.summary
 }
 
@@ -146,16 +127,16 @@ func (r *run) finish(ctx context.Context, err error) {
 	cause := context.Cause(ctx)
 	switch {
 	case err == nil:
-		s.Status, s.ExitCode = Succeeded, ExitOK
+		s.Status, s.ExitCode = string(Succeeded), ExitOK
 		return
 	case errors.Is(cause, errTimedOut):
-		s.Status, s.ExitCode = TimedOut, ExitTimedOut
+		s.Status, s.ExitCode = string(TimedOut), ExitTimedOut
 		err = fmt.Errorf("timed out after %s (timeout: in %s)", r.opts.Project.Timeout, filepath.Base(r.opts.Project.Path))
 	case ctx.Err() != nil:
-		s.Status, s.ExitCode = Cancelled, ExitCancelled
+		s.Status, s.ExitCode = string(Cancelled), ExitCancelled
 		err = errors.New("cancelled")
 	default:
-		s.Status, s.ExitCode = Failed, ExitFailed
+		s.Status, s.ExitCode = string(Failed), ExitFailed
 		var pe *phaseError
 		var ce *config.ConfigError
 		switch {
@@ -168,7 +149,7 @@ func (r *run) finish(ctx context.Context, err error) {
 		}
 	}
 	s.Error = r.mask(err.Error())
-	r.emit(Event{Type: "error", Status: string(s.Status), Message: s.Error})
+	r.emit(Event{Type: "error", Status: s.Status, Message: s.Error})
 }
 
 // mask hides every secret known so far in s.

@@ -186,7 +186,7 @@ phases:
 	dir := writeProject(t, files)
 	ctx := context.Background()
 	first, rec := h.run(t, ctx, dir)
-	if first.Status != Succeeded {
+	if first.Status != string(Succeeded) {
 		t.Fatalf("first run %s: %s\n%s", first.Status, first.Error, rec.text())
 	}
 	if !strings.Contains(rec.text(), b.RemoteMarker) {
@@ -199,7 +199,7 @@ phases:
 		t.Fatal(err)
 	}
 	second, rec := h.run(t, ctx, dir)
-	if second.Status != Succeeded {
+	if second.Status != string(Succeeded) {
 		t.Fatalf("second run %s: %s\n%s", second.Status, second.Error, rec.text())
 	}
 	depStep := func(s *Summary) *stepView {
@@ -238,7 +238,7 @@ func TestWrongRegistryPasswordFailsAtBootstrap(t *testing.T) {
 	h.put(t, "/dev/DOCKER_PASS", "not-the-password")
 	dir := writeProject(t, map[string]string{"jetway.yaml": h.projectFile("badpass", "phases:\n  build: [\"echo should not run\"]\n")})
 	s, rec := h.run(t, context.Background(), dir)
-	if s.Status != Failed || s.ExitCode != ExitFailed || !strings.Contains(s.Error, "registry login") || !strings.Contains(s.Error, "DOCKER_PASS") {
+	if s.Status != string(Failed) || s.ExitCode != ExitFailed || !strings.Contains(s.Error, "registry login") || !strings.Contains(s.Error, "DOCKER_PASS") {
 		t.Fatalf("summary %+v", s)
 	}
 	if strings.Contains(rec.text(), "should not run") || len(s.Phases) != 0 {
@@ -263,7 +263,7 @@ func TestMissingParameterFailsBeforeAnyPhase(t *testing.T) {
 	h := newHarness(t)
 	dir := writeProject(t, map[string]string{"jetway.yaml": h.projectFile("missing", "    EXTRA: SSM:/dev/NOT_THERE\nphases:\n  install: [\"echo should not run\"]\n")})
 	s, rec := h.run(t, context.Background(), dir)
-	if s.Status != Failed || !strings.Contains(s.Error, "EXTRA: parameter /dev/NOT_THERE not found") {
+	if s.Status != string(Failed) || !strings.Contains(s.Error, "EXTRA: parameter /dev/NOT_THERE not found") {
 		t.Fatalf("summary %+v", s)
 	}
 	if strings.Contains(rec.text(), "should not run") {
@@ -315,7 +315,7 @@ phases:
 		},
 	})
 	out := rec.text()
-	if s.Status != Succeeded {
+	if s.Status != string(Succeeded) {
 		t.Fatalf("run %s: %s\n%s", s.Status, s.Error, out)
 	}
 	if !strings.Contains(out, "b64url [MASKED]") || !strings.Contains(out, "json [MASKED]") {
@@ -390,7 +390,7 @@ func TestTimeoutKillsThePhase(t *testing.T) {
 	dir := writeProject(t, map[string]string{"jetway.yaml": h.projectFile("slow", "phases:\n  build: [\"sleep 300 & sleep 300\"]\n  post_build: [\"echo post\"]\ntimeout: 3s\n")})
 	start := time.Now()
 	s, rec := h.run(t, context.Background(), dir)
-	if s.Status != TimedOut || s.ExitCode != ExitTimedOut {
+	if s.Status != string(TimedOut) || s.ExitCode != ExitTimedOut {
 		t.Fatalf("summary %+v\n%s", s, rec.text())
 	}
 	if d := time.Since(start); d > 60*time.Second {
@@ -420,7 +420,7 @@ func TestCancelKillsThePhase(t *testing.T) {
 		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		}})
-	if s.Status != Cancelled || s.ExitCode != ExitCancelled {
+	if s.Status != string(Cancelled) || s.ExitCode != ExitCancelled {
 		t.Fatalf("summary %+v", s)
 	}
 	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-cancel01-*")); len(matches) > 0 {
