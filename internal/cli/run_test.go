@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,11 +99,11 @@ phases:
 	if !strings.Contains(out.String(), "cancelled") || strings.Contains(out.String(), "post_build ran") {
 		t.Fatalf("output:\n%s", out.String())
 	}
-	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-*")); len(matches) > 0 {
-		for _, m := range matches {
-			if info, err := os.Stat(m); err == nil && time.Since(info.ModTime()) < time.Minute {
-				t.Errorf("sandbox left: %s", m)
-			}
-		}
+	id := regexp.MustCompile(`run ([0-9a-f]{8}) cancelled`).FindStringSubmatch(out.String())
+	if id == nil {
+		t.Fatalf("no run id in the output:\n%s", out.String())
+	}
+	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-"+id[1]+"-*")); len(matches) > 0 {
+		t.Errorf("sandbox left: %v", matches)
 	}
 }
