@@ -135,3 +135,109 @@ type Summary struct {
 	DockerHost   *DockerHostReport `json:"docker_host,omitempty"`
 	Duration     time.Duration     `json:"duration_ns"`
 }
+
+// Run states.
+const (
+	StatusQueued       = "queued"
+	StatusProvisioning = "provisioning"
+	StatusRunning      = "running"
+	StatusSucceeded    = "succeeded"
+	StatusFailed       = "failed"
+	StatusCancelled    = "cancelled"
+	StatusTimedOut     = "timed_out"
+)
+
+// Finished tells whether a run status is final.
+func Finished(status string) bool {
+	switch status {
+	case StatusSucceeded, StatusFailed, StatusCancelled, StatusTimedOut:
+		return true
+	}
+	return false
+}
+
+// ExitCode is the CLI's exit status for a final run status.
+func ExitCode(status string) int {
+	switch status {
+	case StatusSucceeded:
+		return 0
+	case StatusTimedOut:
+		return 124
+	case StatusCancelled:
+		return 130
+	}
+	return 1
+}
+
+// Run is a run as the API shows it.
+type Run struct {
+	ID         string     `json:"id"`
+	Project    string     `json:"project"`
+	Status     string     `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	Env        string     `json:"env,omitempty"`
+	StartedBy  string     `json:"started_by,omitempty"`
+	Git        Git        `json:"git"`
+	Bundle     string     `json:"bundle"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Summary    *Summary   `json:"summary,omitempty"`
+}
+
+// Duration is how long the run has run (so far).
+func (r Run) Duration() time.Duration {
+	if r.StartedAt == nil {
+		return 0
+	}
+	end := time.Now()
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	return end.Sub(*r.StartedAt)
+}
+
+// NewRunRequest is the body of POST /v1/runs. It carries references, never
+// secret values: ProjectFile is jetway.yaml as the user wrote it, and Pass
+// holds the plain values that env.pass copies from the client.
+type NewRunRequest struct {
+	ProjectFile string            `json:"project_file"`
+	Env         string            `json:"env,omitempty"`
+	Bundle      string            `json:"bundle"`
+	Git         Git               `json:"git"`
+	Pass        map[string]string `json:"pass,omitempty"`
+	StartedBy   string            `json:"started_by,omitempty"`
+}
+
+// RunSpec is what a runner fetches to execute a run.
+type RunSpec struct {
+	RunID       string            `json:"run_id"`
+	ProjectFile string            `json:"project_file"`
+	Env         string            `json:"env,omitempty"`
+	Git         Git               `json:"git"`
+	Pass        map[string]string `json:"pass,omitempty"`
+}
+
+// File is one entry of a bundle manifest.
+type File struct {
+	Path   string `json:"path"` // slash-separated, relative
+	Mode   uint32 `json:"mode"` // permission bits; 0o40000 marks a directory
+	Size   int64  `json:"size,omitempty"`
+	SHA256 string `json:"sha256,omitempty"` // content hash, for regular files
+	Link   string `json:"link,omitempty"`   // target, for symbolic links
+}
+
+// Manifest lists a bundle's files, sorted by path.
+type Manifest struct {
+	Files []File `json:"files"`
+}
+
+// MissingRequest asks which blobs the server lacks.
+type MissingRequest struct {
+	Hashes []string `json:"hashes"`
+}
+
+// MissingResponse lists them.
+type MissingResponse struct {
+	Missing []string `json:"missing"`
+}

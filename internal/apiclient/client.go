@@ -101,3 +101,41 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
+
+// Stream sends a request with a raw body and returns the open response for
+// the caller to read (log streams, bundles). It has no overall timeout.
+func (c *Client) Stream(ctx context.Context, method, path string, query url.Values, body io.Reader, header http.Header) (*http.Response, error) {
+	u := c.BaseURL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := (&http.Client{Transport: c.HTTP.Transport}).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &UnreachableError{URL: c.BaseURL, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(data)))
+		}
+		return nil, &StatusError{Status: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,11 +34,13 @@ func (f *clientFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.token, "token", "", "API token (default $JETWAY_TOKEN, else the token file of the default data dir)")
 }
 
-// client resolves the server and token: flag, then environment, then the
-// defaults, so that on the server's own machine nothing needs setting.
+// client resolves the server and token: flags, then JETWAY_SERVER and
+// JETWAY_TOKEN, then the file `jetway login` saves, then the defaults, so
+// that on the server's own machine nothing needs setting.
 func (f *clientFlags) client(c *CLI) *apiclient.Client {
-	server := first(f.server, c.Getenv("JETWAY_SERVER"), DefaultServer)
-	token := first(f.token, c.Getenv("JETWAY_TOKEN"))
+	saved, _ := c.loadLogin()
+	server := first(f.server, c.Getenv("JETWAY_SERVER"), saved.Server, DefaultServer)
+	token := first(f.token, c.Getenv("JETWAY_TOKEN"), saved.Token)
 	if token == "" {
 		if data, err := os.ReadFile(filepath.Join(c.DefaultDataDir(), "token")); err == nil {
 			token = strings.TrimSpace(string(data))
@@ -53,4 +56,27 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// login is what `jetway login` saves.
+type login struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
+}
+
+// loginFile is $XDG_CONFIG_HOME/jetway/login.json, else ~/.config/….
+func (c *CLI) loginFile() string {
+	if x := c.Getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "jetway", "login.json")
+	}
+	return filepath.Join(c.Home(), ".config", "jetway", "login.json")
+}
+
+func (c *CLI) loadLogin() (login, error) {
+	var l login
+	data, err := os.ReadFile(c.loginFile())
+	if err != nil {
+		return l, err
+	}
+	return l, json.Unmarshal(data, &l)
 }

@@ -128,6 +128,7 @@ image layers built by earlier runs are reused.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
-	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c))
+	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
+		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newRunnerExecCommand(c))
 	return root
 }

@@ -9,9 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -150,60 +147,4 @@ func (s *jsonSink) Emit(e runner.Event) { _ = s.enc.Encode(e) }
 // humanSink prints a readable live log with phase banners and a summary.
 type humanSink struct{ w io.Writer }
 
-func (s *humanSink) Emit(e runner.Event) {
-	w := s.w
-	switch e.Type {
-	case "log":
-		fmt.Fprintln(w, e.Message)
-	case "bootstrap":
-		fmt.Fprintf(w, "[bootstrap] %s: %s\n", e.Status, e.Message)
-	case "warning":
-		fmt.Fprintf(w, "warning: %s\n", e.Message)
-	case "phase_started":
-		fmt.Fprintf(w, "\n==> %s\n", e.Phase)
-	case "phase_finished":
-		fmt.Fprintf(w, "<== %s %s in %s\n", e.Phase, e.Status, e.Duration.Round(10*time.Millisecond))
-	case "command":
-		fmt.Fprintf(w, "$ %s\n", e.Message)
-	case "step":
-		state := "built"
-		if e.Step.Cached {
-			state = "cached"
-		}
-		fmt.Fprintf(w, "    step %d %s in %s\n", e.Step.Number, state, e.Step.Duration.Round(10*time.Millisecond))
-	case "error":
-		fmt.Fprintf(w, "error: %s\n", e.Message)
-	case "summary":
-		printSummary(w, e.Summary)
-	}
-}
-
-func printSummary(w io.Writer, s *runner.Summary) {
-	fmt.Fprintln(w, "\n== summary ==")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, p := range s.Phases {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, p.Status, p.Duration.Round(10*time.Millisecond))
-	}
-	tw.Flush()
-	if s.Build != nil {
-		cached, cacheable := s.Build.CacheHits()
-		fmt.Fprintf(w, "  image: %s, %d/%d steps cached, build %s", s.Image, cached, cacheable, s.Build.Duration.Round(10*time.Millisecond))
-		if s.PushDuration > 0 {
-			fmt.Fprintf(w, ", push %s", s.PushDuration.Round(10*time.Millisecond))
-		}
-		fmt.Fprintln(w)
-		var slow []string
-		for _, st := range s.Build.Steps {
-			if !st.Cached && st.Cacheable {
-				slow = append(slow, fmt.Sprintf("step %d %s", st.Number, st.Duration.Round(10*time.Millisecond)))
-			}
-		}
-		if len(slow) > 0 {
-			fmt.Fprintf(w, "  built: %s\n", strings.Join(slow, ", "))
-		}
-	}
-	if s.Digest != "" {
-		fmt.Fprintf(w, "  digest: %s\n", s.Digest)
-	}
-	fmt.Fprintf(w, "run %s %s in %s\n", s.RunID, s.Status, s.Duration.Round(10*time.Millisecond))
-}
+func (s *humanSink) Emit(e runner.Event) { _, _ = io.WriteString(s.w, e.Text()) }

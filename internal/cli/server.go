@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/server"
 )
 
 type serverOptions struct {
-	dataDir string
-	listen  string
+	dataDir     string
+	listen      string
+	concurrency int
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -20,8 +24,9 @@ func newServerCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the jetway server: API and the embedded parameter store",
-		Long: `Run the jetway server on one address: the /v1 JSON API (bearer token), the
-embedded parameter store speaking the AWS SSM and Secrets Manager APIs
+		Long: `Run the jetway server on one address: the /v1 JSON API (bearer token) with
+the run queue (runs execute as child runners, --concurrency at once and one
+per project at a time), the embedded parameter store speaking the AWS SSM and Secrets Manager APIs
 (SigV4), and /healthz.
 
 On first start it creates in the data dir: token (the API token),
@@ -37,6 +42,7 @@ Stop it with Ctrl-C or SIGTERM.`,
 	}
 	cmd.Flags().StringVar(&opts.dataDir, "data", "", "data directory (default ~/.local/share/jetway)")
 	cmd.Flags().StringVar(&opts.listen, "listen", "127.0.0.1:7070", "address to serve on")
+	cmd.Flags().IntVar(&opts.concurrency, "concurrency", 2, "runs that execute at once (one per project at a time)")
 	return cmd
 }
 
@@ -44,7 +50,14 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.dataDir == "" {
 		opts.dataDir = c.DefaultDataDir()
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Logger: c.Logger()})
+	self, err := os.Executable()
+	if err != nil {
+		return withExit(ExitFailed, fmt.Errorf("finding the jetway binary for runners: %w", err))
+	}
+	srv, err := server.New(ctx, server.Options{
+		DataDir: opts.dataDir, Logger: c.Logger(), Concurrency: opts.concurrency,
+		Executor: &executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs")},
+	})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -110,6 +111,21 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "ttl_seconds may be at most %d", int(maxCredentialTTL.Seconds()))
 		return
 	}
-	id, secret, expires := s.keys.Issue(req.Parameters, req.Secrets, ttl, nil)
+	parameters, secrets := req.Parameters, req.Secrets
+	var alive func() bool
+	if runID, ok := s.runTokenOf(r); ok {
+		// A run token reads exactly its run's references, while the run lives.
+		run, err := s.runs.GetRun(r.Context(), runID)
+		if err != nil {
+			writeError(w, http.StatusNotFound, "run %s: %v", runID, err)
+			return
+		}
+		parameters, secrets = runRefs(run)
+		alive = func() bool {
+			current, err := s.runs.GetRun(context.Background(), runID)
+			return err == nil && !api.Finished(current.Status)
+		}
+	}
+	id, secret, expires := s.keys.Issue(parameters, secrets, ttl, alive)
 	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: id, SecretAccessKey: secret, Expiration: expires.UTC(), Region: "us-east-1"})
 }

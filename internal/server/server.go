@@ -18,15 +18,30 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jetway-dev/jetway/internal/bundle"
+	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/params"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // Options configure a server.
 type Options struct {
 	DataDir string
 	Logger  *slog.Logger
+	// Concurrency is how many runs execute at once (default 2).
+	Concurrency int
+	// Executor starts runners; nil means runs stay queued (tests of the
+	// API alone).
+	Executor Executor
+}
+
+// Executor starts the runner of a run. The server declares what it needs;
+// internal/executor implements it.
+type Executor interface {
+	Start(ctx context.Context, launch executor.Launch) (*executor.Handle, error)
 }
 
 // Server holds the control plane's state.
@@ -38,6 +53,18 @@ type Server struct {
 	keys    *params.Keys
 	admin   params.AdminCredentials
 	aws     *params.API
+
+	runs        *storepkg.SQLite
+	blobs       bundle.Blobs
+	exec        Executor
+	concurrency int
+	url         string
+	wake        chan struct{}
+	hub         *hub
+
+	mu     sync.Mutex
+	active map[string]*launch // runs with a runner, by id
+	tokens map[string]string  // run token → run id
 }
 
 // Info is what a starting server tells its operator.
@@ -75,8 +102,28 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		store.Close()
 		return nil, err
 	}
+	runs, err := storepkg.Open(ctx, opts.DataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	// Runs that a previous server process left running have lost their
+	// runner: say so, and keep their logs. Queued runs simply go on.
+	if n, err := runs.FailUnfinished(ctx, "server restarted"); err != nil {
+		store.Close()
+		runs.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Warn("runs left running by a previous server process marked failed", "runs", n)
+	}
+	concurrency := opts.Concurrency
+	if concurrency <= 0 {
+		concurrency = 2
+	}
 	return &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
-		aws: &params.API{Store: store, Keys: keys, Logger: log}}, nil
+		aws:  &params.API{Store: store, Keys: keys, Logger: log},
+		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
+		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}}, nil
 }
 
 // Info says where the server keeps what an operator needs.
@@ -120,7 +167,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/params", s.authed(s.putParam))
 	mux.Handle("DELETE /v1/params", s.authed(s.deleteParam))
 	mux.Handle("GET /v1/params/value", s.authed(s.getParam))
-	mux.Handle("POST /v1/credentials", s.authed(s.issueCredentials))
+	mux.Handle("POST /v1/credentials", s.authedOrRun(s.issueCredentials))
+	s.runRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
@@ -156,22 +204,42 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-// Serve answers on l until ctx ends, then shuts down gracefully.
+// Serve answers on l until ctx ends, then shuts down gracefully: it stops
+// accepting runs, cancels running ones and waits for their runners.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.url = "http://" + reachable(l.Addr())
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); s.schedule(schedCtx) }()
+	s.poke()
+	var serveErr error
 	select {
-	case err := <-done:
-		return err
+	case serveErr = <-done:
 	case <-ctx.Done():
 	}
+	stopSched()
+	<-schedDone
+	s.stopAll(30 * time.Second)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
-	<-done
-	return errors.Join(err, s.store.Close())
+	if serveErr == nil {
+		<-done
+	}
+	return errors.Join(serveErr, err, s.Close())
 }
 
-// Close releases the store when Serve was never called.
-func (s *Server) Close() error { return s.store.Close() }
+// reachable turns a listen address into one a local runner can dial.
+func reachable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+}
+
+// Close releases the stores when Serve was never called.
+func (s *Server) Close() error { return errors.Join(s.store.Close(), s.runs.Close()) }

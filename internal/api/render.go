@@ -1,0 +1,76 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Text renders an event as the lines of a readable log: phase banners,
+// build steps with cache hits, the summary. The same text is shown by
+// `jetway run`, stored by the server, and streamed to `jetway logs`.
+func (e Event) Text() string {
+	switch e.Type {
+	case "log":
+		return e.Message + "\n"
+	case "bootstrap":
+		return fmt.Sprintf("[bootstrap] %s: %s\n", e.Status, e.Message)
+	case "warning":
+		return fmt.Sprintf("warning: %s\n", e.Message)
+	case "phase_started":
+		return fmt.Sprintf("\n==> %s\n", e.Phase)
+	case "phase_finished":
+		return fmt.Sprintf("<== %s %s in %s\n", e.Phase, e.Status, round(e.Duration))
+	case "command":
+		return fmt.Sprintf("$ %s\n", e.Message)
+	case "step":
+		state := "built"
+		if e.Step.Cached {
+			state = "cached"
+		}
+		return fmt.Sprintf("    step %d %s in %s\n", e.Step.Number, state, round(e.Step.Duration))
+	case "error":
+		return fmt.Sprintf("error: %s\n", e.Message)
+	case "summary":
+		if e.Summary != nil {
+			return e.Summary.Text()
+		}
+	}
+	return ""
+}
+
+// Text renders the summary: the phase table, cache hits, times, digest.
+func (s *Summary) Text() string {
+	var b strings.Builder
+	b.WriteString("\n== summary ==\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, p := range s.Phases {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, p.Status, round(p.Duration))
+	}
+	tw.Flush()
+	if s.Build != nil {
+		cached, cacheable := s.Build.CacheHits()
+		fmt.Fprintf(&b, "  image: %s, %d/%d steps cached, build %s", s.Image, cached, cacheable, round(s.Build.Duration))
+		if s.PushDuration > 0 {
+			fmt.Fprintf(&b, ", push %s", round(s.PushDuration))
+		}
+		b.WriteString("\n")
+		var built []string
+		for _, st := range s.Build.Steps {
+			if !st.Cached && st.Cacheable {
+				built = append(built, fmt.Sprintf("step %d %s", st.Number, round(st.Duration)))
+			}
+		}
+		if len(built) > 0 {
+			fmt.Fprintf(&b, "  built: %s\n", strings.Join(built, ", "))
+		}
+	}
+	if s.Digest != "" {
+		fmt.Fprintf(&b, "  digest: %s\n", s.Digest)
+	}
+	fmt.Fprintf(&b, "run %s %s in %s\n", s.RunID, s.Status, round(s.Duration))
+	return b.String()
+}
+
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/bundle"
+	"github.com/jetway-dev/jetway/internal/config"
+)
+
+type deployOptions struct {
+	clientFlags
+	env    string
+	file   string
+	detach bool
+}
+
+func newDeployCommand(c *CLI) *cobra.Command {
+	var opts deployOptions
+	cmd := &cobra.Command{
+		Use:   "deploy [DIR]",
+		Short: "Ship the source to the server and run it on a fresh runner, following the log",
+		Long: `Package the project in DIR (default: the current directory) — its files
+without what .jetwayignore lists, and its git branch, commit and dirty state —
+upload only the file contents the server does not have yet, start a run with
+the project file (references only: never a secret value), and follow its
+masked log to the end.
+
+Ctrl-C detaches: the run goes on; reattach with 'jetway logs -f ID', stop it
+with 'jetway stop ID'.
+
+Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
+3 server unreachable, 124 timed out, 130 cancelled or detached.`,
+		Example: `  jetway deploy
+  jetway deploy examples/hello --env prod
+  jetway deploy --detach`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return runDeploy(cmd.Context(), c, opts, dir)
+		},
+	}
+	opts.clientFlags.bind(cmd.Flags())
+	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
+	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
+	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
+	return cmd
+}
+
+func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	file := opts.file
+	if file == "" {
+		file = filepath.Join(abs, config.FileName)
+	}
+	content, err := os.ReadFile(file)
+	if err != nil {
+		return usageError("%s: %v; create one with `jetway init`", file, err)
+	}
+	project, err := config.Parse(file, content)
+	if err != nil {
+		return withExit(ExitUsage, err)
+	}
+	if _, err := project.References(project.Env(opts.env)); err != nil {
+		return withExit(ExitUsage, err)
+	}
+	client := opts.client(c)
+	git, _ := bundle.GitInfo(ctx, abs)
+	manifest, paths, err := bundle.Scan(abs)
+	if err != nil {
+		return withExit(ExitFailed, fmt.Errorf("packaging %s: %w", dir, err))
+	}
+	sent, total, err := upload(ctx, c, client, manifest, paths)
+	if err != nil {
+		return clientError(err)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := client.Do(ctx, http.MethodPost, "/v1/bundles", nil, manifest, &created); err != nil {
+		return clientError(err)
+	}
+	pass := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		for _, pat := range project.Pass {
+			if m, _ := filepath.Match(pat, k); m {
+				pass[k] = v
+			}
+		}
+	}
+	var run api.Run
+	err = client.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{
+		ProjectFile: string(content), Env: opts.env, Bundle: created.ID, Git: git, Pass: pass, StartedBy: startedBy(c),
+	}, &run)
+	if err != nil {
+		return clientError(err)
+	}
+	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files, %s uploaded of %s)\n", run.ID, run.Project, len(manifest.Files), humanBytes(sent), humanBytes(total))
+	if opts.detach {
+		fmt.Fprintf(c.Out, "%s\n", run.ID)
+		fmt.Fprintf(c.Err, "follow it with: jetway logs -f %s\n", run.ID)
+		return nil
+	}
+	end, err := client.Follow(ctx, run.ID, c.Out)
+	if err != nil {
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			fmt.Fprintf(c.Err, "\njetway: detached; run %s goes on.\n  follow it: jetway logs -f %s\n  stop it:   jetway stop %s\n", run.ID, run.ID, run.ID)
+			return &exitError{code: ExitCancelled, err: fmt.Errorf("detached from run %s", run.ID)}
+		}
+		return clientError(err)
+	}
+	if end.Status != api.StatusSucceeded {
+		code := api.ExitCode(end.Status)
+		var final api.Run
+		if client.Do(context.WithoutCancel(ctx), http.MethodGet, "/v1/runs/"+run.ID, nil, nil, &final) == nil && final.Summary != nil && final.Summary.ExitCode != 0 {
+			code = final.Summary.ExitCode
+		}
+		msg := fmt.Sprintf("run %s %s", run.ID, end.Status)
+		if end.Reason != "" {
+			msg += ": " + end.Reason
+		}
+		return &exitError{code: code, err: errors.New(msg)}
+	}
+	return nil
+}
+
+// upload sends the contents the server lacks, zstd-compressed, and returns
+// the bytes sent and the bundle's total size.
+func upload(ctx context.Context, c *CLI, client *apiclient.Client, m api.Manifest, paths map[string]string) (sent, total int64, err error) {
+	sizes := map[string]int64{}
+	for _, f := range m.Files {
+		if f.SHA256 != "" {
+			sizes[f.SHA256] = f.Size
+			total += f.Size
+		}
+	}
+	var missing api.MissingResponse
+	if err := client.Do(ctx, http.MethodPost, "/v1/bundles/missing", nil, api.MissingRequest{Hashes: bundle.Hashes(m)}, &missing); err != nil {
+		return 0, total, err
+	}
+	var need int64
+	for _, h := range missing.Missing {
+		need += sizes[h]
+	}
+	var bar *progressbar.ProgressBar
+	if f, ok := c.Err.(*os.File); ok && isTerminal(f) && need > 0 {
+		bar = progressbar.DefaultBytes(need, "uploading")
+	}
+	for _, h := range missing.Missing {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(bundle.Compress(pw, paths[h])) }()
+		counter := &countWriter{}
+		body := io.TeeReader(pr, counter)
+		resp, err := client.Stream(ctx, http.MethodPut, "/v1/blobs/"+url.PathEscape(h), nil, body, http.Header{"Content-Type": {"application/zstd"}})
+		pr.Close()
+		if err != nil {
+			return sent, total, err
+		}
+		resp.Body.Close()
+		sent += counter.n
+		if bar != nil {
+			_ = bar.Add64(sizes[h])
+		}
+	}
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return sent, total, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+func startedBy(c *CLI) string {
+	name := c.UserName()
+	host, _ := os.Hostname()
+	if u, err := user.Current(); err == nil && name == "" {
+		name = u.Username
+	}
+	return name + "@" + host
+}

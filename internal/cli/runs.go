@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/apiclient"
+)
+
+func newLoginCommand(c *CLI) *cobra.Command {
+	var server, token string
+	cmd := &cobra.Command{
+		Use:   "login --server URL --token TOKEN",
+		Short: "Save the server address and API token for later commands",
+		Long: `Save the server address and API token (in ~/.config/jetway/login.json,
+readable by you only). Flags and JETWAY_SERVER / JETWAY_TOKEN still win.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" || token == "" {
+				return usageError("give both --server and --token (the token is in the server's data dir, file token)")
+			}
+			client := apiclient.New(server, token)
+			if err := client.Do(cmd.Context(), http.MethodGet, "/v1/runs", url.Values{"limit": {"1"}}, nil, nil); err != nil {
+				return clientError(err)
+			}
+			path := c.loginFile()
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return withExit(ExitFailed, err)
+			}
+			data, _ := json.MarshalIndent(login{Server: strings.TrimSuffix(server, "/"), Token: token}, "", "  ")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				return withExit(ExitFailed, err)
+			}
+			fmt.Fprintf(c.Out, "logged in to %s; saved in %s\n", server, path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "server URL, e.g. http://jetway.internal:7070")
+	cmd.Flags().StringVar(&token, "token", "", "API token")
+	return cmd
+}
+
+func newRunsCommand(c *CLI) *cobra.Command {
+	var opts struct {
+		clientFlags
+		project string
+		json    bool
+		limit   int
+	}
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs, newest first (and `runs show ID`)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{"limit": {fmt.Sprint(opts.limit)}}
+			if opts.project != "" {
+				q.Set("project", opts.project)
+			}
+			var runs []api.Run
+			if err := opts.client(c).Do(cmd.Context(), http.MethodGet, "/v1/runs", q, nil, &runs); err != nil {
+				return clientError(err)
+			}
+			if opts.json {
+				enc := json.NewEncoder(c.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(runs)
+			}
+			tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPROJECT\tSTATUS\tGIT\tSTARTED\tDURATION\tCACHE")
+			for _, r := range runs {
+				started := "-"
+				if r.StartedAt != nil {
+					started = r.StartedAt.Local().Format("01-02 15:04:05")
+				}
+				cache := "-"
+				if r.Summary != nil && r.Summary.Build != nil {
+					cached, cacheable := r.Summary.Build.CacheHits()
+					cache = fmt.Sprintf("%d/%d", cached, cacheable)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Project, r.Status, gitText(r.Git), started, r.Duration().Round(100*time.Millisecond), cache)
+			}
+			return tw.Flush()
+		},
+	}
+	opts.clientFlags.bind(cmd.Flags())
+	cmd.Flags().StringVar(&opts.project, "project", "", "only this project's runs")
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().IntVar(&opts.limit, "limit", 50, "at most this many runs")
+	cmd.AddCommand(newRunsShowCommand(c))
+	return cmd
+}
+
+func gitText(g api.Git) string {
+	if g.SHA == "" {
+		return "-"
+	}
+	s := g.Branch + "@" + g.SHA[:min(7, len(g.SHA))]
+	if g.Dirty {
+		s += "+dirty"
+	}
+	return s
+}
+
+func newRunsShowCommand(c *CLI) *cobra.Command {
+	var opts struct {
+		clientFlags
+		json bool
+	}
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one run: phases, durations, cached steps, image digest, who and which commit",
+		Args:  exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r api.Run
+			if err := opts.client(c).Do(cmd.Context(), http.MethodGet, "/v1/runs/"+url.PathEscape(args[0]), nil, nil, &r); err != nil {
+				return clientError(err)
+			}
+			if opts.json {
+				enc := json.NewEncoder(c.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			printRun(c, r)
+			return nil
+		},
+	}
+	opts.clientFlags.bind(cmd.Flags())
+	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	return cmd
+}
+
+func printRun(c *CLI, r api.Run) {
+	tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "run\t%s\n", r.ID)
+	fmt.Fprintf(tw, "project\t%s (env %s)\n", r.Project, first(r.Env, "-"))
+	fmt.Fprintf(tw, "status\t%s\n", r.Status)
+	if r.Reason != "" {
+		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
+	}
+	fmt.Fprintf(tw, "started by\t%s\n", first(r.StartedBy, "-"))
+	fmt.Fprintf(tw, "commit\t%s\n", gitText(r.Git))
+	fmt.Fprintf(tw, "queued\t%s\n", r.CreatedAt.Local().Format(time.DateTime))
+	fmt.Fprintf(tw, "duration\t%s\n", r.Duration().Round(10*time.Millisecond))
+	tw.Flush()
+	if r.Summary != nil {
+		fmt.Fprint(c.Out, r.Summary.Text())
+		if r.Summary.Build != nil {
+			fmt.Fprintln(c.Out, "  steps:")
+			for _, st := range r.Summary.Build.Steps {
+				state := "built "
+				if st.Cached {
+					state = "cached"
+				}
+				fmt.Fprintf(c.Out, "    %2d %s %8s  %s\n", st.Number, state, st.Duration.Round(10*time.Millisecond), st.Instruction)
+			}
+		}
+	}
+}
+
+func newLogsCommand(c *CLI) *cobra.Command {
+	var opts struct {
+		clientFlags
+		follow bool
+	}
+	cmd := &cobra.Command{
+		Use:   "logs [-f] ID",
+		Short: "Print a run's log; -f follows it until the run ends",
+		Args:  exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client := opts.client(c)
+			if !opts.follow {
+				resp, err := client.Stream(cmd.Context(), http.MethodGet, "/v1/runs/"+url.PathEscape(args[0])+"/logs", nil, nil, nil)
+				if err != nil {
+					return clientError(err)
+				}
+				defer resp.Body.Close()
+				_, err = io.Copy(c.Out, resp.Body)
+				return err
+			}
+			end, err := client.Follow(cmd.Context(), args[0], c.Out)
+			if err != nil {
+				if errors.Is(err, context.Canceled) {
+					return withExit(ExitCancelled, fmt.Errorf("stopped following; the run goes on (jetway logs -f %s)", args[0]))
+				}
+				return clientError(err)
+			}
+			if code := api.ExitCode(end.Status); code != 0 {
+				return withExit(code, fmt.Errorf("run %s %s", args[0], end.Status))
+			}
+			return nil
+		},
+	}
+	opts.clientFlags.bind(cmd.Flags())
+	cmd.Flags().BoolVarP(&opts.follow, "follow", "f", false, "follow the log until the run ends")
+	return cmd
+}
+
+func newStopCommand(c *CLI) *cobra.Command {
+	var opts clientFlags
+	cmd := &cobra.Command{
+		Use:   "stop ID",
+		Short: "Cancel a queued or running run",
+		Args:  exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out map[string]string
+			if err := opts.client(c).Do(cmd.Context(), http.MethodPost, "/v1/runs/"+url.PathEscape(args[0])+"/cancel", nil, struct{}{}, &out); err != nil {
+				return clientError(err)
+			}
+			fmt.Fprintf(c.Out, "run %s: %s\n", args[0], out["status"])
+			return nil
+		},
+	}
+	opts.bind(cmd.Flags())
+	return cmd
+}

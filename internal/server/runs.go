@@ -1,0 +1,567 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/bundle"
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/executor"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
+)
+
+func (s *Server) runRoutes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/bundles/missing", s.authed(s.missingBlobs))
+	mux.Handle("PUT /v1/blobs/{hash}", s.authed(s.putBlob))
+	mux.Handle("POST /v1/bundles", s.authed(s.putBundle))
+	mux.Handle("POST /v1/runs", s.authed(s.createRun))
+	mux.Handle("GET /v1/runs", s.authed(s.listRuns))
+	mux.Handle("GET /v1/runs/{id}", s.authed(s.getRun))
+	mux.Handle("GET /v1/runs/{id}/logs", s.authed(s.runLogs))
+	mux.Handle("POST /v1/runs/{id}/cancel", s.authed(s.cancelRun))
+	// The runner's routes take its run token.
+	mux.Handle("GET /v1/runs/{id}/spec", s.runAuthed(s.runSpec))
+	mux.Handle("GET /v1/runs/{id}/bundle", s.runAuthed(s.runBundle))
+	mux.Handle("POST /v1/runs/{id}/events", s.runAuthed(s.runEvents))
+}
+
+// runTokenOf returns the run a bearer token belongs to, if it is a live
+// run token.
+func (s *Server) runTokenOf(r *http.Request) (string, bool) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return "", false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for token, id := range s.tokens {
+		if subtle.ConstantTimeCompare([]byte(token), []byte(got)) == 1 {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// runAuthed requires the run token of the run in the path.
+func (s *Server) runAuthed(h func(http.ResponseWriter, *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, ok := s.runTokenOf(r); !ok || id != r.PathValue("id") {
+			writeError(w, http.StatusUnauthorized, "missing or wrong run token")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// authedOrRun accepts the API token or a run token.
+func (s *Server) authedOrRun(h func(http.ResponseWriter, *http.Request)) http.Handler {
+	api := s.authed(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.runTokenOf(r); ok {
+			h(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "the request body is not valid: %v", err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
+	var req api.MissingRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	out := api.MissingResponse{Missing: []string{}}
+	for _, h := range req.Hashes {
+		if !s.blobs.Has(h) {
+			out.Missing = append(out.Missing, h)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
+	hash := r.PathValue("hash")
+	n, err := s.blobs.Put(hash, http.MaxBytesReader(w, r.Body, 2<<30))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "blob %s: %v", hash, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
+}
+
+func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
+	var m api.Manifest
+	if !decodeBody(w, r, &m) {
+		return
+	}
+	if err := bundle.Validate(m); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	var missing []string
+	for _, h := range bundle.Hashes(m) {
+		if !s.blobs.Has(h) {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		writeError(w, http.StatusBadRequest, "the bundle needs %d blob(s) the server lacks; upload them first (PUT /v1/blobs/HASH)", len(missing))
+		return
+	}
+	id := bundle.ID(m)
+	if err := s.runs.PutBundle(r.Context(), id, m); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id})
+}
+
+func newID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
+	var req api.NewRunRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	p, err := config.Parse(config.FileName, []byte(req.ProjectFile))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if _, err := p.References(p.Env(req.Env)); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if _, err := s.runs.GetBundle(r.Context(), req.Bundle); err != nil {
+		writeError(w, http.StatusBadRequest, "bundle %q is unknown; upload it first (POST /v1/bundles)", req.Bundle)
+		return
+	}
+	run := storepkg.StoredRun{
+		Run: api.Run{ID: newID(4), Project: p.Project, Status: api.StatusQueued, Env: p.Env(req.Env), StartedBy: req.StartedBy,
+			Git: req.Git, Bundle: req.Bundle, CreatedAt: time.Now().UTC()},
+		ProjectFile: req.ProjectFile, Pass: req.Pass,
+	}
+	if err := s.runs.CreateRun(r.Context(), run); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	s.log.Info("run queued", "run", run.ID, "project", run.Project)
+	s.poke()
+	writeJSON(w, http.StatusCreated, run.Run)
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var statuses []string
+	if st := q.Get("status"); st != "" {
+		statuses = strings.Split(st, ",")
+	}
+	runs, err := s.runs.ListRuns(r.Context(), q.Get("project"), statuses, limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	out := make([]api.Run, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, run.Run)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) lookupRun(w http.ResponseWriter, r *http.Request) (storepkg.StoredRun, bool) {
+	run, err := s.runs.GetRun(r.Context(), r.PathValue("id"))
+	if errors.Is(err, storepkg.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no run %q; list them with `jetway runs`", r.PathValue("id"))
+		return run, false
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return run, false
+	}
+	return run, true
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	if run, ok := s.lookupRun(w, r); ok {
+		writeJSON(w, http.StatusOK, run.Run)
+	}
+}
+
+// runLogs answers the stored log as text, or with ?follow=1 as a stream of
+// server-sent events that ends with an "end" event carrying the status.
+// Followers read from storage, so a late follower sees everything.
+func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if r.URL.Query().Get("follow") == "" {
+		chunks, err := s.runs.ReadLog(ctx, run.ID, 0)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for _, c := range chunks {
+			_, _ = io.WriteString(w, c.Data)
+		}
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	var after int64
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		after, _ = strconv.ParseInt(last, 10, 64)
+	}
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		changed := s.hub.wait(run.ID)
+		chunks, err := s.runs.ReadLog(ctx, run.ID, after)
+		if err != nil {
+			return
+		}
+		for _, c := range chunks {
+			fmt.Fprintf(w, "id: %d\n", c.Seq)
+			for _, line := range strings.Split(strings.TrimSuffix(c.Data, "\n"), "\n") {
+				fmt.Fprintf(w, "data: %s\n", line)
+			}
+			_, _ = io.WriteString(w, "\n")
+			after = c.Seq
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		current, err := s.runs.GetRun(ctx, run.ID)
+		if err != nil {
+			return
+		}
+		if api.Finished(current.Status) && len(chunks) == 0 {
+			end, _ := json.Marshal(map[string]string{"status": current.Status, "reason": current.Reason})
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", end)
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return
+		}
+		if len(chunks) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-heartbeat.C:
+			_, _ = io.WriteString(w, ": ping\n\n")
+		}
+	}
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if done, err := s.runs.Transition(ctx, run.ID, []string{api.StatusQueued}, api.StatusCancelled, "cancelled before it started", nil); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	} else if done {
+		s.appendLog(ctx, run.ID, "cancelled before it started\n")
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": api.StatusCancelled})
+		return
+	}
+	s.mu.Lock()
+	l := s.active[run.ID]
+	s.mu.Unlock()
+	if l == nil {
+		if api.Finished(run.Status) {
+			writeError(w, http.StatusConflict, "run %s has already ended (%s)", run.ID, run.Status)
+			return
+		}
+		_, _ = s.runs.Transition(ctx, run.ID, []string{api.StatusProvisioning, api.StatusRunning}, api.StatusCancelled, "cancelled", nil)
+		s.hub.notify(run.ID)
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": api.StatusCancelled})
+		return
+	}
+	l.handle.Stop()
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "cancelling"})
+}
+
+func (s *Server) runSpec(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass})
+}
+
+func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
+	}
+	m, err := s.runs.GetBundle(r.Context(), run.Bundle)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/zstd")
+	if err := s.blobs.WriteTar(w, m); err != nil {
+		s.log.Error("sending a bundle", "run", run.ID, "err", err)
+	}
+}
+
+// runEvents takes a batch of the runner's (masked) events: their text goes
+// into the log, the first one marks the run running, the summary ends it.
+func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var events []api.Event
+	if !decodeBody(w, r, &events) {
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	var text strings.Builder
+	var summary *api.Summary
+	for _, e := range events {
+		text.WriteString(e.Text())
+		if e.Type == "summary" && e.Summary != nil {
+			summary = e.Summary
+		}
+	}
+	if text.Len() > 0 {
+		if _, err := s.runs.AppendLog(ctx, id, text.String()); err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+	}
+	if summary != nil {
+		if !api.Finished(summary.Status) {
+			summary.Status = api.StatusFailed
+		}
+		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning, api.StatusRunning}, summary.Status, summary.Error, summary); err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		s.log.Info("run finished", "run", id, "status", summary.Status)
+	}
+	s.hub.notify(id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) appendLog(ctx context.Context, id, text string) {
+	if _, err := s.runs.AppendLog(ctx, id, text); err != nil {
+		s.log.Error("appending to a run's log", "run", id, "err", err)
+	}
+	s.hub.notify(id)
+}
+
+// hub wakes log followers when a run's log or status changes.
+type hub struct {
+	mu    sync.Mutex
+	chans map[string]chan struct{}
+}
+
+func newHub() *hub { return &hub{chans: map[string]chan struct{}{}} }
+
+// wait returns a channel that is closed at the run's next change.
+func (h *hub) wait(id string) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.chans[id]
+	if !ok {
+		c = make(chan struct{})
+		h.chans[id] = c
+	}
+	return c
+}
+
+func (h *hub) notify(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.chans[id]; ok {
+		close(c)
+		delete(h.chans, id)
+	}
+}
+
+// launch is a run whose runner the server started.
+type launch struct {
+	project string
+	handle  *executor.Handle
+}
+
+func (s *Server) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// schedule starts queued runs, oldest first, at most Concurrency at once
+// and one per project, so that two runs do not thrash one cache.
+func (s *Server) schedule(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		if s.exec != nil {
+			s.dispatch(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) dispatch(ctx context.Context) {
+	queued, err := s.runs.Queued(ctx)
+	if err != nil {
+		s.log.Error("reading the queue", "err", err)
+		return
+	}
+	for _, run := range queued {
+		s.mu.Lock()
+		full := len(s.active) >= s.concurrency
+		busy := false
+		for _, l := range s.active {
+			busy = busy || l.project == run.Project
+		}
+		s.mu.Unlock()
+		if full {
+			return
+		}
+		if busy {
+			continue
+		}
+		if ok, err := s.runs.Transition(ctx, run.ID, []string{api.StatusQueued}, api.StatusProvisioning, "", nil); err != nil || !ok {
+			continue
+		}
+		s.start(ctx, run)
+	}
+}
+
+func (s *Server) start(ctx context.Context, run storepkg.StoredRun) {
+	token := "jwr_" + newID(24)
+	s.mu.Lock()
+	s.tokens[token] = run.ID
+	s.mu.Unlock()
+	h, err := s.exec.Start(ctx, executor.Launch{RunID: run.ID, Token: token, ServerURL: s.url})
+	if err != nil {
+		s.forget(run.ID, token)
+		_, _ = s.runs.Transition(ctx, run.ID, []string{api.StatusProvisioning}, api.StatusFailed, "could not start a runner: "+err.Error(), nil)
+		s.appendLog(ctx, run.ID, "error: could not start a runner: "+err.Error()+"\n")
+		return
+	}
+	s.mu.Lock()
+	s.active[run.ID] = &launch{project: run.Project, handle: h}
+	s.mu.Unlock()
+	s.log.Info("run started", "run", run.ID, "project", run.Project)
+	timeout := config.DefaultTimeout
+	if p, err := config.Parse(config.FileName, []byte(run.ProjectFile)); err == nil {
+		timeout = p.Timeout
+	}
+	go func() {
+		// The runner enforces the timeout itself; this is the backstop for
+		// a runner that hangs.
+		backstop := time.AfterFunc(timeout+2*time.Minute, h.Stop)
+		<-h.Done()
+		backstop.Stop()
+		s.forget(run.ID, token)
+		bg := context.Background()
+		current, err := s.runs.GetRun(bg, run.ID)
+		if err == nil && !api.Finished(current.Status) {
+			reason := fmt.Sprintf("the runner exited without a result (%v); its own log is %s", h.Err(), filepath.Join(s.dataDir, "runs", run.ID+".log"))
+			_, _ = s.runs.Transition(bg, run.ID, []string{api.StatusProvisioning, api.StatusRunning}, api.StatusFailed, reason, nil)
+			s.appendLog(bg, run.ID, "error: "+reason+"\n")
+		}
+		s.hub.notify(run.ID)
+		s.poke()
+	}()
+}
+
+func (s *Server) forget(id, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.active, id)
+	delete(s.tokens, token)
+}
+
+// stopAll cancels every running run and waits for the runners to end.
+func (s *Server) stopAll(wait time.Duration) {
+	s.mu.Lock()
+	var handles []*executor.Handle
+	for _, l := range s.active {
+		handles = append(handles, l.handle)
+	}
+	s.mu.Unlock()
+	deadline := time.After(wait)
+	for _, h := range handles {
+		h.Stop()
+	}
+	for _, h := range handles {
+		select {
+		case <-h.Done():
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// runRefs lists the references of a run: what its run token may read.
+func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
+	p, err := config.Parse(config.FileName, []byte(run.ProjectFile))
+	if err != nil {
+		return nil, nil
+	}
+	refs, err := p.References(run.Env)
+	if err != nil {
+		return nil, nil
+	}
+	for _, ref := range refs {
+		if ref.Store == config.SecretsManager {
+			secrets = append(secrets, ref.Name)
+		} else {
+			parameters = append(parameters, ref.Name)
+		}
+	}
+	return parameters, secrets
+}
