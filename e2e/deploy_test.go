@@ -47,12 +47,12 @@ func TestDeployTwice(t *testing.T) {
 	blob := make([]byte, 2<<20)
 	_, _ = rand.Read(blob)
 	writeFiles(t, dir, map[string]string{
-		"data.bin":            string(blob),
-		"app.sh":              "echo one\n",
-		"docker-ignored.txt":  "not in the image context\n",
-		"jetway-ignored.txt":  "not in the bundle\n",
-		".dockerignore":       "docker-ignored.txt\n",
-		".jetwayignore":       "jetway-ignored.txt\n",
+		"data.bin":           string(blob),
+		"app.sh":             "echo one\n",
+		"docker-ignored.txt": "not in the image context\n",
+		"jetway-ignored.txt": "not in the bundle\n",
+		".dockerignore":      "docker-ignored.txt\n",
+		".jetwayignore":      "jetway-ignored.txt\n",
 		"Dockerfile": fmt.Sprintf(`FROM %s
 RUN for i in 1 2 3; do head -c 2000000 /dev/urandom | gzip -1 | sha256sum; done > /deps.lock
 COPY . /ctx
