@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# jetway demo: runs on fresh, throw-away sandboxes reuse the layer cache of a
+# jetway demo: deploys on fresh, throw-away runners reuse the layer cache of a
 # persistent remote Docker host reached over ssh. Starts the test bed (a
 # remote host with sshd + dockerd in a network namespace, a registry), a
-# jetway server with its parameter store, stores the ssh key, known_hosts and
-# registry password as SecureString parameters, then runs examples/hello
-# twice: cold, then warm after a source change.
+# jetway server with its parameter store and run queue, stores the ssh key,
+# known_hosts and registry password as SecureString parameters, then runs
+# `jetway deploy examples/hello` twice: cold, then warm after a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -29,7 +29,7 @@ trap cleanup EXIT
 echo "remote Docker host: $TB_DOCKER_HOST"
 echo "registry:           $TB_REGISTRY"
 
-step "Starting jetway server (API and parameter store on one listener)"
+step "Starting jetway server (API, run queue and parameter store on one listener)"
 export HOME=$work/home XDG_DATA_HOME=$work/data
 mkdir -p "$HOME"
 "$jetway" server --listen 127.0.0.1:0 > "$work/server.log" 2>&1 &
@@ -50,21 +50,25 @@ project=$work/hello
 cp -r examples/hello "$project"
 sed -i "s/registry.example.com:5000/$TB_REGISTRY/g" "$project/jetway.yaml"
 
-run() {
+deploy() {
   local start end
   start=$(date +%s%N)
-  "$jetway" run "$project" | tee "$work/$1.log"
+  "$jetway" deploy "$project" 2>&1 | tee "$work/$1.log"
   end=$(date +%s%N)
   echo "$(( (end - start) / 1000000 ))" > "$work/$1.ms"
 }
-step "Run 1 (cold: the remote Docker host has never built this project)"
-run cold
+step "Deploy 1 (cold: the remote Docker host has never built this project)"
+deploy cold
 step "A source change, as the next commit brings"
 echo 'echo "changed at '"$(date +%T)"'"' >> "$project/app.sh"
-step "Run 2 (warm: a new sandbox, the same remote Docker host)"
-run warm
+step "Deploy 2 (warm: a new runner and sandbox, the same remote Docker host)"
+deploy warm
+
+step "jetway runs"
+"$jetway" runs
 
 step "Result"
-printf '%-6s %8s ms   %s\n' cold "$(cat "$work/cold.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/cold.log")"
-printf '%-6s %8s ms   %s\n' warm "$(cat "$work/warm.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/warm.log")"
-echo "The dependency layer (the RUN step) was built once, on the remote host, and reused by the second run."
+printf '%-6s %8s ms   %s   %s\n' cold "$(cat "$work/cold.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/cold.log")" "$(grep -o 'uploaded [0-9]* bytes' "$work/cold.log")"
+printf '%-6s %8s ms   %s   %s\n' warm "$(cat "$work/warm.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/warm.log")" "$(grep -o 'uploaded [0-9]* bytes' "$work/warm.log")"
+echo "The dependency layer (the RUN step) was built once, on the remote host, and reused by the second"
+echo "deploy; the second deploy uploaded only the changed file."
