@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/moby/patternmatcher"
 
 	"github.com/jetway-dev/jetway/internal/api"
 )
@@ -33,37 +32,11 @@ func Scan(dir string) (m api.Manifest, paths map[string]string, err error) {
 	if err != nil {
 		return m, nil, err
 	}
-	pm, err := patternmatcher.New(patterns)
-	if err != nil {
-		return m, nil, fmt.Errorf("%s: %w", IgnoreFile, err)
-	}
 	paths = map[string]string{}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		skip, err := pm.MatchesOrParentMatches(rel)
-		if err != nil {
-			return err
-		}
-		if skip {
-			if d.IsDir() && !pm.Exclusions() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
+	err = walk(dir, patterns, func(rel, p string, info fs.FileInfo) error {
 		f := api.File{Path: rel, Mode: uint32(info.Mode().Perm())}
 		switch {
-		case d.IsDir():
+		case info.IsDir():
 			f.Mode |= dirMode
 		case info.Mode()&fs.ModeSymlink != 0:
 			if f.Link, err = os.Readlink(p); err != nil {

@@ -42,22 +42,22 @@ func ReadIgnore(dir, name string) ([]string, error) {
 	return patterns, nil
 }
 
-// CopyTree copies src into dst (which must exist), leaving out what the
-// patterns exclude, keeping modes and symbolic links, and handing every
-// copy to uid:gid (-1 keeps the owner).
-func CopyTree(src, dst string, patterns []string, uid, gid int) error {
+// walk visits the files of dir that patterns do not exclude, with their
+// slash-separated relative paths, parents before children.
+func walk(dir string, patterns []string, visit func(rel, path string, info fs.FileInfo) error) error {
 	pm, err := patternmatcher.New(patterns)
 	if err != nil {
 		return fmt.Errorf("ignore patterns: %w", err)
 	}
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, path)
+		rel, err := filepath.Rel(dir, path)
 		if err != nil || rel == "." {
 			return err
 		}
+		rel = filepath.ToSlash(rel)
 		skip, err := pm.MatchesOrParentMatches(rel)
 		if err != nil {
 			return err
@@ -68,13 +68,22 @@ func CopyTree(src, dst string, patterns []string, uid, gid int) error {
 			}
 			return nil
 		}
-		target := filepath.Join(dst, rel)
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
+		return visit(rel, path, info)
+	})
+}
+
+// CopyTree copies src into dst (which must exist), leaving out what the
+// patterns exclude, keeping modes and symbolic links, and handing every
+// copy to uid:gid (-1 keeps the owner).
+func CopyTree(src, dst string, patterns []string, uid, gid int) error {
+	return walk(src, patterns, func(rel, path string, info fs.FileInfo) error {
+		target := filepath.Join(dst, filepath.FromSlash(rel))
 		switch {
-		case d.IsDir():
+		case info.IsDir():
 			if err := os.Mkdir(target, info.Mode().Perm()|0o700); err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -135,13 +134,10 @@ func runCheck(ctx context.Context, c *CLI, opts checkOptions) error {
 	}
 	warning, _ := dockerhost.PlatformWarning(dockerhost.Platform{OS: report.OS, Arch: report.Architecture}, opts.platform)
 	if opts.json {
-		enc := json.NewEncoder(c.Out)
-		enc.SetIndent("", "  ")
-		out := struct {
+		return printJSON(c.Out, struct {
 			dockerhost.Report
 			Warning string `json:"warning,omitempty"`
-		}{report, warning}
-		return enc.Encode(out)
+		}{report, warning})
 	}
 	tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Docker host\t%s\n", report.Host)

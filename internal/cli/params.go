@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -138,9 +137,7 @@ with --decrypt.`,
 				return clientError(err)
 			}
 			if opts.json {
-				enc := json.NewEncoder(c.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(p)
+				return printJSON(c.Out, p)
 			}
 			if p.Value == nil {
 				return withExit(ExitFailed, fmt.Errorf("%s is a SecureString; add --decrypt to print its value", p.Name))
@@ -177,9 +174,7 @@ func newParamsLsCommand(c *CLI) *cobra.Command {
 				return clientError(err)
 			}
 			if opts.json {
-				enc := json.NewEncoder(c.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(c.Out, list)
 			}
 			tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tTYPE\tVERSION\tLAST MODIFIED")

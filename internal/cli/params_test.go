@@ -2,13 +2,13 @@ package cli
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
 
 // serverEnv starts a real server and returns a client environment whose
@@ -19,19 +19,8 @@ func serverEnv(t *testing.T) map[string]string {
 	home := t.TempDir()
 	env := map[string]string{"HOME": home}
 	c := &CLI{Getenv: func(k string) string { return env[k] }}
-	srv, err := server.New(context.Background(), server.Options{DataDir: c.DefaultDataDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done })
-	env["JETWAY_SERVER"] = "http://" + l.Addr().String()
+	url, _ := servertest.Start(t, server.Options{DataDir: c.DefaultDataDir()})
+	env["JETWAY_SERVER"] = url
 	return env
 }
 

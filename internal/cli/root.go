@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -131,4 +132,11 @@ image layers built by earlier runs are reused.`,
 	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
 		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newRunnerExecCommand(c))
 	return root
+}
+
+// printJSON writes v as indented JSON, the --json output of every command.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -74,9 +74,7 @@ func newRunsCommand(c *CLI) *cobra.Command {
 				return clientError(err)
 			}
 			if opts.json {
-				enc := json.NewEncoder(c.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(runs)
+				return printJSON(c.Out, runs)
 			}
 			tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPROJECT\tSTATUS\tGIT\tSTARTED\tDURATION\tCACHE")
@@ -129,9 +127,7 @@ func newRunsShowCommand(c *CLI) *cobra.Command {
 				return clientError(err)
 			}
 			if opts.json {
-				enc := json.NewEncoder(c.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return printJSON(c.Out, r)
 			}
 			printRun(c, r)
 			return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/server/servertest"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
@@ -46,23 +46,8 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	b := bed.Get(t)
 	dataDir := filepath.Join(t.TempDir(), "server")
-	srv, err := server.New(context.Background(), server.Options{DataDir: dataDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() { cancel(); <-done })
-	token, err := os.ReadFile(filepath.Join(dataDir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{bed: b, client: apiclient.New("http://"+l.Addr().String(), strings.TrimSpace(string(token))), dataDir: dataDir, secrets: map[string]string{}}
+	url, token := servertest.Start(t, server.Options{DataDir: dataDir})
+	h := &harness{bed: b, client: apiclient.New(url, token), dataDir: dataDir, secrets: map[string]string{}}
 	key, _ := os.ReadFile(b.ClientKey)
 	known, _ := os.ReadFile(b.KnownHosts)
 	h.put(t, "/dev/JETS_SSH_KEY", string(key))

@@ -146,25 +146,16 @@ func (s *SQLite) ListRuns(ctx context.Context, project string, statuses []string
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []StoredRun
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.queryRuns(ctx, q, args...)
 }
 
 // Queued lists queued runs oldest first.
 func (s *SQLite) Queued(ctx context.Context) ([]StoredRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE status = ? ORDER BY seq`, api.StatusQueued)
+	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE status = ? ORDER BY seq`, api.StatusQueued)
+}
+
+func (s *SQLite) queryRuns(ctx context.Context, q string, args ...any) ([]StoredRun, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
