@@ -180,3 +180,34 @@ func (b *Bed) setupTLS(context.Context) error {
 	b.TLSCertDir = filepath.Join(b.Dir, "tls", "client")
 	return ca.WriteClientDir(b.TLSCertDir)
 }
+
+// FreshDocker starts a dockerd on this machine with an empty data root —
+// what a fresh runner machine has — and returns its socket and a func that
+// stops it and removes everything it stored.
+func (b *Bed) FreshDocker(ctx context.Context, name string) (socket string, stop func() error, err error) {
+	dir := filepath.Join(b.Dir, "fresh-"+name)
+	procName := "dockerd-fresh-" + name
+	socket, err = b.dockerd(ctx, procName, dir, "")
+	stop = func() error {
+		if p := b.proc(procName); p != nil {
+			_ = syscall.Kill(p.PID, syscall.SIGTERM)
+			waitGone([]int{p.PID}, 20*time.Second)
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
+		}
+		for i, p := range b.Procs {
+			if p.Name == procName {
+				b.Procs = append(b.Procs[:i], b.Procs[i+1:]...)
+				break
+			}
+		}
+		if err := unmountUnder(dir); err != nil {
+			return err
+		}
+		return os.RemoveAll(dir)
+	}
+	if err != nil {
+		_ = stop()
+		return "", nil, err
+	}
+	return socket, stop, b.save()
+}

@@ -1,0 +1,98 @@
+// Command jetway-bench measures what the warm remote Docker host buys,
+// against the peers, in one run on the test bed: cache reuse, a warm
+// end-to-end deploy, Docker API latency, incremental upload, masking and
+// server throughput. It writes BENCHMARKS.md's generated section and the raw
+// figures as JSON. It asserts nothing about time: a scenario below its
+// target is reported as such.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	reps := flag.Int("reps", 5, "repetitions of every measurement")
+	only := flag.String("only", "", "comma-separated scenario numbers to run (default all)")
+	out := flag.String("out", "bench-results", "directory for bench.json")
+	md := flag.String("markdown", "BENCHMARKS.md", "file whose generated section is replaced")
+	depRounds := flag.Int("dep-rounds", 120, "rounds of the rails-like dependency layer (4 MB gzip -9 each)")
+	runs := flag.Int("server-runs", 200, "runs submitted at once in scenario 6")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, log, config{reps: *reps, only: *only, out: *out, markdown: *md, depRounds: *depRounds, serverRuns: *runs}); err != nil {
+		fmt.Fprintln(os.Stderr, "jetway-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	reps       int
+	only       string
+	out        string
+	markdown   string
+	depRounds  int
+	serverRuns int
+}
+
+func (c config) wants(n int) bool {
+	if c.only == "" {
+		return true
+	}
+	return slices.Contains(strings.Split(c.only, ","), fmt.Sprint(n))
+}
+
+func run(ctx context.Context, log *slog.Logger, cfg config) error {
+	env, err := setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	report := Report{Started: time.Now().UTC(), Machine: machine(), Reps: cfg.reps}
+	scenarios := []struct {
+		n  int
+		fn func(context.Context, *benchEnv, config) (Scenario, error)
+	}{
+		{1, scenarioCache},
+		{2, scenarioWarmDeploy},
+		{3, scenarioLatency},
+		{4, scenarioUpload},
+		{5, scenarioMasking},
+		{6, scenarioServer},
+	}
+	for _, s := range scenarios {
+		if !cfg.wants(s.n) {
+			continue
+		}
+		log.Info("scenario", "n", s.n)
+		start := time.Now()
+		sc, err := s.fn(ctx, env, cfg)
+		if err != nil {
+			return fmt.Errorf("scenario %d: %w", s.n, err)
+		}
+		sc.N, sc.Seconds = s.n, time.Since(start).Seconds()
+		report.Scenarios = append(report.Scenarios, sc)
+		fmt.Fprint(os.Stdout, sc.Markdown())
+	}
+	report.Finished = time.Now().UTC()
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		return err
+	}
+	raw, _ := json.MarshalIndent(report, "", "  ")
+	if err := os.WriteFile(filepath.Join(cfg.out, "bench.json"), append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	return report.WriteMarkdown(cfg.markdown)
+}

@@ -1,0 +1,3 @@
+class ApplicationController
+  def index = "hello"
+end
