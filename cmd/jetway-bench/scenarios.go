@@ -413,4 +413,3 @@ func (f *firstWrite) Write(p []byte) (int, error) {
 	f.once.Do(func() { f.at = time.Now() })
 	return len(p), nil
 }
-
