@@ -70,7 +70,11 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	info := srv.Info()
 	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
 	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
-	fmt.Fprintf(c.Out, "  API token:       %s (clients on this machine read it from there)\n", info.TokenFile)
+	if info.NewToken != "" {
+		fmt.Fprintf(c.Out, "  API token:       %s (shown once; kept in %s, where clients on this machine read it)\n", info.NewToken, info.TokenFile)
+	} else {
+		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it from there)\n", info.TokenFile)
+	}
 	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
 	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
 	if err := srv.Serve(ctx, l); err != nil {

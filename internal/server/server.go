@@ -65,10 +65,15 @@ type Server struct {
 	mu     sync.Mutex
 	active map[string]*launch // runs with a runner, by id
 	tokens map[string]string  // run token → run id
+
+	newToken string // the API token, when this start created it
 }
 
 // Info is what a starting server tells its operator.
 type Info struct {
+	// NewToken is the API token when this start created it (it is printed
+	// once), else "".
+	NewToken        string
 	DataDir         string
 	TokenFile       string
 	CredentialsFile string
@@ -88,7 +93,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	token, err := loadOrCreateToken(filepath.Join(opts.DataDir, "token"))
+	token, created, err := loadOrCreateToken(filepath.Join(opts.DataDir, "token"))
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +121,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	} else if n > 0 {
 		log.Warn("runs left running by a previous server process marked failed", "runs", n)
 	}
+	newToken := ""
+	if created {
+		newToken = token
+	}
 	concurrency := opts.Concurrency
 	if concurrency <= 0 {
 		concurrency = 2
@@ -123,37 +132,37 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	return &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
 		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
-		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}}, nil
+		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken}, nil
 }
 
 // Info says where the server keeps what an operator needs.
 func (s *Server) Info() Info {
-	return Info{DataDir: s.dataDir, TokenFile: filepath.Join(s.dataDir, "token"), CredentialsFile: s.admin.CredentialsFile, ConfigFile: s.admin.ConfigFile}
+	return Info{NewToken: s.newToken, DataDir: s.dataDir, TokenFile: filepath.Join(s.dataDir, "token"), CredentialsFile: s.admin.CredentialsFile, ConfigFile: s.admin.ConfigFile}
 }
 
-func loadOrCreateToken(path string) (string, error) {
+func loadOrCreateToken(path string) (token string, created bool, err error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
 		if t := strings.TrimSpace(string(data)); t != "" {
-			return t, nil
+			return t, false, nil
 		}
-		return "", fmt.Errorf("%s is empty; remove it to have a new API token made", path)
+		return "", false, fmt.Errorf("%s is empty; remove it to have a new API token made", path)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
+		return "", false, err
 	}
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
-	token := "jw_" + hex.EncodeToString(raw[:])
+	token = "jw_" + hex.EncodeToString(raw[:])
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	_, err = f.WriteString(token + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return token, err
+	return token, true, err
 }
 
 // Handler routes every request of the one listener.
