@@ -102,38 +102,43 @@ type Git struct {
 
 // DockerHostReport is what a runner learned about its Docker host.
 type DockerHostReport struct {
-	Host          string        `json:"host"`
-	ServerVersion string        `json:"server_version"`
-	APIVersion    string        `json:"api_version"`
-	OS            string        `json:"os"`
-	Architecture  string        `json:"architecture"`
-	KernelVersion string        `json:"kernel_version"`
-	StorageDriver string        `json:"storage_driver"`
-	CPUs          int           `json:"cpus"`
-	MemoryBytes   int64         `json:"memory_bytes"`
-	Images        int           `json:"images"`
-	ImagesBytes   int64         `json:"images_bytes"`
-	BuildCache    int64         `json:"build_cache_bytes"`
-	Connect       time.Duration `json:"connect_ns"`
-	Latency       time.Duration `json:"ping_latency_ns"`
+	Host          string `json:"host"`
+	ServerVersion string `json:"server_version"`
+	APIVersion    string `json:"api_version"`
+	OS            string `json:"os"`
+	Architecture  string `json:"architecture"`
+	KernelVersion string `json:"kernel_version"`
+	StorageDriver string `json:"storage_driver"`
+	CPUs          int    `json:"cpus"`
+	MemoryBytes   int64  `json:"memory_bytes"`
+	Images        int    `json:"images"`
+	ImagesBytes   int64  `json:"images_bytes"`
+	BuildCache    int64  `json:"build_cache_bytes"`
+	// DiskUsageError says why Images and BuildCache are unknown.
+	DiskUsageError string        `json:"disk_usage_error,omitempty"`
+	Connect        time.Duration `json:"connect_ns"`
+	Latency        time.Duration `json:"ping_latency_ns"`
 }
 
 // Summary is the outcome of a run.
 type Summary struct {
-	RunID        string            `json:"run_id"`
-	Project      string            `json:"project"`
-	Status       string            `json:"status"`
-	ExitCode     int               `json:"exit_code"`
-	Error        string            `json:"error,omitempty"`
-	Git          Git               `json:"git"`
-	Phases       []PhaseResult     `json:"phases"`
-	Build        *BuildResult      `json:"build,omitempty"`
-	Image        string            `json:"image,omitempty"`
-	Tags         []string          `json:"tags,omitempty"`
-	Digest       string            `json:"digest,omitempty"`
-	PushDuration time.Duration     `json:"push_duration_ns,omitempty"`
-	DockerHost   *DockerHostReport `json:"docker_host,omitempty"`
-	Duration     time.Duration     `json:"duration_ns"`
+	RunID        string        `json:"run_id"`
+	Project      string        `json:"project"`
+	Status       string        `json:"status"`
+	ExitCode     int           `json:"exit_code"`
+	Error        string        `json:"error,omitempty"`
+	Git          Git           `json:"git"`
+	Phases       []PhaseResult `json:"phases"`
+	Build        *BuildResult  `json:"build,omitempty"`
+	Image        string        `json:"image,omitempty"`
+	Tags         []string      `json:"tags,omitempty"`
+	Digest       string        `json:"digest,omitempty"`
+	PushDuration time.Duration `json:"push_duration_ns,omitempty"`
+	// DockerHostURL is the run's DOCKER_HOST (masked if it is a secret);
+	// DockerHost is what the runner found there, nil if it was unreachable.
+	DockerHostURL string            `json:"docker_host_url,omitempty"`
+	DockerHost    *DockerHostReport `json:"docker_host,omitempty"`
+	Duration      time.Duration     `json:"duration_ns"`
 }
 
 // Run states.

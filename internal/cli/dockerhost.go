@@ -145,8 +145,13 @@ func runCheck(ctx context.Context, c *CLI, opts checkOptions) error {
 	fmt.Fprintf(tw, "Platform\t%s/%s (kernel %s)\n", report.OS, report.Architecture, report.KernelVersion)
 	fmt.Fprintf(tw, "Storage driver\t%s\n", report.StorageDriver)
 	fmt.Fprintf(tw, "Resources\t%d CPUs, %s memory\n", report.CPUs, humanBytes(report.MemoryBytes))
-	fmt.Fprintf(tw, "Images\t%d (%s)\n", report.Images, humanBytes(report.ImagesBytes))
-	fmt.Fprintf(tw, "Build cache\t%s\n", humanBytes(report.BuildCache))
+	if report.DiskUsageError != "" {
+		fmt.Fprintf(tw, "Images\tunknown (%s)\n", report.DiskUsageError)
+		fmt.Fprintf(tw, "Build cache\tunknown\n")
+	} else {
+		fmt.Fprintf(tw, "Images\t%d (%s)\n", report.Images, humanBytes(report.ImagesBytes))
+		fmt.Fprintf(tw, "Build cache\t%s\n", humanBytes(report.BuildCache))
+	}
 	fmt.Fprintf(tw, "Connect\t%s\n", roundDuration(report.Connect))
 	fmt.Fprintf(tw, "Latency\t%s (median /_ping of %d)\n", roundDuration(report.Latency), max(opts.pings, 1))
 	if err := tw.Flush(); err != nil {

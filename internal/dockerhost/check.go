@@ -12,20 +12,24 @@ import (
 
 // Report is what Check learns about a Docker host.
 type Report struct {
-	Host          string        `json:"host"`
-	ServerVersion string        `json:"server_version"`
-	APIVersion    string        `json:"api_version"`
-	OS            string        `json:"os"`
-	Architecture  string        `json:"architecture"`
-	KernelVersion string        `json:"kernel_version"`
-	StorageDriver string        `json:"storage_driver"`
-	CPUs          int           `json:"cpus"`
-	MemoryBytes   int64         `json:"memory_bytes"`
-	Images        int           `json:"images"`
-	ImagesBytes   int64         `json:"images_bytes"`
-	BuildCache    int64         `json:"build_cache_bytes"`
-	Connect       time.Duration `json:"connect_ns"`
-	Latency       time.Duration `json:"ping_latency_ns"` // median of several /_ping round trips
+	Host          string `json:"host"`
+	ServerVersion string `json:"server_version"`
+	APIVersion    string `json:"api_version"`
+	OS            string `json:"os"`
+	Architecture  string `json:"architecture"`
+	KernelVersion string `json:"kernel_version"`
+	StorageDriver string `json:"storage_driver"`
+	CPUs          int    `json:"cpus"`
+	MemoryBytes   int64  `json:"memory_bytes"`
+	Images        int    `json:"images"`
+	ImagesBytes   int64  `json:"images_bytes"`
+	BuildCache    int64  `json:"build_cache_bytes"`
+	// DiskUsageError says why images and build cache are unknown: the
+	// daemon runs one disk-usage scan at a time, and it can be slow on a
+	// big host, so it is best effort.
+	DiskUsageError string        `json:"disk_usage_error,omitempty"`
+	Connect        time.Duration `json:"connect_ns"`
+	Latency        time.Duration `json:"ping_latency_ns"` // median of several /_ping round trips
 }
 
 // Check gathers a Report. connect is how long opening the host took.
@@ -60,9 +64,15 @@ func Check(ctx context.Context, h *Host, connect time.Duration, pings int) (Repo
 		return r, fmt.Errorf("reading the daemon's info: %w", h.explain(err))
 	}
 	r.StorageDriver, r.CPUs, r.MemoryBytes = info.Driver, info.NCPU, info.MemTotal
-	du, err := c.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
+	duCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	du, err := c.DiskUsage(duCtx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
 	if err != nil {
-		return r, fmt.Errorf("reading the daemon's disk use: %w", h.explain(err))
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		r.DiskUsageError = err.Error()
+		return r, nil
 	}
 	r.Images = len(du.Images)
 	r.ImagesBytes = du.LayersSize

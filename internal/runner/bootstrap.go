@@ -65,6 +65,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fail(ExitConfig, "%v", err)
 	}
+	r.summary.DockerHostURL = spec.String()
 	timeout := r.opts.DockerTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -86,8 +87,12 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	}
 	rep := api.DockerHostReport(report)
 	r.summary.DockerHost = &rep
-	r.bootstrapStep("docker host", fmt.Sprintf("%s: Docker %s, %s/%s, %d images, build cache %s, connected in %s",
-		spec, report.ServerVersion, report.OS, report.Architecture, report.Images, humanBytes(report.BuildCache), report.Connect.Round(time.Millisecond)))
+	disk := fmt.Sprintf("%d images, build cache %s", report.Images, humanBytes(report.BuildCache))
+	if report.DiskUsageError != "" {
+		disk = "disk use unknown (" + report.DiskUsageError + ")"
+	}
+	r.bootstrapStep("docker host", fmt.Sprintf("%s: Docker %s, %s/%s, %s, connected in %s",
+		spec, report.ServerVersion, report.OS, report.Architecture, disk, report.Connect.Round(time.Millisecond)))
 
 	l, err := dockerhost.ListenUnix(r.sb.socket, 0o600)
 	if err != nil {

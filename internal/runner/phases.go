@@ -193,6 +193,7 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 	r.emit(Event{Type: "command", Phase: "build", Message: fmt.Sprintf("docker build %s (%s)", strings.Join(refs, " "), img.Dockerfile)})
 	res, err := build.Build(ctx, c, opts, r.out, func(s build.Step) {
 		r.flush()
+		s.Instruction = r.mask(s.Instruction)
 		r.emit(Event{Type: "step", Phase: "build", Step: &s, Duration: s.Duration})
 	})
 	r.flush()

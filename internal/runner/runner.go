@@ -118,6 +118,7 @@ func Run(ctx context.Context, opts Options) *Summary {
 	err := r.execute(runCtx)
 	r.finish(runCtx, err)
 	r.summary.Duration = time.Since(start)
+	r.maskSummary()
 	r.emit(Event{Type: "summary", Status: r.summary.Status, Summary: r.summary, Duration: r.summary.Duration})
 	return r.summary
 }
@@ -150,6 +151,24 @@ func (r *run) finish(ctx context.Context, err error) {
 	}
 	s.Error = r.mask(err.Error())
 	r.emit(Event{Type: "error", Status: s.Status, Message: s.Error})
+}
+
+// maskSummary masks the summary's free texts: a DOCKER_HOST or a
+// Dockerfile line may hold a secret value too.
+func (r *run) maskSummary() {
+	s := r.summary
+	s.DockerHostURL = r.mask(s.DockerHostURL)
+	if s.DockerHost != nil {
+		s.DockerHost.Host = r.mask(s.DockerHost.Host)
+	}
+	if s.Build != nil {
+		for i := range s.Build.Steps {
+			s.Build.Steps[i].Instruction = r.mask(s.Build.Steps[i].Instruction)
+		}
+	}
+	for i, t := range s.Tags {
+		s.Tags[i] = r.mask(t)
+	}
 }
 
 // mask hides every secret known so far in s.

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -410,5 +411,26 @@ func TestCancelKillsThePhase(t *testing.T) {
 	}
 	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-cancel01-*")); len(matches) > 0 {
 		t.Fatalf("sandbox left: %v", matches)
+	}
+}
+
+// TestSecretDockerHostIsMaskedInTheSummary: a DOCKER_HOST kept as a
+// SecureString is a secret, in the summary's host report too.
+func TestSecretDockerHostIsMaskedInTheSummary(t *testing.T) {
+	h := newHarness(t)
+	h.put(t, "/dev/DOCKER_HOST", h.bed.DockerHostSSH())
+	yaml := strings.Replace(h.projectFile("secret-host", "phases:\n  build: [\"echo $DOCKER_HOST\"]\n"),
+		"DOCKER_HOST: "+h.bed.DockerHostSSH(), "DOCKER_HOST: SSM:/dev/DOCKER_HOST", 1)
+	dir := writeProject(t, map[string]string{"jetway.yaml": yaml})
+	s, rec := h.run(t, context.Background(), dir)
+	if s.Status != string(Succeeded) {
+		t.Fatalf("run %s: %s\n%s", s.Status, s.Error, rec.text())
+	}
+	raw, _ := json.Marshal(s)
+	if strings.Contains(string(raw), h.bed.RemoteSocket) || strings.Contains(rec.text(), h.bed.RemoteSocket) {
+		t.Fatalf("the secret DOCKER_HOST shows:\n%s\n%s", raw, rec.text())
+	}
+	if s.DockerHost == nil || !strings.Contains(s.DockerHost.Host, mask.Replacement) {
+		t.Fatalf("host report %+v", s.DockerHost)
 	}
 }

@@ -289,35 +289,51 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
-	run, ok := s.lookupRun(w, r)
-	if !ok {
-		return
+// errAlreadyEnded is returned when cancelling a run that has ended.
+var errAlreadyEnded = errors.New("the run has already ended")
+
+// cancel stops a queued run at once, or asks a running run's runner to
+// stop; it returns the status the run is heading for.
+func (s *Server) cancel(ctx context.Context, id string) (string, error) {
+	run, err := s.runs.GetRun(ctx, id)
+	if err != nil {
+		return "", err
 	}
-	ctx := r.Context()
 	if done, err := s.runs.Transition(ctx, run.ID, []string{api.StatusQueued}, api.StatusCancelled, "cancelled before it started", nil); err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		return "", err
 	} else if done {
 		s.appendLog(ctx, run.ID, "cancelled before it started\n")
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": api.StatusCancelled})
-		return
+		return api.StatusCancelled, nil
 	}
 	s.mu.Lock()
 	l := s.active[run.ID]
 	s.mu.Unlock()
 	if l == nil {
 		if api.Finished(run.Status) {
-			writeError(w, http.StatusConflict, "run %s has already ended (%s)", run.ID, run.Status)
-			return
+			return run.Status, errAlreadyEnded
 		}
 		_, _ = s.runs.Transition(ctx, run.ID, []string{api.StatusProvisioning, api.StatusRunning}, api.StatusCancelled, "cancelled", nil)
 		s.hub.notify(run.ID)
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": api.StatusCancelled})
-		return
+		return api.StatusCancelled, nil
 	}
 	l.handle.Stop()
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "cancelling"})
+	return "cancelling", nil
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
+	}
+	status, err := s.cancel(r.Context(), run.ID)
+	switch {
+	case errors.Is(err, errAlreadyEnded):
+		writeError(w, http.StatusConflict, "run %s has already ended (%s)", run.ID, status)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": status})
+	}
 }
 
 func (s *Server) runSpec(w http.ResponseWriter, r *http.Request) {

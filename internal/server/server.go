@@ -25,6 +25,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/params"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/web"
 )
 
 // Options configure a server.
@@ -66,7 +67,8 @@ type Server struct {
 	active map[string]*launch // runs with a runner, by id
 	tokens map[string]string  // run token → run id
 
-	newToken string // the API token, when this start created it
+	newToken  string // the API token, when this start created it
+	dashboard *web.Dashboard
 }
 
 // Info is what a starting server tells its operator.
@@ -129,10 +131,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if concurrency <= 0 {
 		concurrency = 2
 	}
-	return &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
+	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
 		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
-		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken}, nil
+		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken}
+	if srv.dashboard, err = web.New(dashboardSource{srv}, token, log); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Info says where the server keeps what an operator needs.
@@ -181,6 +188,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
+	mux.Handle("/", s.dashboard.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if params.IsAWSRequest(r) {
 			s.aws.ServeHTTP(w, r)
