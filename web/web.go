@@ -1,0 +1,439 @@
+// Package web is the dashboard: server-rendered pages (html/template) with
+// a little plain JavaScript for live updates, every asset embedded in the
+// binary. It reads runs and parameters through Source, which the server
+// implements; it never sees a secret value (logs are masked by the runner,
+// parameters are listed without values).
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Chunk is a piece of a run's log.
+type Chunk struct {
+	Seq  int64
+	Data string
+}
+
+// Source is what the dashboard reads and does.
+type Source interface {
+	ListRuns(ctx context.Context, project, status string, limit int) ([]api.Run, error)
+	GetRun(ctx context.Context, id string) (api.Run, error)
+	ReadLog(ctx context.Context, id string, after int64) ([]Chunk, error)
+	// LogChanged is closed at the run's next log or status change.
+	LogChanged(id string) <-chan struct{}
+	CancelRun(ctx context.Context, id string) error
+	ListParams(ctx context.Context) ([]api.ParamInfo, error)
+}
+
+// Dashboard serves the pages.
+type Dashboard struct {
+	Source Source
+	// Token is the API token; signing in takes it.
+	Token  string
+	Logger *slog.Logger
+	pages  map[string]*template.Template
+}
+
+const cookieName = "jetway_session"
+
+// New parses the templates.
+func New(src Source, token string, log *slog.Logger) (*Dashboard, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Dashboard{Source: src, Token: token, Logger: log, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{
+		"duration": fmtDuration,
+		"since":    func(t *time.Time) string { return fmtTime(t) },
+		"git":      gitText,
+		"cache":    cacheText,
+		"pct":      func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
+		"bytes":    humanBytes,
+		"short":    func(s string) string { return s[:min(19, len(s))] },
+	}
+	for _, page := range []string{"login", "runs", "run", "params", "hosts"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", page, err)
+		}
+		d.pages[page] = t
+	}
+	return d, nil
+}
+
+// session is the cookie value: derived from the token, so the token itself
+// never sits in a cookie, and a new token signs everyone out.
+func (d *Dashboard) session() string {
+	m := hmac.New(sha256.New, []byte(d.Token))
+	m.Write([]byte("jetway dashboard session v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (d *Dashboard) signedIn(r *http.Request) bool {
+	c, err := r.Cookie(cookieName)
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(d.session()))
+}
+
+// Handler routes the dashboard's paths.
+func (d *Dashboard) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", d.loginPage)
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.logout)
+	mux.Handle("GET /{$}", d.auth(d.runsPage))
+	mux.Handle("GET /runs/{id}", d.auth(d.runPage))
+	mux.Handle("POST /runs/{id}/stop", d.auth(d.stop))
+	mux.Handle("GET /runs/{id}/log", d.auth(d.logStream))
+	mux.Handle("GET /events", d.auth(d.runEvents))
+	mux.Handle("GET /params", d.auth(d.paramsPage))
+	mux.Handle("GET /hosts", d.auth(d.hostsPage))
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (d *Dashboard) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !d.signedIn(r) {
+			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "sign in first", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (d *Dashboard) render(w http.ResponseWriter, status int, page string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := d.pages[page].Execute(w, data); err != nil {
+		d.Logger.Error("rendering a page", "page", page, "err", err)
+	}
+}
+
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	return next
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	d.render(w, http.StatusOK, "login", map[string]any{"Title": "Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
+}
+
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimSpace(r.FormValue("token"))
+	next := safeNext(r.FormValue("next"))
+	if !hmac.Equal([]byte(token), []byte(d.Token)) {
+		d.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next,
+			"Error": "That is not the API token. It is in the file token of the server's data dir."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: d.session(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: int((30 * 24 * time.Hour).Seconds())})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// runRow is a run as the list shows it.
+type runRow struct {
+	ID, Project, Status, Git, StartedBy, Started, Duration, Cache string
+}
+
+func row(r api.Run) runRow {
+	return runRow{ID: r.ID, Project: r.Project, Status: r.Status, Git: gitText(r.Git), StartedBy: r.StartedBy,
+		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: cacheText(r.Summary)}
+}
+
+func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request) {
+	project, status := r.URL.Query().Get("project"), r.URL.Query().Get("status")
+	runs, err := d.Source.ListRuns(r.Context(), project, status, 100)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	all, _ := d.Source.ListRuns(r.Context(), "", "", 500)
+	projects := map[string]bool{}
+	for _, run := range all {
+		projects[run.Project] = true
+	}
+	var names []string
+	for p := range projects {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	var rows []runRow
+	for _, run := range runs {
+		rows = append(rows, row(run))
+	}
+	d.render(w, http.StatusOK, "runs", map[string]any{"Title": "Runs", "Runs": rows, "Projects": names, "Project": project, "Status": status,
+		"Statuses": []string{api.StatusQueued, api.StatusProvisioning, api.StatusRunning, api.StatusSucceeded, api.StatusFailed, api.StatusCancelled, api.StatusTimedOut}})
+}
+
+// phaseBar is a phase drawn to scale.
+type phaseBar struct {
+	Name, Status, Duration string
+	Left, Width            float64
+}
+
+func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request) {
+	run, err := d.Source.GetRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		d.render(w, http.StatusNotFound, "runs", map[string]any{"Title": "Not found", "Error": fmt.Sprintf("No run %q.", r.PathValue("id"))})
+		return
+	}
+	var bars []phaseBar
+	if s := run.Summary; s != nil {
+		var total time.Duration
+		for _, p := range s.Phases {
+			total += p.Duration
+		}
+		var left float64
+		for _, p := range s.Phases {
+			width := 0.0
+			if total > 0 {
+				width = 100 * float64(p.Duration) / float64(total)
+			}
+			bars = append(bars, phaseBar{Name: p.Name, Status: p.Status, Duration: fmtDuration(p.Duration), Left: left, Width: max(width, 0.5)})
+			left += width
+		}
+	}
+	d.render(w, http.StatusOK, "run", map[string]any{"Title": "Run " + run.ID, "Run": run, "Row": row(run), "Phases": bars,
+		"Finished": api.Finished(run.Status), "Summary": run.Summary})
+}
+
+func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := d.Source.CancelRun(r.Context(), id); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// logStream sends the run's log as server-sent events, a line each, then
+// an "end" event.
+func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	ctx := r.Context()
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	var after int64
+	for {
+		changed := d.Source.LogChanged(id)
+		chunks, err := d.Source.ReadLog(ctx, id, after)
+		if err != nil {
+			return
+		}
+		for _, c := range chunks {
+			for _, line := range strings.Split(strings.TrimSuffix(c.Data, "\n"), "\n") {
+				b, _ := json.Marshal(line)
+				fmt.Fprintf(w, "data: %s\n\n", b)
+			}
+			after = c.Seq
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		run, err := d.Source.GetRun(ctx, id)
+		if err != nil {
+			return
+		}
+		if api.Finished(run.Status) && len(chunks) == 0 {
+			fmt.Fprintf(w, "event: end\ndata: %q\n\n", run.Status)
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return
+		}
+		if len(chunks) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(15 * time.Second):
+			fmt.Fprint(w, ": ping\n\n")
+		}
+	}
+}
+
+// runEvents streams changed rows of the runs list.
+func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	flusher, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	sent := map[string]string{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	first := true
+	for {
+		runs, err := d.Source.ListRuns(ctx, "", "", 100)
+		if err != nil {
+			return
+		}
+		for i := len(runs) - 1; i >= 0; i-- {
+			rr := row(runs[i])
+			key := rr.Status + rr.Duration
+			if !api.Finished(rr.Status) && rr.Status == api.StatusRunning {
+				key = rr.Status // running durations tick; the page counts them
+			}
+			if sent[rr.ID] == key {
+				continue
+			}
+			sent[rr.ID] = key
+			if first {
+				continue
+			}
+			b, _ := json.Marshal(rr)
+			fmt.Fprintf(w, "event: run\ndata: %s\n\n", b)
+		}
+		first = false
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request) {
+	params, err := d.Source.ListParams(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	for i := range params {
+		params[i].Value = nil // never a value
+	}
+	d.render(w, http.StatusOK, "params", map[string]any{"Title": "Parameters", "Params": params})
+}
+
+// host is what the last run that used a Docker host reported about it.
+type host struct {
+	URL       string
+	Report    *api.DockerHostReport
+	Reachable bool
+	Error     string
+	RunID     string
+	When      string
+}
+
+func (d *Dashboard) hostsPage(w http.ResponseWriter, r *http.Request) {
+	runs, err := d.Source.ListRuns(r.Context(), "", "", 500)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	seen := map[string]bool{}
+	var hosts []host
+	for _, run := range runs { // newest first: the first report of a host is its latest
+		s := run.Summary
+		if s == nil || s.DockerHostURL == "" || seen[s.DockerHostURL] {
+			continue
+		}
+		seen[s.DockerHostURL] = true
+		h := host{URL: s.DockerHostURL, Report: s.DockerHost, Reachable: s.DockerHost != nil, RunID: run.ID, When: fmtTime(run.FinishedAt)}
+		if !h.Reachable {
+			h.Error = s.Error
+		}
+		hosts = append(hosts, h)
+	}
+	d.render(w, http.StatusOK, "hosts", map[string]any{"Title": "Docker hosts", "Hosts": hosts})
+}
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func gitText(g api.Git) string {
+	if g.SHA == "" {
+		return "-"
+	}
+	s := g.Branch + "@" + g.SHA[:min(7, len(g.SHA))]
+	if g.Dirty {
+		s += "+dirty"
+	}
+	return s
+}
+
+func cacheText(s *api.Summary) string {
+	if s == nil || s.Build == nil {
+		return "-"
+	}
+	cached, cacheable := s.Build.CacheHits()
+	return fmt.Sprintf("%d/%d", cached, cacheable)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
