@@ -54,7 +54,9 @@ type (
 )
 
 // Context tars dir for the builder, honouring .dockerignore (the Dockerfile
-// and .dockerignore are always sent, as the docker CLI does).
+// and .dockerignore are always sent, as the docker CLI does). Every entry
+// is owned by root, as the docker CLI sends it: the builder's cache keys
+// include ownership, and each run's files belong to a different run user.
 func Context(dir, dockerfile string) (io.ReadCloser, error) {
 	patterns, err := bundle.ReadIgnore(dir, ".dockerignore")
 	if err != nil {
@@ -63,7 +65,7 @@ func Context(dir, dockerfile string) (io.ReadCloser, error) {
 	if len(patterns) > 0 {
 		patterns = append(patterns, "!"+filepath.ToSlash(dockerfile), "!.dockerignore")
 	}
-	return archive.TarWithOptions(dir, &archive.TarOptions{ExcludePatterns: patterns})
+	return archive.TarWithOptions(dir, &archive.TarOptions{ExcludePatterns: patterns, ChownOpts: &archive.ChownOpts{UID: 0, GID: 0}})
 }
 
 var stepRE = regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)`)

@@ -1,0 +1,190 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/server/servertest"
+)
+
+// newServer runs a real server (without an executor, so runs stay queued)
+// holding a parameter and two runs.
+func newServer(t *testing.T) (base, token string, runIDs []string) {
+	t.Helper()
+	base, token = servertest.Start(t, server.Options{DataDir: filepath.Join(t.TempDir(), "data")})
+	c := apiclient.New(base, token)
+	ctx := context.Background()
+	if err := c.Do(ctx, http.MethodPost, "/v1/params", nil, api.PutParamRequest{Name: "/dev/DOCKER_PASS", Type: "SecureString", Value: "very-secret-value"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct{ ID string }
+	if err := c.Do(ctx, http.MethodPost, "/v1/bundles", nil, api.Manifest{Files: []api.File{}}, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"alpha", "beta"} {
+		var run api.Run
+		err := c.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{ProjectFile: "project: " + p + "\nphases:\n  build: [\"echo hi\"]\n", Bundle: bundle.ID, StartedBy: "tester@host"}, &run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runIDs = append(runIDs, run.ID)
+	}
+	return base, token, runIDs
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestPagesNeedSignIn(t *testing.T) {
+	base, _, ids := newServer(t)
+	c := &http.Client{CheckRedirect: noRedirects}
+	for _, path := range []string{"/", "/runs/" + ids[0], "/params", "/hosts", "/?project=alpha"} {
+		resp, _ := get(t, c, base+path)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("GET %s without a session: %d %s", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	for _, path := range []string{"/events", "/runs/" + ids[0] + "/log"} {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("event stream %s without a session: %d", path, resp.StatusCode)
+		}
+	}
+	resp, err := c.PostForm(base+"/runs/"+ids[0]+"/stop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("stop without a session: %d", resp.StatusCode)
+	}
+	resp, body := get(t, c, base+"/login")
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("login page: %d", resp.StatusCode)
+	}
+	resp, err = c.PostForm(base+"/login", url.Values{"token": {"wrong"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "not the API token") || len(resp.Cookies()) != 0 {
+		t.Fatalf("wrong token: %d %v", resp.StatusCode, resp.Cookies())
+	}
+}
+
+func signIn(t *testing.T, base, token string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: noRedirects}
+	resp, err := c.PostForm(base+"/login", url.Values{"token": {token}, "next": {"/params"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/params" {
+		t.Fatalf("sign in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode || strings.Contains(cookies[0].Value, token) {
+		t.Fatalf("session cookie %+v", cookies)
+	}
+	return c
+}
+
+func TestPages(t *testing.T) {
+	base, token, ids := newServer(t)
+	c := signIn(t, base, token)
+
+	_, body := get(t, c, base+"/")
+	for _, want := range []string{ids[0], ids[1], "alpha", "beta", "queued", "tester@host", `href="/runs/` + ids[0] + `"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("runs page lacks %q", want)
+		}
+	}
+	_, body = get(t, c, base+"/?project=alpha")
+	if !strings.Contains(body, ids[0]) || strings.Contains(body, `id="run-`+ids[1]) {
+		t.Errorf("project filter: %s", body)
+	}
+	_, body = get(t, c, base+"/?status=succeeded")
+	if strings.Contains(body, `id="run-`+ids[0]) {
+		t.Error("status filter shows a queued run")
+	}
+	resp, body := get(t, c, base+"/runs/"+ids[0])
+	if resp.StatusCode != 200 || !strings.Contains(body, "Run "+ids[0]) || !strings.Contains(body, `id="stop"`) || !strings.Contains(body, `id="log"`) {
+		t.Fatalf("run page: %d", resp.StatusCode)
+	}
+	resp, _ = get(t, c, base+"/runs/nope")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("missing run: %d", resp.StatusCode)
+	}
+	_, body = get(t, c, base+"/params")
+	if !strings.Contains(body, "/dev/DOCKER_PASS") || !strings.Contains(body, "SecureString") || strings.Contains(body, "very-secret-value") {
+		t.Errorf("params page: %s", body)
+	}
+	resp, body = get(t, c, base+"/hosts")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Docker hosts") {
+		t.Errorf("hosts page: %d", resp.StatusCode)
+	}
+	resp, _ = get(t, c, base+"/static/app.js")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
+		t.Errorf("static asset: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+
+	// Stop a queued run from the page.
+	resp, err := c.PostForm(base+"/runs/"+ids[1]+"/stop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("stop: %d", resp.StatusCode)
+	}
+	_, body = get(t, c, base+"/runs/"+ids[1])
+	if !strings.Contains(body, "cancelled") || strings.Contains(body, `id="stop"`) {
+		t.Errorf("after stop: %s", body)
+	}
+	// The cookie opens the pages, not the API.
+	resp, _ = get(t, c, base+"/v1/runs")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the API took the dashboard cookie: %d", resp.StatusCode)
+	}
+	// Sign out ends the session.
+	resp, err = c.PostForm(base+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, _ = get(t, c, base+"/")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("after sign-out: %d", resp.StatusCode)
+	}
+}
