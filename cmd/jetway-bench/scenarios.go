@@ -214,11 +214,15 @@ func scenarioLatency(ctx context.Context, e *benchEnv, cfg config) (Scenario, er
 		{"OpenSSH ssh -L unix forward", "unix://" + fwdSock},
 	}
 	const perRep = 10
-	var measures []Measure
-	for _, p := range peers {
-		m := Measure{Name: p.name, Unit: "ms"}
-		env := append(os.Environ(), "DOCKER_HOST="+p.host, "PATH="+e.sshPath, "DOCKER_CONFIG="+filepath.Join(e.work, "latency-config"))
-		for range cfg.reps {
+	measures := make([]Measure, len(peers))
+	for i, p := range peers {
+		measures[i] = Measure{Name: p.name, Unit: "ms"}
+	}
+	// Peers take turns within each repetition, so that whatever else the
+	// machine does falls on all of them alike.
+	for range cfg.reps {
+		for i, p := range peers {
+			env := append(os.Environ(), "DOCKER_HOST="+p.host, "PATH="+e.sshPath, "DOCKER_CONFIG="+filepath.Join(e.work, "latency-config"))
 			start := time.Now()
 			for range perRep {
 				cmd := exec.CommandContext(ctx, "docker", "version")
@@ -227,9 +231,8 @@ func scenarioLatency(ctx context.Context, e *benchEnv, cfg config) (Scenario, er
 					return sc, fmt.Errorf("docker version via %s: %v: %s", p.name, err, out)
 				}
 			}
-			m.Samples = append(m.Samples, float64(time.Since(start).Milliseconds())/perRep)
+			measures[i].Samples = append(measures[i].Samples, float64(time.Since(start).Microseconds())/perRep/1000)
 		}
-		measures = append(measures, m)
 	}
 	h, err := dockerhost.Open(ctx, dockerhost.Options{Host: b.DockerHostSSH(), Identities: []string{b.ClientKey}, KnownHosts: []string{b.KnownHosts}})
 	if err != nil {
