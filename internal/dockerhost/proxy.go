@@ -1,12 +1,14 @@
 package dockerhost
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -86,7 +88,7 @@ func (p *Proxy) forward(ctx context.Context, log *slog.Logger, local net.Conn) {
 	remote, err := p.Dialer.DialContext(ctx, "", "")
 	if err != nil {
 		log.Error("cannot reach the docker host for a proxied connection", "err", err)
-		writeProxyError(local, err)
+		answerWithError(local, err)
 		return
 	}
 	defer remote.Close()
@@ -115,9 +117,16 @@ func pipe(dst, src net.Conn) {
 	src.Close()
 }
 
-// writeProxyError answers a client that is waiting for HTTP with a 502
-// whose body carries the reason, so `docker` prints it instead of EOF.
-func writeProxyError(w io.Writer, err error) {
+// answerWithError answers the client's first request with a 502 whose
+// body carries the reason, so `docker` prints it instead of EOF. It reads
+// the request first: closing a connection whose request is unread makes the
+// client's write fail with a broken pipe, and the reason is lost.
+func answerWithError(conn net.Conn, err error) {
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if req, rerr := http.ReadRequest(bufio.NewReader(conn)); rerr == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(req.Body, 1<<20))
+		req.Body.Close()
+	}
 	body := "jetway proxy: " + err.Error() + "\n"
-	fmt.Fprintf(w, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(conn, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 }
