@@ -14,11 +14,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,10 +70,10 @@ func New(src Source, token string, log *slog.Logger) (*Dashboard, error) {
 	funcs := template.FuncMap{
 		"duration": fmtDuration,
 		"since":    func(t *time.Time) string { return fmtTime(t) },
-		"git":      gitText,
-		"cache":    cacheText,
+		"git":      api.Git.String,
+		"cache":    (*api.Summary).CacheText,
 		"pct":      func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
-		"bytes":    humanBytes,
+		"bytes":    api.HumanBytes,
 		"short":    func(s string) string { return s[:min(19, len(s))] },
 	}
 	for _, page := range []string{"login", "runs", "run", "params", "hosts"} {
@@ -181,8 +183,8 @@ type runRow struct {
 }
 
 func row(r api.Run) runRow {
-	return runRow{ID: r.ID, Project: r.Project, Status: r.Status, Git: gitText(r.Git), StartedBy: r.StartedBy,
-		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: cacheText(r.Summary)}
+	return runRow{ID: r.ID, Project: r.Project, Status: r.Status, Git: r.Git.String(), StartedBy: r.StartedBy,
+		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: r.Summary.CacheText()}
 }
 
 func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request) {
@@ -251,37 +253,60 @@ func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
-// logStream sends the run's log as server-sent events, a line each, then
-// an "end" event.
+// logStream sends the run's log as the API's /v1/runs/{id}/logs?follow=1
+// does.
 func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	ctx := r.Context()
+	var after int64
+	if last := r.Header.Get("Last-Event-ID"); last != "" {
+		after, _ = strconv.ParseInt(last, 10, 64)
+	}
+	StreamLog(r.Context(), w, d.Source, r.PathValue("id"), after)
+}
+
+// LogSource is what StreamLog reads.
+type LogSource interface {
+	GetRun(ctx context.Context, id string) (api.Run, error)
+	ReadLog(ctx context.Context, id string, after int64) ([]Chunk, error)
+	LogChanged(id string) <-chan struct{}
+}
+
+// StreamLog writes a run's log from the chunk after `after` as
+// server-sent events — one event per stored chunk, its lines as data lines,
+// its number as the event id (so a reconnecting client resumes with
+// Last-Event-ID) — and follows it until the run ends; then it sends an
+// "end" event whose data is {"status": …, "reason": …}. Followers read
+// from storage, so a late follower sees everything.
+func StreamLog(ctx context.Context, w http.ResponseWriter, src LogSource, id string, after int64) {
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
-	var after int64
+	w.WriteHeader(http.StatusOK)
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
 	for {
-		changed := d.Source.LogChanged(id)
-		chunks, err := d.Source.ReadLog(ctx, id, after)
+		changed := src.LogChanged(id)
+		chunks, err := src.ReadLog(ctx, id, after)
 		if err != nil {
 			return
 		}
 		for _, c := range chunks {
+			fmt.Fprintf(w, "id: %d\n", c.Seq)
 			for _, line := range strings.Split(strings.TrimSuffix(c.Data, "\n"), "\n") {
-				b, _ := json.Marshal(line)
-				fmt.Fprintf(w, "data: %s\n\n", b)
+				fmt.Fprintf(w, "data: %s\n", line)
 			}
+			_, _ = io.WriteString(w, "\n")
 			after = c.Seq
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
-		run, err := d.Source.GetRun(ctx, id)
+		run, err := src.GetRun(ctx, id)
 		if err != nil {
 			return
 		}
 		if api.Finished(run.Status) && len(chunks) == 0 {
-			fmt.Fprintf(w, "event: end\ndata: %q\n\n", run.Status)
+			end, _ := json.Marshal(map[string]string{"status": run.Status, "reason": run.Reason})
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", end)
 			if flusher != nil {
 				flusher.Flush()
 			}
@@ -294,8 +319,8 @@ func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-time.After(15 * time.Second):
-			fmt.Fprint(w, ": ping\n\n")
+		case <-heartbeat.C:
+			_, _ = io.WriteString(w, ": ping\n\n")
 		}
 	}
 }
@@ -405,35 +430,4 @@ func fmtTime(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-func gitText(g api.Git) string {
-	if g.SHA == "" {
-		return "-"
-	}
-	s := g.Branch + "@" + g.SHA[:min(7, len(g.SHA))]
-	if g.Dirty {
-		s += "+dirty"
-	}
-	return s
-}
-
-func cacheText(s *api.Summary) string {
-	if s == nil || s.Build == nil {
-		return "-"
-	}
-	cached, cacheable := s.Build.CacheHits()
-	return fmt.Sprintf("%d/%d", cached, cacheable)
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

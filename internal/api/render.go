@@ -74,3 +74,39 @@ func (s *Summary) Text() string {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// String renders a checkout as branch@sha7, with +dirty for local changes,
+// or "-" outside git.
+func (g Git) String() string {
+	if g.SHA == "" {
+		return "-"
+	}
+	s := g.Branch + "@" + g.SHA[:min(7, len(g.SHA))]
+	if g.Dirty {
+		s += "+dirty"
+	}
+	return s
+}
+
+// CacheText is "cached/cacheable" build steps, or "-" without a build.
+func (s *Summary) CacheText() string {
+	if s == nil || s.Build == nil {
+		return "-"
+	}
+	cached, cacheable := s.Build.CacheHits()
+	return fmt.Sprintf("%d/%d", cached, cacheable)
+}
+
+// HumanBytes renders a size in binary units.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

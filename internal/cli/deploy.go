@@ -115,7 +115,7 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	if err != nil {
 		return clientError(err)
 	}
-	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files of %s; uploaded %d bytes)\n", run.ID, run.Project, len(manifest.Files), humanBytes(total), sent)
+	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files of %s; uploaded %d bytes)\n", run.ID, run.Project, len(manifest.Files), api.HumanBytes(total), sent)
 	if opts.detach {
 		fmt.Fprintf(c.Out, "%s\n", run.ID)
 		fmt.Fprintf(c.Err, "follow it with: jetway logs -f %s\n", run.ID)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 )
 
@@ -144,13 +145,13 @@ func runCheck(ctx context.Context, c *CLI, opts checkOptions) error {
 	fmt.Fprintf(tw, "Server\tDocker %s (API %s)\n", report.ServerVersion, report.APIVersion)
 	fmt.Fprintf(tw, "Platform\t%s/%s (kernel %s)\n", report.OS, report.Architecture, report.KernelVersion)
 	fmt.Fprintf(tw, "Storage driver\t%s\n", report.StorageDriver)
-	fmt.Fprintf(tw, "Resources\t%d CPUs, %s memory\n", report.CPUs, humanBytes(report.MemoryBytes))
+	fmt.Fprintf(tw, "Resources\t%d CPUs, %s memory\n", report.CPUs, api.HumanBytes(report.MemoryBytes))
 	if report.DiskUsageError != "" {
 		fmt.Fprintf(tw, "Images\tunknown (%s)\n", report.DiskUsageError)
 		fmt.Fprintf(tw, "Build cache\tunknown\n")
 	} else {
-		fmt.Fprintf(tw, "Images\t%d (%s)\n", report.Images, humanBytes(report.ImagesBytes))
-		fmt.Fprintf(tw, "Build cache\t%s\n", humanBytes(report.BuildCache))
+		fmt.Fprintf(tw, "Images\t%d (%s)\n", report.Images, api.HumanBytes(report.ImagesBytes))
+		fmt.Fprintf(tw, "Build cache\t%s\n", api.HumanBytes(report.BuildCache))
 	}
 	fmt.Fprintf(tw, "Connect\t%s\n", roundDuration(report.Connect))
 	fmt.Fprintf(tw, "Latency\t%s (median /_ping of %d)\n", roundDuration(report.Latency), max(opts.pings, 1))
@@ -227,19 +228,6 @@ func runProxy(ctx context.Context, c *CLI, opts proxyOptions) error {
 		return withExit(ExitFailed, err)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func roundDuration(d time.Duration) string {

@@ -88,7 +88,7 @@ func newRunsCommand(c *CLI) *cobra.Command {
 					cached, cacheable := r.Summary.Build.CacheHits()
 					cache = fmt.Sprintf("%d/%d", cached, cacheable)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Project, r.Status, gitText(r.Git), started, r.Duration().Round(100*time.Millisecond), cache)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Project, r.Status, r.Git.String(), started, r.Duration().Round(100*time.Millisecond), cache)
 			}
 			return tw.Flush()
 		},
@@ -99,17 +99,6 @@ func newRunsCommand(c *CLI) *cobra.Command {
 	cmd.Flags().IntVar(&opts.limit, "limit", 50, "at most this many runs")
 	cmd.AddCommand(newRunsShowCommand(c))
 	return cmd
-}
-
-func gitText(g api.Git) string {
-	if g.SHA == "" {
-		return "-"
-	}
-	s := g.Branch + "@" + g.SHA[:min(7, len(g.SHA))]
-	if g.Dirty {
-		s += "+dirty"
-	}
-	return s
 }
 
 func newRunsShowCommand(c *CLI) *cobra.Command {
@@ -147,7 +136,7 @@ func printRun(c *CLI, r api.Run) {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}
 	fmt.Fprintf(tw, "started by\t%s\n", first(r.StartedBy, "-"))
-	fmt.Fprintf(tw, "commit\t%s\n", gitText(r.Git))
+	fmt.Fprintf(tw, "commit\t%s\n", r.Git.String())
 	fmt.Fprintf(tw, "queued\t%s\n", r.CreatedAt.Local().Format(time.DateTime))
 	fmt.Fprintf(tw, "duration\t%s\n", r.Duration().Round(10*time.Millisecond))
 	tw.Flush()

@@ -87,7 +87,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	}
 	rep := api.DockerHostReport(report)
 	r.summary.DockerHost = &rep
-	disk := fmt.Sprintf("%d images, build cache %s", report.Images, humanBytes(report.BuildCache))
+	disk := fmt.Sprintf("%d images, build cache %s", report.Images, api.HumanBytes(report.BuildCache))
 	if report.DiskUsageError != "" {
 		disk = "disk use unknown (" + report.DiskUsageError + ")"
 	}
@@ -207,18 +207,6 @@ func (r *run) login(ctx context.Context) error {
 func truthy(v string) bool {
 	b, err := strconv.ParseBool(v)
 	return v != "" && (err != nil || b)
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // invokingUser is the SSH user for a DOCKER_HOST without one, as ssh would

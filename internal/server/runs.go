@@ -21,6 +21,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/web"
 )
 
 func (s *Server) runRoutes(mux *http.ServeMux) {
@@ -237,56 +238,11 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	flusher, _ := w.(http.Flusher)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
 	var after int64
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		after, _ = strconv.ParseInt(last, 10, 64)
 	}
-	heartbeat := time.NewTicker(15 * time.Second)
-	defer heartbeat.Stop()
-	for {
-		changed := s.hub.wait(run.ID)
-		chunks, err := s.runs.ReadLog(ctx, run.ID, after)
-		if err != nil {
-			return
-		}
-		for _, c := range chunks {
-			fmt.Fprintf(w, "id: %d\n", c.Seq)
-			for _, line := range strings.Split(strings.TrimSuffix(c.Data, "\n"), "\n") {
-				fmt.Fprintf(w, "data: %s\n", line)
-			}
-			_, _ = io.WriteString(w, "\n")
-			after = c.Seq
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		current, err := s.runs.GetRun(ctx, run.ID)
-		if err != nil {
-			return
-		}
-		if api.Finished(current.Status) && len(chunks) == 0 {
-			end, _ := json.Marshal(map[string]string{"status": current.Status, "reason": current.Reason})
-			fmt.Fprintf(w, "event: end\ndata: %s\n\n", end)
-			if flusher != nil {
-				flusher.Flush()
-			}
-			return
-		}
-		if len(chunks) > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-heartbeat.C:
-			_, _ = io.WriteString(w, ": ping\n\n")
-		}
-	}
+	web.StreamLog(ctx, w, dashboardSource{s}, run.ID, after)
 }
 
 // errAlreadyEnded is returned when cancelling a run that has ended.

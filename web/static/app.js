@@ -27,19 +27,22 @@ function followLog(pre) {
   let n = 0;
   const stick = () => (window.innerHeight + window.scrollY) >= document.body.scrollHeight - 40;
   const es = new EventSource("/runs/" + encodeURIComponent(run) + "/log");
+  // Each event is a stored chunk of the log: one or more lines.
   es.onmessage = ev => {
     const atBottom = stick();
-    n++;
-    const line = document.createElement("span");
-    line.className = "line";
-    line.id = "L" + n;
-    line.innerHTML = '<a class="ln" href="#L' + n + '">' + n + "</a>" + ansiToHTML(JSON.parse(ev.data));
-    pre.appendChild(line);
+    for (const text of ev.data.split("\n")) {
+      n++;
+      const line = document.createElement("span");
+      line.className = "line";
+      line.id = "L" + n;
+      line.innerHTML = '<a class="ln" href="#L' + n + '">' + n + "</a>" + ansiToHTML(text);
+      pre.appendChild(line);
+    }
     if (atBottom && !location.hash) window.scrollTo(0, document.body.scrollHeight);
   };
   es.addEventListener("end", ev => {
     es.close();
-    pre.dataset.ended = JSON.parse(ev.data);
+    pre.dataset.ended = JSON.parse(ev.data).status;
     if (pre.dataset.finished !== "true") setTimeout(() => location.reload(), 300);
     else if (location.hash) { const t = document.querySelector(location.hash); if (t) t.scrollIntoView(); }
   });
