@@ -52,7 +52,7 @@ func claimSubnet(owner string) (int, error) {
 		return 0, err
 	}
 	for range 200 {
-		idx := mathrand.IntN(16384)
+		idx := 1 + mathrand.IntN(16383) // 0 means "none claimed" in Bed.Subnet
 		f, err := os.OpenFile(subnetLock(idx), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if errors.Is(err, os.ErrExist) {
 			continue
