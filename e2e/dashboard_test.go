@@ -159,6 +159,23 @@ func TestDashboardInABrowser(t *testing.T) {
 	waitText(ctx, t, ".timeline", "build", 10*time.Second)
 	screenshot(ctx, t, "run.png")
 
+	// The Docker hosts page shows what the runner reported.
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/hosts")); err != nil {
+		t.Fatal(err)
+	}
+	hosts := waitText(ctx, t, "#hosts", b.LocalSocket, 10*time.Second)
+	if !strings.Contains(hosts, "reachable") || !strings.Contains(hosts, "linux/") {
+		t.Fatalf("hosts page: %s", hosts)
+	}
+	// And a phone can read the runs list.
+	if err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#runs", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(ctx, t, "runs-phone.png")
+	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
 	// A running run's log follows until it ends.
 	slow := localProject(t, b, "dashboard-follow", "echo started; sleep 3; echo finished", "")
 	_, out, _ = s.jetway(t, context.Background(), slow, "deploy", "--detach")
