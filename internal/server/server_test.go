@@ -1,10 +1,9 @@
-package server
+package server_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,34 +17,16 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
 
 // startServer runs a real server on a loopback port.
 func startServer(t *testing.T) (url, token, dataDir string) {
 	t.Helper()
 	dataDir = filepath.Join(t.TempDir(), "data")
-	srv, err := New(context.Background(), Options{DataDir: dataDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	data, err := os.ReadFile(filepath.Join(dataDir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + l.Addr().String(), strings.TrimSpace(string(data)), dataDir
+	url, token = servertest.Start(t, server.Options{DataDir: dataDir})
+	return url, token, dataDir
 }
 
 func TestAPINeedsTheToken(t *testing.T) {
