@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types"
+	dockerbuild "github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
@@ -27,7 +27,7 @@ import (
 
 // Engine is the part of the Docker client a build uses.
 type Engine interface {
-	ImageBuild(ctx context.Context, buildContext io.Reader, options types.ImageBuildOptions) (types.ImageBuildResponse, error)
+	ImageBuild(ctx context.Context, buildContext io.Reader, options dockerbuild.ImageBuildOptions) (dockerbuild.ImageBuildResponse, error)
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
 }
 
@@ -93,7 +93,7 @@ func Build(ctx context.Context, engine Engine, opts Options, log io.Writer, onSt
 	for k, v := range opts.BuildArgs {
 		args[k] = &v
 	}
-	resp, err := engine.ImageBuild(ctx, tar, types.ImageBuildOptions{
+	resp, err := engine.ImageBuild(ctx, tar, dockerbuild.ImageBuildOptions{
 		Tags:        opts.Tags,
 		Dockerfile:  filepath.ToSlash(opts.Dockerfile),
 		BuildArgs:   args,
@@ -104,7 +104,7 @@ func Build(ctx context.Context, engine Engine, opts Options, log io.Writer, onSt
 		AuthConfigs: opts.Auth,
 		Remove:      true,
 		ForceRemove: true,
-		Version:     types.BuilderV1,
+		Version:     dockerbuild.BuilderV1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the image build: %w", err)

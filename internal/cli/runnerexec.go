@@ -101,7 +101,6 @@ type httpSink struct {
 	mu      sync.Mutex
 	pending []api.Event
 	timer   *time.Timer
-	closed  bool
 }
 
 func (s *httpSink) Emit(e api.Event) {
