@@ -18,6 +18,7 @@ import (
 	dockerbuild "github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
+	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 	"github.com/moby/go-archive"
 
@@ -29,6 +30,8 @@ import (
 type Engine interface {
 	ImageBuild(ctx context.Context, buildContext io.Reader, options dockerbuild.ImageBuildOptions) (dockerbuild.ImageBuildResponse, error)
 	ImagePush(ctx context.Context, ref string, options image.PushOptions) (io.ReadCloser, error)
+	ImageInspect(ctx context.Context, imageID string, inspectOpts ...client.ImageInspectOption) (image.InspectResponse, error)
+	DistributionInspect(ctx context.Context, imageRef, encodedRegistryAuth string) (registry.DistributionInspect, error)
 }
 
 var _ Engine = (*client.Client)(nil)
@@ -196,20 +199,55 @@ func EncodeAuth(a registry.AuthConfig) (string, error) {
 	return base64.URLEncoding.EncodeToString(b), nil
 }
 
+func encodedAuth(auth *registry.AuthConfig) (string, error) {
+	if auth == nil {
+		// The daemon insists on a header, even an empty one.
+		return base64.URLEncoding.EncodeToString([]byte("{}")), nil
+	}
+	return EncodeAuth(*auth)
+}
+
+// InRegistry tells whether the registry's ref already names the image
+// that ref names locally: the tag's manifest digest, asked through the
+// daemon (with its registry settings and our auth), is one of the local
+// image's repository digests. Any doubt answers false.
+func InRegistry(ctx context.Context, engine Engine, ref string, auth *registry.AuthConfig) (digest string, ok bool) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", false
+	}
+	local, err := engine.ImageInspect(ctx, ref)
+	if err != nil || len(local.RepoDigests) == 0 {
+		return "", false
+	}
+	enc, err := encodedAuth(auth)
+	if err != nil {
+		return "", false
+	}
+	remote, err := engine.DistributionInspect(ctx, ref, enc)
+	if err != nil {
+		return "", false
+	}
+	want := remote.Descriptor.Digest.String()
+	for _, rd := range local.RepoDigests {
+		canonical, err := reference.ParseNormalizedNamed(rd)
+		if err != nil {
+			continue
+		}
+		if d, isDigested := canonical.(reference.Digested); isDigested && canonical.Name() == named.Name() && d.Digest().String() == want {
+			return want, true
+		}
+	}
+	return "", false
+}
+
 // Push pushes ref and returns the digest the registry reported.
 func Push(ctx context.Context, engine Engine, ref string, auth *registry.AuthConfig, log io.Writer) (string, error) {
-	opts := image.PushOptions{}
-	if auth != nil {
-		enc, err := EncodeAuth(*auth)
-		if err != nil {
-			return "", err
-		}
-		opts.RegistryAuth = enc
-	} else {
-		// The daemon insists on a header, even an empty one.
-		opts.RegistryAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
+	enc, err := encodedAuth(auth)
+	if err != nil {
+		return "", err
 	}
-	rc, err := engine.ImagePush(ctx, ref, opts)
+	rc, err := engine.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: enc})
 	if err != nil {
 		return "", fmt.Errorf("pushing %s: %w", ref, err)
 	}

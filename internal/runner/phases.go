@@ -206,6 +206,13 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 	}
 	start := time.Now()
 	for _, ref := range refs {
+		// A tag that already names this very image in the registry needs no
+		// push: a rebuild with nothing changed keeps the image and its digest.
+		if digest, ok := build.InRegistry(ctx, c, ref, auth); ok {
+			r.emit(Event{Type: "command", Phase: "build", Message: "docker push " + ref + ": skipped, the registry has this image already (" + digest + ")"})
+			r.summary.Digest = digest
+			continue
+		}
 		r.emit(Event{Type: "command", Phase: "build", Message: "docker push " + ref})
 		digest, err := build.Push(ctx, c, ref, auth, r.out)
 		r.flush()

@@ -207,6 +207,14 @@ phases:
 			t.Errorf("second run: the COPY of the changed file came from the cache")
 		}
 	}
+	// Nothing changed: the image is the same, and the registry has it.
+	third, rec := h.run(t, ctx, dir)
+	if third.Status != string(Succeeded) || third.Digest != second.Digest {
+		t.Fatalf("third run %s, digest %s (second %s): %s", third.Status, third.Digest, second.Digest, third.Error)
+	}
+	if !strings.Contains(rec.text(), "cache:latest: skipped, the registry has this image already") || !strings.Contains(rec.text(), "docker push "+b.Registry+"/cache:"+third.RunID+"\n") {
+		t.Fatalf("third run should push only its new run tag:\n%s", rec.text())
+	}
 	// The pushed image is in the registry under the run's tag.
 	req, _ := http.NewRequest(http.MethodHead, "http://"+b.Registry+"/v2/cache/manifests/latest", nil)
 	req.SetBasicAuth(b.RegistryUser, b.RegistryPass)
