@@ -125,6 +125,11 @@ phases:
 		t.Fatalf("second run record: %+v", r2)
 	}
 
+	code, show, _ := s.jetway(t, ctx, dir, "runs", "show", second)
+	if code != 0 || !strings.Contains(show, r2.Summary.Digest) || !strings.Contains(show, "cached") || !strings.Contains(show, "RUN for i") {
+		t.Fatalf("runs show:\n%s", show)
+	}
+
 	// No secret value in the client's output, the API's answers or any
 	// file of the data dir.
 	var apiText strings.Builder
@@ -236,6 +241,22 @@ func TestManyDeploys(t *testing.T) {
 		if overlapping > concurrency {
 			t.Errorf("%d runs ran at once; the limit is %d", overlapping, concurrency)
 		}
+	}
+	// jetway login saves server and token for a user with neither set.
+	home := t.TempDir()
+	token, _ := os.ReadFile(filepath.Join(s.DataDir, "token"))
+	login := execJetway(t, s, "/", "login", "--server", s.URL, "--token", strings.TrimSpace(string(token)))
+	login.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("login: %v %s", err, out)
+	}
+	if info, err := os.Stat(filepath.Join(home, ".config", "jetway", "login.json")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("login file: %v", err)
+	}
+	list := execJetway(t, s, "/", "runs", "--project", "many-1")
+	list.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	if out, err := list.CombinedOutput(); err != nil || strings.Count(string(out), "many-1") != 7 {
+		t.Fatalf("runs with the saved login: %v\n%s", err, out)
 	}
 	code, out, _ := s.jetway(t, ctx, dirs[0], "runs", "--project", "many-0", "--json")
 	var listed []api.Run
