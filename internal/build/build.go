@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	dockerbuild "github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
-	"github.com/distribution/reference"
 	"github.com/docker/docker/client"
 	"github.com/moby/go-archive"
 
