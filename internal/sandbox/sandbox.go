@@ -1,0 +1,315 @@
+// Package sandbox is the only privileged code on a runner machine. For each
+// run it creates, as root:
+//
+//   - a directory in the work dir holding the run's home and workspace;
+//   - a user of its own with a UID from a dedicated range (never one the
+//     system or an earlier run still uses), whose passwd home is that home,
+//     because OpenSSH reads ~/.ssh from the passwd entry, not from $HOME;
+//   - PID, mount and IPC namespaces held by a small init process (this
+//     binary's `sandbox-init`): the run's processes see only each other in
+//     /proc, get fresh tmpfs mounts on /tmp, /var/tmp and /dev/shm, and find
+//     the rest of the machine read-only and without set-uid, except the run's
+//     own directory. When the run ends the init exits, and the kernel kills
+//     every process left in its PID namespace, fork-hoppers included;
+//   - optional memory and process limits through cgroups (v1 or v2).
+//
+// Without root none of this is possible: commands then run as the invoking
+// user, and Notes says what is not isolated.
+//
+// The kernel and util-linux do the work (CLONE_NEW* through SysProcAttr,
+// mount_setattr, nsenter); there is no daemon. Commands enter a running
+// sandbox with nsenter, since Go cannot join a PID or mount namespace from
+// its multi-threaded runtime.
+//
+// Usage:
+//
+//	sb, err := sandbox.Create(ctx, cfg, runID, sandbox.Limits{PIDs: 512})
+//	defer sb.Remove(context.WithoutCancel(ctx))
+//	cmd := sb.Command(ctx, "/bin/sh", "-c", "make test")
+//	cmd.Env = env
+//	err = cmd.Run()
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is where and how a machine makes its sandboxes.
+type Config struct {
+	// WorkDir holds the sandboxes. It must not lie under /tmp, /var/tmp or
+	// /dev/shm, which each sandbox covers with its own tmpfs. Default:
+	// /var/lib/jetway/work as root, else a directory in os.TempDir().
+	WorkDir string
+	// UIDs is the range run users are taken from; default DefaultUIDs.
+	UIDs UIDRange
+	// Self is the binary whose `sandbox-init` holds the namespaces; default
+	// os.Executable().
+	Self   string
+	Logger *slog.Logger
+}
+
+// DefaultUIDs lies above the ranges useradd and systemd hand out, and below
+// the ranges /etc/subuid usually delegates.
+var DefaultUIDs = UIDRange{First: 200000, Last: 299999}
+
+// Limits bound a run's processes; zero means no limit.
+type Limits struct {
+	MemoryBytes int64
+	PIDs        int
+}
+
+// Sandbox is one run's fresh machine on this host.
+type Sandbox struct {
+	Dir       string // 0711, root-owned
+	Home      string // the run user's, 0700
+	Workspace string // the run user's, 0700
+	UID, GID  int
+	User      string // "" when commands run as the invoking user
+	// Notes say what is not isolated or limited, for the run's log.
+	Notes []string
+
+	log     *slog.Logger
+	lock    *os.File // flock held while the sandbox lives; Sweep takes what nobody holds
+	init    *exec.Cmd
+	initIn  io.WriteCloser
+	cgroups []string
+	created bool // the user exists
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.UIDs == (UIDRange{}) {
+		c.UIDs = DefaultUIDs
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = filepath.Join(os.TempDir(), "jetway-work")
+		if os.Geteuid() == 0 {
+			c.WorkDir = "/var/lib/jetway/work"
+		}
+	}
+	abs, err := filepath.Abs(c.WorkDir)
+	if err != nil {
+		return c, err
+	}
+	c.WorkDir = abs
+	if c.Self == "" {
+		if c.Self, err = os.Executable(); err != nil {
+			return c, fmt.Errorf("finding this binary for the sandbox init: %w", err)
+		}
+	}
+	if os.Geteuid() == 0 {
+		for _, tmp := range privateDirs {
+			if c.WorkDir == tmp || strings.HasPrefix(c.WorkDir, tmp+"/") {
+				return c, fmt.Errorf("work dir %s lies under %s, which every sandbox replaces with its own tmpfs; choose another (e.g. /var/lib/jetway/work)", c.WorkDir, tmp)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Create makes a run's sandbox. As root it also creates the run user,
+// starts the namespaces and applies the limits; on any error it removes
+// what it made.
+func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sandbox, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o711); err != nil {
+		return nil, fmt.Errorf("creating the work dir: %w", err)
+	}
+	dir, err := os.MkdirTemp(cfg.WorkDir, "run-"+runID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the sandbox: %w", err)
+	}
+	sb := &Sandbox{Dir: dir, Home: filepath.Join(dir, "home"), Workspace: filepath.Join(dir, "workspace"),
+		UID: os.Getuid(), GID: os.Getgid(), log: cfg.Logger}
+	if err := sb.setUp(ctx, cfg, limits); err != nil {
+		_ = sb.Remove(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return sb, nil
+}
+
+func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
+	if err := os.Chmod(sb.Dir, 0o711); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(sb.Dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	sb.lock = lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("locking the sandbox: %w", err)
+	}
+	root := os.Geteuid() == 0
+	if root {
+		uid, err := allocateUser(ctx, cfg, sb.Dir, sb.Home)
+		if err != nil {
+			return err
+		}
+		sb.created = true
+		sb.UID, sb.GID, sb.User = uid, uid, userName(uid)
+		if _, err := lock.WriteString(strconv.Itoa(uid) + "\n"); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{sb.Home, sb.Workspace} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+		if err := os.Chown(d, sb.UID, sb.GID); err != nil {
+			return err
+		}
+	}
+	if !root {
+		sb.Notes = append(sb.Notes, "not running as root, so the run is not isolated: commands run as the invoking user, see its files and processes, share /tmp, and may leave processes behind")
+		if limits != (Limits{}) {
+			sb.Notes = append(sb.Notes, "limits: ignored (setting them needs root)")
+		}
+		return nil
+	}
+	if err := sb.startInit(ctx, cfg.Self); err != nil {
+		return err
+	}
+	return sb.limit(limits)
+}
+
+// Command runs name inside the sandbox as the run user, in the workspace.
+// The caller sets Env, output and SysProcAttr.Setpgid as it needs; the
+// command's own process is nsenter, whose child is the command.
+func (sb *Sandbox) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if sb.init == nil {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = sb.Workspace
+		return cmd
+	}
+	argv := []string{"nsenter", "--target", strconv.Itoa(sb.init.Process.Pid), "--pid", "--mount", "--ipc",
+		"--setuid", strconv.Itoa(sb.UID), "--setgid", strconv.Itoa(sb.GID), "--wdns=" + sb.Workspace, "--", name}
+	argv = append(argv, args...)
+	if len(sb.cgroups) > 0 {
+		// nsenter's children are not the init's: each command joins the
+		// run's cgroups itself, as root, before it enters the namespaces.
+		wrapper := []string{"/bin/sh", "-c", `while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`, "sh"}
+		for _, cg := range sb.cgroups {
+			wrapper = append(wrapper, filepath.Join(cg, "cgroup.procs"))
+		}
+		argv = append(append(wrapper, "--"), argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = "/"
+	return cmd
+}
+
+// Isolated reports whether the run has its own user and namespaces.
+func (sb *Sandbox) Isolated() bool { return sb.init != nil }
+
+// Remove ends everything of the run: its processes (the init's exit kills
+// its PID namespace), its cgroups, files (secrets included) and user. It
+// is safe to call on a half-made sandbox.
+func (sb *Sandbox) Remove(ctx context.Context) error {
+	var errs []error
+	if sb.init != nil {
+		sb.stopInit()
+	}
+	if sb.created {
+		// Nothing of the run should be left once its namespace is gone;
+		// this catches what a failed start left behind.
+		if err := killUser(ctx, sb.UID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, cg := range sb.cgroups {
+		if err := removeCgroup(cg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if sb.created {
+		if err := deleteUser(ctx, sb.User); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// RemoveAll removes beneath open directories without following links.
+	if err := os.RemoveAll(sb.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("removing %s: %w", sb.Dir, err))
+	}
+	if sb.lock != nil {
+		sb.lock.Close()
+	}
+	return errors.Join(errs...)
+}
+
+const lockFile = ".lock"
+
+// Sweep removes what sandboxes of crashed runners left in the work dir:
+// their processes, cgroups, users and files. A live sandbox holds the lock
+// on its directory, so sandboxes of running runners are left alone.
+func Sweep(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(cfg.WorkDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "run-") {
+			continue
+		}
+		dir := filepath.Join(cfg.WorkDir, e.Name())
+		lock, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR, 0)
+		if err != nil {
+			errs = append(errs, os.RemoveAll(dir)) // never got as far as a user
+			continue
+		}
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lock.Close() // alive
+			continue
+		}
+		sb := &Sandbox{Dir: dir, lock: lock, log: cfg.Logger}
+		if line, _ := bufio.NewReader(lock).ReadString('\n'); strings.TrimSpace(line) != "" {
+			if uid, err := strconv.Atoi(strings.TrimSpace(line)); err == nil {
+				sb.UID, sb.GID, sb.User, sb.created = uid, uid, userName(uid), userExists(uid)
+			}
+		}
+		sb.cgroups = existingCgroups(e.Name())
+		cfg.Logger.Info("removing the sandbox of a runner that died", "dir", dir, "user", sb.User)
+		errs = append(errs, sb.Remove(ctx))
+	}
+	errs = append(errs, sweepUsers(ctx, cfg.WorkDir))
+	return errors.Join(errs...)
+}
+
+// retry runs f until it succeeds, ctx ends or the time is up; for tools
+// that fail while another holds a lock (useradd, userdel).
+func retry(ctx context.Context, within time.Duration, f func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

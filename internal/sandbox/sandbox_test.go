@@ -1,0 +1,280 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	RunInitIfAsked()
+	os.Exit(m.Run())
+}
+
+// needRoot skips without root, except on CI, where every test must run.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sandbox tests need root on CI")
+		}
+		t.Skip("sandbox tests need root")
+	}
+}
+
+// testConfig uses a work dir of the test's own (not under /tmp, which every
+// sandbox hides behind its tmpfs).
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/lib", "jetway-sandbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return Config{WorkDir: dir}
+}
+
+func create(t *testing.T, cfg Config, limits Limits) *Sandbox {
+	t.Helper()
+	sb, err := Create(context.Background(), cfg, "t", limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Remove(context.Background()) })
+	return sb
+}
+
+// sh runs a shell script in the sandbox and returns its output.
+func sh(t *testing.T, sb *Sandbox, script string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := sb.Command(ctx, "/bin/sh", "-c", script)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + sb.Home}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func TestCommandRunsAsTheRunUserInTheWorkspace(t *testing.T) {
+	needRoot(t)
+	sb := create(t, testConfig(t), Limits{})
+	out, err := sh(t, sb, "id -u; id -g; id -G; pwd; touch made-here")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := fmt.Sprintf("%d\n%d\n%d\n%s\n", sb.UID, sb.GID, sb.GID, sb.Workspace)
+	if out != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+	if sb.UID < DefaultUIDs.First || sb.UID > DefaultUIDs.Last {
+		t.Fatalf("UID %d outside %s", sb.UID, DefaultUIDs)
+	}
+	fi, err := os.Stat(filepath.Join(sb.Workspace, "made-here"))
+	if err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(sb.UID) {
+		t.Fatalf("file made in the workspace: %v %v", fi, err)
+	}
+}
+
+// The attack: a phase leaves a fork-hopper and a setsid'd sleeper behind.
+// Nothing of the run may outlive it, and the next run gets another UID.
+func TestNoProcessOutlivesTheSandbox(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	sb := create(t, cfg, Limits{})
+	marker := "jetway-hopper-" + strconv.Itoa(os.Getpid())
+	hopper := `import os, sys, time
+while True:
+    if os.fork():
+        os._exit(0)
+    time.sleep(0.0005)`
+	script := fmt.Sprintf(`python3 -c '%s' %s </dev/null >/dev/null 2>&1 &
+setsid nohup sleep 600.%d </dev/null >/dev/null 2>&1 &
+sleep 0.3; echo started`, hopper, marker, os.Getpid())
+	if out, err := sh(t, sb, script); err != nil || !strings.Contains(out, "started") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(ProcessesOf(sb.UID)) == 0 {
+		t.Fatal("the test's processes did not start")
+	}
+	uid := sb.UID
+	if err := sb.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if pids := ProcessesOf(uid); len(pids) != 0 {
+		t.Fatalf("processes of UID %d outlived the sandbox: %v", uid, pids)
+	}
+	for _, m := range []string{marker, fmt.Sprintf("600.%d", os.Getpid())} {
+		if pids := processesWith(m); len(pids) != 0 {
+			t.Fatalf("processes with %q outlived the sandbox: %v", m, pids)
+		}
+	}
+	if userExists(uid) {
+		t.Fatalf("user %d left behind", uid)
+	}
+	next := create(t, cfg, Limits{})
+	if next.UID == uid {
+		t.Fatalf("the next sandbox reused UID %d", uid)
+	}
+}
+
+func processesWith(marker string) []int {
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if bytes.Contains(cmdline, []byte(marker)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestPrivateTmpDirs(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	a, b := create(t, cfg, Limits{}), create(t, cfg, Limits{})
+	name := fmt.Sprintf("jetway-private-%d", os.Getpid())
+	write := ""
+	for _, d := range privateDirs {
+		write += fmt.Sprintf("echo a > %s/%s && ", d, name)
+	}
+	if out, err := sh(t, a, write+"cat /tmp/"+name); err != nil || out != "a\n" {
+		t.Fatalf("run A could not use its tmp dirs: %v: %s", err, out)
+	}
+	for _, d := range privateDirs {
+		p := filepath.Join(d, name)
+		if out, err := sh(t, b, "cat "+p); err == nil {
+			t.Fatalf("run B read run A's %s: %s", p, out)
+		}
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("run A's %s is on the machine", p)
+		}
+	}
+}
+
+func TestTheMachineIsHidden(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	a, b := create(t, cfg, Limits{}), create(t, cfg, Limits{})
+	secretDir := filepath.Join(cfg.WorkDir, "data")
+	if err := os.Mkdir(secretDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secretDir, "token"), []byte("jw_secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.Workspace, "other"), []byte("other run"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range map[string]string{
+		"data dir":             "cat " + filepath.Join(secretDir, "token"),
+		"another run":          "cat " + filepath.Join(b.Workspace, "other"),
+		"the test's process":   fmt.Sprintf("cat /proc/%d/cmdline", os.Getpid()),
+		"a world-writable dir": "touch /run/lock/jetway-ro-test",
+		"set-uid":              "test -u /usr/bin/su && su -c true root </dev/null",
+	} {
+		if out, err := sh(t, a, script); err == nil {
+			t.Errorf("%s reachable: %q", name, out)
+		}
+	}
+	out, err := sh(t, a, "ls /proc | grep -c '^[0-9]'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The init, sh, ls and grep.
+	if n, _ := strconv.Atoi(strings.TrimSpace(out)); n > 5 {
+		t.Fatalf("/proc shows %d processes, want only the run's", n)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	needRoot(t)
+	sb := create(t, testConfig(t), Limits{PIDs: 20, MemoryBytes: 64 << 20})
+	if len(sb.Notes) > 0 {
+		t.Fatalf("limits not applied: %v", sb.Notes)
+	}
+	out, err := sh(t, sb, `for i in $(seq 40); do sleep 3 & done 2>&1; echo done`)
+	if err == nil && !strings.Contains(out, "fork") && !strings.Contains(out, "resource") {
+		t.Fatalf("40 processes started under pids: 20: %s", out)
+	}
+	if out, err := sh(t, sb, `python3 -c 'b = b"x" * (200 << 20)' && echo survived`); err == nil && strings.Contains(out, "survived") {
+		t.Fatalf("200 MB held under a 64 MB limit: %s", out)
+	}
+}
+
+// A runner killed with SIGKILL leaves its sandbox; the next start sweeps it.
+func TestSweepRemovesWhatADeadRunnerLeft(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	sb := create(t, cfg, Limits{PIDs: 50})
+	if out, err := sh(t, sb, "setsid nohup sleep 600 </dev/null >/dev/null 2>&1 & echo ok"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// What dies with a runner: its lock, and (Pdeathsig) its init, which
+	// takes the run's processes with it. Nothing else is cleaned up.
+	sb.lock.Close()
+	_ = sb.init.Process.Kill()
+	_ = sb.init.Wait()
+	if err := Sweep(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sb.Dir); !os.IsNotExist(err) {
+		t.Fatalf("sandbox dir left: %v", err)
+	}
+	if userExists(sb.UID) {
+		t.Fatal("run user left")
+	}
+	if cg := existingCgroups(filepath.Base(sb.Dir)); len(cg) > 0 {
+		t.Fatalf("cgroups left: %v", cg)
+	}
+	// A live sandbox is left alone.
+	live := create(t, cfg, Limits{})
+	if err := Sweep(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh(t, live, "echo alive"); err != nil || out != "alive\n" {
+		t.Fatalf("sweep harmed a live sandbox: %v %q", err, out)
+	}
+}
+
+func TestParseUIDRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want UIDRange
+		ok   bool
+	}{
+		{"200000-299999", UIDRange{200000, 299999}, true},
+		{" 5000 - 5000 ", UIDRange{5000, 5000}, true},
+		{"0-100", UIDRange{}, false},
+		{"300-200", UIDRange{}, false},
+		{"200000", UIDRange{}, false},
+		{"a-b", UIDRange{}, false},
+	} {
+		got, err := ParseUIDRange(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: got %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestWorkDirUnderTmpIsRefused(t *testing.T) {
+	needRoot(t)
+	_, err := Create(context.Background(), Config{WorkDir: "/tmp/jetway-work"}, "t", Limits{})
+	if err == nil || !strings.Contains(err.Error(), "tmpfs") {
+		t.Fatalf("got %v", err)
+	}
+}

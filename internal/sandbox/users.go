@@ -1,0 +1,235 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// UIDRange is an inclusive range of user ids.
+type UIDRange struct{ First, Last int }
+
+func (r UIDRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+
+// ParseUIDRange reads "FIRST-LAST".
+func ParseUIDRange(s string) (UIDRange, error) {
+	a, b, ok := strings.Cut(s, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
+		return UIDRange{}, fmt.Errorf("run UIDs %q: want FIRST-LAST with 1000 <= FIRST <= LAST, e.g. %s", s, DefaultUIDs)
+	}
+	return UIDRange{first, last}, nil
+}
+
+const userPrefix = "jwrun-"
+
+func userName(uid int) string { return userPrefix + strconv.Itoa(uid) }
+
+func userExists(uid int) bool {
+	_, err := user.LookupId(strconv.Itoa(uid))
+	return err == nil
+}
+
+// allocateUser creates the run user with the next UID of the range that no
+// account, group or process uses, under a lock shared by every runner of
+// this work dir. UIDs go round the range, so a UID comes back only after
+// the whole range was used.
+func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error) {
+	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".uids"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 32)
+	n, _ := lock.ReadAt(buf, 0)
+	next, err := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+	if err != nil || next < cfg.UIDs.First || next > cfg.UIDs.Last {
+		next = cfg.UIDs.First
+	}
+	busy, err := uidsInUse()
+	if err != nil {
+		return 0, err
+	}
+	size := cfg.UIDs.Last - cfg.UIDs.First + 1
+	for i := 0; i < size; i++ {
+		uid := next
+		if next++; next > cfg.UIDs.Last {
+			next = cfg.UIDs.First
+		}
+		if busy[uid] || userExists(uid) {
+			continue
+		}
+		if _, err := user.LookupGroupId(strconv.Itoa(uid)); err == nil {
+			continue
+		}
+		if err := createUser(ctx, uid, dir, home); err != nil {
+			return 0, err
+		}
+		if err := lock.Truncate(0); err == nil {
+			_, _ = lock.WriteAt([]byte(strconv.Itoa(next)+"\n"), 0)
+		}
+		return uid, nil
+	}
+	return 0, fmt.Errorf("no free UID in the run range %s: every one has an account or a process; widen --run-uids", cfg.UIDs)
+}
+
+// createUser adds the run user and its group, with no password. The
+// comment names the sandbox, so a sweep knows whose user it is.
+func createUser(ctx context.Context, uid int, dir, home string) error {
+	name, id := userName(uid), strconv.Itoa(uid)
+	return retry(ctx, 10*time.Second, func() error {
+		if out, err := exec.CommandContext(ctx, "groupadd", "--gid", id, name).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
+			return fmt.Errorf("creating the run group %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+		out, err := exec.CommandContext(ctx, "useradd", "--uid", id, "--gid", id, "--no-create-home", "--home-dir", home,
+			"--shell", "/bin/sh", "--comment", "jetway run in "+dir, name).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("creating the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	})
+}
+
+// deleteUser removes the run user and its group.
+func deleteUser(ctx context.Context, name string) error {
+	return retry(ctx, 10*time.Second, func() error {
+		out, err := exec.CommandContext(ctx, "userdel", name).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "does not exist") {
+			return fmt.Errorf("removing the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+		// userdel removes a user's private group; one left by a failed
+		// useradd goes here.
+		_ = exec.CommandContext(ctx, "groupdel", name).Run()
+		return nil
+	})
+}
+
+// uidsInUse are the UIDs (real, effective, saved or filesystem) of every
+// process on the machine.
+func uidsInUse() (map[int]bool, error) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	busy := map[int]bool{}
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		for _, uid := range processUIDs(p.Name()) {
+			busy[uid] = true
+		}
+	}
+	return busy, nil
+}
+
+func processUIDs(pid string) []int {
+	f, err := os.Open(filepath.Join("/proc", pid, "status"))
+	if err != nil {
+		return nil // gone
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "Uid:"); ok {
+			var uids []int
+			for _, f := range strings.Fields(rest) {
+				if n, err := strconv.Atoi(f); err == nil {
+					uids = append(uids, n)
+				}
+			}
+			return uids
+		}
+	}
+	return nil
+}
+
+// ProcessesOf lists the processes that have uid as any of their UIDs.
+func ProcessesOf(uid int) []int {
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		for _, u := range processUIDs(p.Name()) {
+			if u == uid {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// killUser kills every process of uid until none is left. The kill is
+// sent by a process of that very UID with kill(-1), which the kernel
+// delivers to all of them in one pass, so a process that forks as fast as
+// it can has no window to escape, as it has between a scan of /proc and a
+// kill of each pid.
+func killUser(ctx context.Context, uid int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := ProcessesOf(uid)
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("processes of UID %d still running: %v", uid, pids)
+		}
+		kill := exec.CommandContext(ctx, "/bin/sh", "-c", "kill -KILL -1")
+		kill.Dir = "/"
+		kill.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+		_ = kill.Run() // it kills itself too
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sweepUsers removes run users whose sandbox, in workDir, is gone (a
+// runner died between removing its files and its user).
+func sweepUsers(ctx context.Context, workDir string) error {
+	f, err := os.Open("/etc/passwd")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var errs []error
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Split(s.Text(), ":")
+		if len(fields) < 6 || !strings.HasPrefix(fields[0], userPrefix) {
+			continue
+		}
+		dir, ok := strings.CutPrefix(fields[4], "jetway run in ")
+		if !ok || filepath.Dir(dir) != workDir {
+			continue
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			continue // a live sandbox, or one Sweep just handled
+		}
+		uid, err := strconv.Atoi(fields[2])
+		if err != nil {
+			continue
+		}
+		if err := killUser(ctx, uid); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, deleteUser(ctx, fields[0]))
+	}
+	return errors.Join(errs...)
+}
