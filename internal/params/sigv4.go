@@ -66,6 +66,9 @@ func verifySigV4(r *http.Request, body []byte, now time.Time, secretFor func(acc
 	if !ok {
 		return a, &APIError{Code: "IncompleteSignatureException", Message: "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.", Status: http.StatusBadRequest}
 	}
+	if apiErr := checkSignedHeaders(r, a.signedHeaders); apiErr != nil {
+		return a, apiErr
+	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	t, err := time.Parse("20060102T150405Z", amzDate)
 	if err != nil || !strings.HasPrefix(amzDate, a.date) {
@@ -82,18 +85,61 @@ func verifySigV4(r *http.Request, body []byte, now time.Time, secretFor func(acc
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash && h != "UNSIGNED-PAYLOAD" {
 		return a, &APIError{Code: "InvalidSignatureException", Message: "The provided 'x-amz-content-sha256' header does not match what was computed.", Status: http.StatusBadRequest}
 	}
-	canonical := canonicalRequest(r, a.signedHeaders, payloadHash)
+	want := signature(secret, a, amzDate, canonicalRequest(r, a.signedHeaders, payloadHash))
+	if !hmac.Equal([]byte(want), []byte(a.signature)) {
+		return a, &APIError{Code: "InvalidSignatureException", Message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.", Status: http.StatusBadRequest}
+	}
+	return a, nil
+}
+
+// requiredSignedHeaders must be covered by every signature. The signature
+// binds only the headers listed in SignedHeaders, so an unlisted one can be
+// edited in transit: X-Amz-Target chooses the operation (a captured
+// GetParameter would become a DeleteParameter), Host the endpoint the
+// signature was meant for, Content-Type how the body is read.
+var requiredSignedHeaders = []string{"host", "x-amz-date", "x-amz-target", "content-type"}
+
+// checkSignedHeaders refuses a request whose SignedHeaders leaves out a
+// required header, or an x-amz-* header the request carries, answering as
+// AWS does for a Host left out: IncompleteSignatureException, 400.
+func checkSignedHeaders(r *http.Request, signed []string) *APIError {
+	listed := make(map[string]bool, len(signed))
+	for _, h := range signed {
+		listed[strings.ToLower(h)] = true
+	}
+	missing := make(map[string]bool)
+	for _, h := range requiredSignedHeaders {
+		if !listed[h] {
+			missing[h] = true
+		}
+	}
+	for name := range r.Header {
+		h := strings.ToLower(name)
+		if strings.HasPrefix(h, "x-amz-") && !listed[h] {
+			missing[h] = true
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(missing))
+	for h := range missing {
+		names = append(names, "'"+h+"'")
+	}
+	sort.Strings(names)
+	return &APIError{Code: "IncompleteSignatureException", Message: "SignedHeaders in the AWS Authorization must include " + strings.Join(names, ", ") + ".", Status: http.StatusBadRequest}
+}
+
+// signature is the hex HMAC of a canonical request under the key derived
+// from secret and a's credential scope.
+func signature(secret string, a authHeader, amzDate, canonical string) string {
 	scope := a.date + "/" + a.region + "/" + a.service + "/aws4_request"
 	stringToSign := sigAlgorithm + "\n" + amzDate + "\n" + scope + "\n" + sha256Hex([]byte(canonical))
 	key := hmacSHA256([]byte("AWS4"+secret), a.date)
 	for _, part := range []string{a.region, a.service, "aws4_request"} {
 		key = hmacSHA256(key, part)
 	}
-	want := hex.EncodeToString(hmacSHA256(key, stringToSign))
-	if !hmac.Equal([]byte(want), []byte(a.signature)) {
-		return a, &APIError{Code: "InvalidSignatureException", Message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.", Status: http.StatusBadRequest}
-	}
-	return a, nil
+	return hex.EncodeToString(hmacSHA256(key, stringToSign))
 }
 
 func canonicalRequest(r *http.Request, signed []string, payloadHash string) string {
