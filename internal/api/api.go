@@ -44,14 +44,21 @@ type Credentials struct {
 // a bootstrap step, a build step, the summary. Every text in it has passed
 // the runner's masker.
 type Event struct {
-	Type     string        `json:"type"` // log, bootstrap, command, phase_started, phase_finished, step, warning, error, summary
-	Time     time.Time     `json:"time"`
-	Phase    string        `json:"phase,omitempty"`
-	Status   string        `json:"status,omitempty"`
-	Message  string        `json:"message,omitempty"`
-	Duration time.Duration `json:"duration_ns,omitempty"`
-	Step     *Step         `json:"step,omitempty"`
-	Summary  *Summary      `json:"summary,omitempty"`
+	// Seq numbers a run's events 1, 2, 3… in the order they happened; the
+	// server stores each number once, so a resent batch is not doubled.
+	Seq     int64     `json:"seq,omitempty"`
+	Type    string    `json:"type"` // log, bootstrap, command, phase_started, phase_finished, step, warning, error, summary
+	Time    time.Time `json:"time"`
+	Phase   string    `json:"phase,omitempty"`
+	Status  string    `json:"status,omitempty"`
+	Message string    `json:"message,omitempty"`
+	// Continued marks a piece of an over-long log line: the line goes on
+	// in the next log event. The runner cuts lines so that no event, batch
+	// or stored chunk has to hold a line of any length.
+	Continued bool          `json:"continued,omitempty"`
+	Duration  time.Duration `json:"duration_ns,omitempty"`
+	Step      *Step         `json:"step,omitempty"`
+	Summary   *Summary      `json:"summary,omitempty"`
 }
 
 // Step is one Dockerfile instruction as the builder ran it.

@@ -7,12 +7,22 @@ import (
 	"time"
 )
 
+// ContinuedMark ends the text of a log line's piece that goes on in the
+// next line (see Event.Continued).
+const ContinuedMark = "↩"
+
 // Text renders an event as the lines of a readable log: phase banners,
 // build steps with cache hits, the summary. The same text is shown by
 // `jetway run`, stored by the server, and streamed to `jetway logs`.
 func (e Event) Text() string {
 	switch e.Type {
 	case "log":
+		if e.Continued {
+			// A piece of an over-long line stays a line of its own, so no
+			// reader has to hold the whole line; the mark says it goes on,
+			// as an editor marks a wrapped line.
+			return e.Message + ContinuedMark + "\n"
+		}
 		return e.Message + "\n"
 	case "bootstrap":
 		return fmt.Sprintf("[bootstrap] %s: %s\n", e.Status, e.Message)
