@@ -36,7 +36,35 @@ func Open(ctx context.Context, dataDir string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("preparing the run database: %w", err)
 	}
+	if err := addColumns(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading the run database: %w", err)
+	}
 	return &SQLite{db: db}, nil
+}
+
+// added lists the columns that came after a table's first release. The
+// schema's CREATE TABLE IF NOT EXISTS leaves an existing table as it was,
+// so each is added to a database that lacks it; the list only grows.
+var added = []struct{ table, column, decl string }{
+	// The sequence number of the last of a run's events stored.
+	{"runs", "events_acked", "INTEGER NOT NULL DEFAULT 0"},
+}
+
+func addColumns(ctx context.Context, db *sql.DB) error {
+	for _, c := range added {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.decl); err != nil {
+			return fmt.Errorf("adding %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
 }
 
 const schema = `
@@ -229,6 +257,45 @@ func (s *SQLite) AppendLog(ctx context.Context, runID, data string) (int64, erro
 	err := s.db.QueryRowContext(ctx, `INSERT INTO log_chunks (run_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM log_chunks WHERE run_id = ?), ?) RETURNING seq`,
 		runID, runID, data).Scan(&seq)
 	return seq, err
+}
+
+// EventsAcked returns the sequence number of the last of a run's events
+// stored (0 before the first).
+func (s *SQLite) EventsAcked(ctx context.Context, runID string) (int64, error) {
+	var acked int64
+	err := s.db.QueryRowContext(ctx, `SELECT events_acked FROM runs WHERE id = ?`, runID).Scan(&acked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return acked, err
+}
+
+// AppendEvents stores text, the log of a run's events after..upTo, as the
+// next chunk of its log and upTo as its last stored event, both or neither.
+// It does so only if the run's last stored event is still after, and
+// reports whether it did: false means another request stored events in
+// between, so the caller reads EventsAcked again and stores what is left.
+// That check is what keeps a resent batch from being stored twice.
+func (s *SQLite) AppendEvents(ctx context.Context, runID string, after, upTo int64, text string) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET events_acked = ? WHERE id = ? AND events_acked = ?`, upTo, runID, after)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	if text != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_chunks (run_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM log_chunks WHERE run_id = ?), ?)`,
+			runID, runID, text); err != nil {
+			return false, err
+		}
+	}
+	return true, tx.Commit()
 }
 
 // Chunk is a stored piece of a run's log.
