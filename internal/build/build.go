@@ -20,10 +20,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
-	"github.com/moby/go-archive"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	"github.com/jetway-dev/jetway/internal/bundle"
 )
 
 // Engine is the part of the Docker client a build uses.
@@ -55,21 +53,6 @@ type (
 	Step   = api.Step
 	Result = api.BuildResult
 )
-
-// Context tars dir for the builder, honouring .dockerignore (the Dockerfile
-// and .dockerignore are always sent, as the docker CLI does). Every entry
-// is owned by root, as the docker CLI sends it: the builder's cache keys
-// include ownership, and each run's files belong to a different run user.
-func Context(dir, dockerfile string) (io.ReadCloser, error) {
-	patterns, err := bundle.ReadIgnore(dir, ".dockerignore")
-	if err != nil {
-		return nil, err
-	}
-	if len(patterns) > 0 {
-		patterns = append(patterns, "!"+filepath.ToSlash(dockerfile), "!.dockerignore")
-	}
-	return archive.TarWithOptions(dir, &archive.TarOptions{ExcludePatterns: patterns, ChownOpts: &archive.ChownOpts{UID: 0, GID: 0}})
-}
 
 var stepRE = regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)`)
 

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -25,14 +26,26 @@ import (
 const IgnoreFile = ".jetwayignore"
 
 // ReadIgnore reads an ignore file (dockerignore syntax) in dir; a missing
-// file means no patterns.
+// file means no patterns. The file is opened beneath dir: a link that
+// leads out of it is refused, since dir may be a run's workspace and the
+// reader root.
 func ReadIgnore(dir, name string) ([]string, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return ReadIgnoreIn(root, name)
+}
+
+// ReadIgnoreIn is ReadIgnore beneath an open root.
+func ReadIgnoreIn(root *os.Root, name string) ([]string, error) {
+	f, err := root.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer f.Close()
 	patterns, err := ignorefile.ReadAll(f)
@@ -42,49 +55,62 @@ func ReadIgnore(dir, name string) ([]string, error) {
 	return patterns, nil
 }
 
-// walk visits the files of dir that patterns do not exclude, with their
-// slash-separated relative paths, parents before children.
-func walk(dir string, patterns []string, visit func(rel, path string, info fs.FileInfo) error) error {
+// Walk visits the entries of fsys that patterns do not exclude, with their
+// slash-separated paths, parents before children. It never follows a
+// symbolic link; with the FS of an os.Root, nothing it opens can lie
+// outside the root even while the tree changes under it.
+func Walk(fsys fs.FS, patterns []string, visit func(rel string, d fs.DirEntry) error) error {
 	pm, err := patternmatcher.New(patterns)
 	if err != nil {
 		return fmt.Errorf("ignore patterns: %w", err)
 	}
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(fsys, ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
+		if rel == "." {
+			return nil
 		}
-		rel = filepath.ToSlash(rel)
 		skip, err := pm.MatchesOrParentMatches(rel)
 		if err != nil {
 			return err
 		}
 		if skip {
 			if d.IsDir() && !pm.Exclusions() {
-				return filepath.SkipDir
+				return fs.SkipDir
 			}
 			return nil
 		}
+		return visit(rel, d)
+	})
+}
+
+// walk visits the files of dir that patterns do not exclude.
+func walk(dir string, patterns []string, visit func(rel, path string, info fs.FileInfo) error) error {
+	return Walk(os.DirFS(dir), patterns, func(rel string, d fs.DirEntry) error {
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		return visit(rel, path, info)
+		return visit(rel, filepath.Join(dir, filepath.FromSlash(rel)), info)
 	})
 }
 
 // CopyTree copies src into dst (which must exist), leaving out what the
 // patterns exclude, keeping modes and symbolic links, and handing every
-// copy to uid:gid (-1 keeps the owner).
+// copy to uid:gid (-1 keeps the owner). Every write happens beneath dst
+// without following links, so a link planted in dst cannot send a copy
+// elsewhere.
 func CopyTree(src, dst string, patterns []string, uid, gid int) error {
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	return walk(src, patterns, func(rel, path string, info fs.FileInfo) error {
-		target := filepath.Join(dst, filepath.FromSlash(rel))
 		switch {
 		case info.IsDir():
-			if err := os.Mkdir(target, info.Mode().Perm()|0o700); err != nil {
+			if err := root.Mkdir(rel, info.Mode().Perm()|0o700); err != nil {
 				return err
 			}
 		case info.Mode()&fs.ModeSymlink != 0:
@@ -92,28 +118,27 @@ func CopyTree(src, dst string, patterns []string, uid, gid int) error {
 			if err != nil {
 				return err
 			}
-			if err := os.Symlink(link, target); err != nil {
+			if err := root.Symlink(link, rel); err != nil {
 				return err
 			}
-			return os.Lchown(target, uid, gid)
 		case info.Mode().IsRegular():
-			if err := copyFile(path, target, info.Mode().Perm()); err != nil {
+			if err := copyFile(path, root, rel, info.Mode().Perm()); err != nil {
 				return err
 			}
 		default:
 			return nil // sockets, devices and pipes are not source
 		}
-		return os.Chown(target, uid, gid)
+		return root.Lchown(rel, uid, gid)
 	})
 }
 
-func copyFile(src, dst string, mode fs.FileMode) error {
+func copyFile(src string, dst *os.Root, rel string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	out, err := dst.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
 	if err != nil {
 		return err
 	}
