@@ -26,6 +26,7 @@ type deployOptions struct {
 	env    string
 	file   string
 	detach bool
+	raw    bool
 }
 
 func newDeployCommand(c *CLI) *cobra.Command {
@@ -60,6 +61,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
+	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print the log's bytes as they are (by default, of the terminal control sequences only colours are kept)")
 	return cmd
 }
 
@@ -121,7 +123,9 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 		fmt.Fprintf(c.Err, "follow it with: jetway logs -f %s\n", run.ID)
 		return nil
 	}
-	end, err := client.Follow(ctx, run.ID, c.Out)
+	out := logOutput(c.Out, opts.raw)
+	end, err := client.Follow(ctx, run.ID, out)
+	_ = out.Flush()
 	if err != nil {
 		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 			fmt.Fprintf(c.Err, "\njetway: detached; run %s goes on.\n  follow it: jetway logs -f %s\n  stop it:   jetway stop %s\n", run.ID, run.ID, run.ID)
@@ -137,7 +141,7 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 		}
 		msg := fmt.Sprintf("run %s %s", run.ID, end.Status)
 		if end.Reason != "" {
-			msg += ": " + end.Reason
+			msg += ": " + api.TermSafe(end.Reason)
 		}
 		return &exitError{code: code, err: errors.New(msg)}
 	}

@@ -26,7 +26,11 @@ func newLoginCommand(c *CLI) *cobra.Command {
 		Use:   "login --server URL --token TOKEN",
 		Short: "Save the server address and API token for later commands",
 		Long: `Save the server address and API token (in ~/.config/jetway/login.json,
-readable by you only). Flags and JETWAY_SERVER / JETWAY_TOKEN still win.`,
+readable by you only). Flags and JETWAY_SERVER / JETWAY_TOKEN still win.
+
+The API token is in the file token of the server's data dir, readable by
+the server's user only: ~/.local/share/jetway/token of that user, or
+DIR/token with 'jetway server --data DIR'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server == "" || token == "" {
@@ -159,23 +163,33 @@ func newLogsCommand(c *CLI) *cobra.Command {
 	var opts struct {
 		clientFlags
 		follow bool
+		raw    bool
 	}
 	cmd := &cobra.Command{
 		Use:   "logs [-f] ID",
 		Short: "Print a run's log; -f follows it until the run ends",
-		Args:  exactArgs(1, "ID"),
+		Long: `Print a run's log; -f follows it until the run ends.
+
+The log is what the run's phases printed, so it is filtered for the
+terminal: colours stay, every other control sequence (window title,
+clipboard, cursor movement, …) and control character but tab and line
+feed is removed. --raw prints the bytes as the server has them (while
+following, line breaks arrive as line feeds).`,
+		Args: exactArgs(1, "ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client := opts.client(c)
+			out := logOutput(c.Out, opts.raw)
+			defer out.Flush()
 			if !opts.follow {
 				resp, err := client.Stream(cmd.Context(), http.MethodGet, "/v1/runs/"+url.PathEscape(args[0])+"/logs", nil, nil, nil)
 				if err != nil {
 					return clientError(err)
 				}
 				defer resp.Body.Close()
-				_, err = io.Copy(c.Out, resp.Body)
+				_, err = io.Copy(out, resp.Body)
 				return err
 			}
-			end, err := client.Follow(cmd.Context(), args[0], c.Out)
+			end, err := client.Follow(cmd.Context(), args[0], out)
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return withExit(ExitCancelled, fmt.Errorf("stopped following; the run goes on (jetway logs -f %s)", args[0]))
@@ -190,8 +204,28 @@ func newLogsCommand(c *CLI) *cobra.Command {
 	}
 	opts.clientFlags.bind(cmd.Flags())
 	cmd.Flags().BoolVarP(&opts.follow, "follow", "f", false, "follow the log until the run ends")
+	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print the log's bytes as they are, terminal control sequences included")
 	return cmd
 }
+
+// logWriter is where a run's log is printed: Flush at its end.
+type logWriter interface {
+	io.Writer
+	Flush() error
+}
+
+// logOutput returns w, filtered for a terminal unless raw (`jetway logs`
+// and `jetway deploy` print what a phase wrote; see api.TermWriter).
+func logOutput(w io.Writer, raw bool) logWriter {
+	if raw {
+		return rawOutput{w}
+	}
+	return api.NewTermWriter(w)
+}
+
+type rawOutput struct{ io.Writer }
+
+func (rawOutput) Flush() error { return nil }
 
 func newStopCommand(c *CLI) *cobra.Command {
 	var opts clientFlags
