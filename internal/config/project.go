@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -20,18 +23,32 @@ const FileName = "jetway.yaml"
 // DefaultTimeout bounds a run whose project file sets none.
 const DefaultTimeout = 60 * time.Minute
 
+// MaxTimeout is the longest timeout a project may set. The server adds its
+// own margin to the timeout, so an unbounded one could overflow.
+const MaxTimeout = 24 * time.Hour
+
 // Project is a parsed jetway.yaml.
 type Project struct {
 	Project string
 	SSMEnv  string
 	// Vars are the run variables in file order; values may be references.
-	Vars    []Var
+	Vars []Var
+	// Pass and Block are env.pass and env.block as written: names, globs
+	// and /regular expressions/. PassEnv applies them.
 	Pass    []string
+	Block   []string
 	Image   *Image
 	Phases  Phases
 	Timeout time.Duration
+	Limits  Limits
 	// Path is the file the project was read from.
 	Path string
+}
+
+// Limits are the resource limits of a run's processes; zero means none.
+type Limits struct {
+	MemoryBytes int64
+	PIDs        int
 }
 
 // Var is one run variable.
@@ -66,11 +83,8 @@ type Phases struct {
 type rawProject struct {
 	Project string `yaml:"project"`
 	SSMEnv  string `yaml:"ssm_env"`
-	Env     struct {
-		Vars yaml.Node `yaml:"vars"`
-		Pass []string  `yaml:"pass"`
-	} `yaml:"env"`
-	Image *struct {
+	Env     rawEnv `yaml:"env"`
+	Image   *struct {
 		Name       string            `yaml:"name"`
 		Tags       []string          `yaml:"tags"`
 		Dockerfile string            `yaml:"dockerfile"`
@@ -86,7 +100,21 @@ type rawProject struct {
 		Build     []string `yaml:"build"`
 		PostBuild []string `yaml:"post_build"`
 	} `yaml:"phases"`
-	Timeout string `yaml:"timeout"`
+	Timeout string    `yaml:"timeout"`
+	Limits  rawLimits `yaml:"limits"`
+}
+
+type rawEnv struct {
+	Vars  yaml.Node `yaml:"vars"`
+	Pass  []string  `yaml:"pass"`
+	Block []string  `yaml:"block"`
+}
+
+// rawLimits are strings so that a bad value gets our message, not the
+// YAML decoder's.
+type rawLimits struct {
+	Memory string `yaml:"memory"`
+	PIDs   string `yaml:"pids"`
 }
 
 // ConfigError is a problem in the project file, at a line.
@@ -112,8 +140,9 @@ var (
 
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, timeout",
-	"struct { Vars yaml.Node \"yaml:\\\"vars\\\"\"; Pass []string \"yaml:\\\"pass\\\"\" }": "vars, pass",
+	"config.rawProject": "project, ssm_env, env, image, phases, timeout, limits",
+	"config.rawEnv":     "vars, pass, block",
+	"config.rawLimits":  "memory, pids",
 }
 
 // Load reads and validates a project file. Errors name the file and line
@@ -135,11 +164,20 @@ func Parse(path string, data []byte) (*Project, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The decoder's word for a file with no YAML document in it:
+			// empty, or only blank lines and comments.
+			return nil, emptyFileError(path)
+		}
 		return nil, yamlError(path, err)
 	}
-	p := &Project{Project: raw.Project, SSMEnv: raw.SSMEnv, Pass: raw.Env.Pass, Path: path, Timeout: DefaultTimeout,
-		Phases: Phases{Install: raw.Phases.Install, PreBuild: raw.Phases.PreBuild, Build: raw.Phases.Build, PostBuild: raw.Phases.PostBuild}}
 	lines := keyLines(data)
+	if len(lines) == 0 {
+		// A document with nothing in it: "---", "~" or "null".
+		return nil, emptyFileError(path)
+	}
+	p := &Project{Project: raw.Project, SSMEnv: raw.SSMEnv, Pass: raw.Env.Pass, Block: raw.Env.Block, Path: path, Timeout: DefaultTimeout,
+		Phases: Phases{Install: raw.Phases.Install, PreBuild: raw.Phases.PreBuild, Build: raw.Phases.Build, PostBuild: raw.Phases.PostBuild}}
 	bad := func(key, format string, args ...any) error {
 		return &ConfigError{Path: path, Line: lines[key], Msg: fmt.Sprintf(format, args...)}
 	}
@@ -151,18 +189,32 @@ func Parse(path string, data []byte) (*Project, error) {
 	}
 	if raw.Timeout != "" {
 		d, err := time.ParseDuration(raw.Timeout)
-		if err != nil || d <= 0 {
+		switch {
+		case err != nil:
 			return nil, bad("timeout", "timeout %q is not a duration; write for example 30m or 1h30m", raw.Timeout)
+		case d <= 0:
+			return nil, bad("timeout", "timeout %q must be longer than zero; write for example 30m", raw.Timeout)
+		case d > MaxTimeout:
+			return nil, bad("timeout", "timeout %q is longer than 24h, the longest run jetway allows", raw.Timeout)
 		}
 		p.Timeout = d
 	}
-	if err := p.parseVars(path, &raw.Env.Vars); err != nil {
+	var err error
+	if err = p.parseVars(path, &raw.Env.Vars); err != nil {
 		return nil, err
 	}
-	for _, pat := range p.Pass {
-		if _, err := filepath.Match(pat, "X"); err != nil || pat == "" {
-			return nil, bad("env.pass", "env.pass: %q is not a name pattern such as BUNDLE_*", pat)
+	for _, list := range []struct {
+		key     string
+		entries []string
+	}{{"env.pass", p.Pass}, {"env.block", p.Block}} {
+		for i, e := range list.entries {
+			if _, err := parseNamePattern(e); err != nil {
+				return nil, bad(fmt.Sprintf("%s[%d]", list.key, i), "%s: %q: %v", list.key, e, err)
+			}
 		}
+	}
+	if p.Limits, err = parseLimits(raw.Limits, bad); err != nil {
+		return nil, err
 	}
 	if raw.Image != nil {
 		img := &Image{Name: raw.Image.Name, Tags: raw.Image.Tags, Dockerfile: raw.Image.Dockerfile, BuildArgs: raw.Image.BuildArgs,
@@ -173,9 +225,13 @@ func Parse(path string, data []byte) (*Project, error) {
 		if len(img.Tags) == 0 {
 			img.Tags = []string{"latest"}
 		}
-		for _, tag := range img.Tags {
-			if _, err := template.New("tag").Option("missingkey=error").Parse(tag); err != nil {
-				return nil, bad("image.tags", "image.tags: %q is not a valid template: %v", tag, err)
+		for i, tag := range img.Tags {
+			tmpl, err := template.New("tag").Option("missingkey=error").Parse(tag)
+			if err != nil {
+				return nil, bad(fmt.Sprintf("image.tags[%d]", i), "image.tags: %q is not a valid template: %v", tag, err)
+			}
+			if field := unknownTagField(tmpl.Tree.Root, true); field != "" {
+				return nil, bad(fmt.Sprintf("image.tags[%d]", i), "image.tags: %q uses %s, which a tag does not have; use %s", tag, field, tagFieldList())
 			}
 		}
 		if img.Dockerfile == "" {
@@ -191,6 +247,10 @@ func Parse(path string, data []byte) (*Project, error) {
 		p.Image = img
 	}
 	return p, nil
+}
+
+func emptyFileError(path string) error {
+	return &ConfigError{Path: path, Msg: "the file is empty; it needs at least `project: NAME` and the commands to run under `phases:`, e.g. `phases: {build: [make]}`; run `jetway init` to write a starter file"}
 }
 
 func (p *Project) parseVars(path string, node *yaml.Node) error {
@@ -259,6 +319,11 @@ func keyLines(data []byte) map[string]int {
 				key = prefix + "." + key
 			}
 			lines[key] = n.Content[i].Line
+			if v := n.Content[i+1]; v.Kind == yaml.SequenceNode {
+				for j, item := range v.Content {
+					lines[fmt.Sprintf("%s[%d]", key, j)] = item.Line
+				}
+			}
 			walk(key, n.Content[i+1])
 		}
 	}
@@ -321,4 +386,91 @@ func (img *Image) RenderTags(path string, data TagData, inGit bool) ([]string, e
 		out = append(out, b.String())
 	}
 	return out, nil
+}
+
+// tagFields are the fields of TagData, which a tag template may use.
+func tagFields() map[string]bool {
+	fields := map[string]bool{}
+	t := reflect.TypeFor[TagData]()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() {
+			fields[f.Name] = true
+		}
+	}
+	return fields
+}
+
+func tagFieldList() string {
+	var names []string
+	for name := range tagFields() {
+		names = append(names, "{{."+name+"}}")
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// unknownTagField returns the first field that a tag template reads from
+// TagData but TagData lacks, as written (".Nope"), or "". dotIsData tells
+// whether dot is TagData at n: inside {{with}} and {{range}} it is
+// something else, which only rendering can check.
+func unknownTagField(n parse.Node, dotIsData bool) string {
+	known := func(ident []string) bool { return tagFields()[ident[0]] && len(ident) == 1 }
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return ""
+		}
+		for _, c := range n.Nodes {
+			if f := unknownTagField(c, dotIsData); f != "" {
+				return f
+			}
+		}
+	case *parse.ActionNode:
+		return unknownTagField(n.Pipe, dotIsData)
+	case *parse.PipeNode:
+		if n == nil {
+			return ""
+		}
+		for _, c := range n.Cmds {
+			if f := unknownTagField(c, dotIsData); f != "" {
+				return f
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			if f := unknownTagField(a, dotIsData); f != "" {
+				return f
+			}
+		}
+	case *parse.FieldNode:
+		if dotIsData && !known(n.Ident) {
+			return "." + strings.Join(n.Ident, ".")
+		}
+	case *parse.VariableNode:
+		// $ is the data wherever dot is.
+		if n.Ident[0] == "$" && len(n.Ident) > 1 && !known(n.Ident[1:]) {
+			return strings.Join(n.Ident, ".")
+		}
+	case *parse.ChainNode:
+		return unknownTagField(n.Node, dotIsData)
+	case *parse.IfNode:
+		return unknownTagBranch(&n.BranchNode, dotIsData, dotIsData)
+	case *parse.WithNode:
+		return unknownTagBranch(&n.BranchNode, dotIsData, false)
+	case *parse.RangeNode:
+		return unknownTagBranch(&n.BranchNode, dotIsData, false)
+	case *parse.TemplateNode:
+		return unknownTagField(n.Pipe, dotIsData)
+	}
+	return ""
+}
+
+func unknownTagBranch(b *parse.BranchNode, dotIsData, dotIsDataInside bool) string {
+	if f := unknownTagField(b.Pipe, dotIsData); f != "" {
+		return f
+	}
+	if f := unknownTagField(b.List, dotIsDataInside); f != "" {
+		return f
+	}
+	return unknownTagField(b.ElseList, dotIsData)
 }
