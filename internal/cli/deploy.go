@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -101,15 +100,9 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	if err := client.Do(ctx, http.MethodPost, "/v1/bundles", nil, manifest, &created); err != nil {
 		return clientError(err)
 	}
-	pass := map[string]string{}
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		for _, pat := range project.Pass {
-			if m, _ := filepath.Match(pat, k); m {
-				pass[k] = v
-			}
-		}
-	}
+	// Only what the runner would pass leaves this machine: env.block and
+	// the built-in block list (JETWAY_TOKEN, AWS_*, …) apply here too.
+	pass, _ := project.PassEnv(os.Environ())
 	var run api.Run
 	err = client.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{
 		ProjectFile: string(content), Env: opts.env, Bundle: created.ID, Git: git, Pass: pass, StartedBy: startedBy(c),
