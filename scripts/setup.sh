@@ -21,6 +21,7 @@ have curl            || need_pkgs+=(curl)
 have aws             || need_pkgs+=(awscli)
 have pkill           || need_pkgs+=(procps)
 have useradd         || need_pkgs+=(passwd)
+have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
 have chromium        || need_pkgs+=(chromium)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2

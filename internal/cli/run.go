@@ -24,6 +24,7 @@ type runOptions struct {
 	json        bool
 	aws         bool
 	ssmEndpoint string
+	sandbox     sandboxFlags
 }
 
 func newRunCommand(c *CLI) *cobra.Command {
@@ -38,6 +39,12 @@ store, ~/.ssh and ~/.docker bootstrapped from JETS_SSH_KEY, JETS_SSH_KNOWN
 and DOCKER_TLS_*, the Docker host from DOCKER_HOST, the registry login from
 DOCKER_USER/DOCKER_PASS, then the phases and the image build. Every line of
 output passes the secret masker.
+
+As root, the phases run as a user of their own (a fresh UID from --run-uids)
+in their own PID, mount and IPC namespaces: they see only their processes,
+get private /tmp, /var/tmp and /dev/shm, find the rest of the machine
+read-only, and everything they start dies with the run. Without root they run
+as you, and the log says what is not isolated.
 
 References are read from the jetway server's parameter store with a key
 pair that can read only them (--server/--token, as for every client
@@ -58,6 +65,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 		},
 	}
 	opts.clientFlags.bind(cmd.Flags())
+	opts.sandbox.bind(cmd.Flags())
 	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON event per line")
@@ -82,6 +90,10 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 	if err != nil {
 		return withExit(ExitUsage, err)
 	}
+	sbConfig, err := opts.sandbox.config(c)
+	if err != nil {
+		return err
+	}
 	endpoint := first(opts.ssmEndpoint, c.Getenv("JETWAY_SSM_ENDPOINT"))
 	runID := newRunID()
 	var sink runner.Sink = &humanSink{w: c.Out}
@@ -98,6 +110,7 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 		PhaseEnv:  phaseBaseEnv(c),
 		Sink:      sink,
 		Logger:    c.Logger(),
+		Sandbox:   sbConfig,
 	})
 	if summary.ExitCode != 0 {
 		return &exitError{code: summary.ExitCode, err: fmt.Errorf("run %s %s", runID, summary.Status)}

@@ -43,6 +43,10 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	if server == "" || id == "" || token == "" {
 		return usageError("runner-exec needs JETWAY_SERVER, JETWAY_RUN_ID and JETWAY_RUN_TOKEN; it is started by `jetway server`")
 	}
+	sbConfig, err := sandboxConfigFromEnv(c)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	client := apiclient.New(server, token)
@@ -89,6 +93,9 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		PhaseEnv:  phaseBaseEnv(c),
 		Sink:      sink,
 		Logger:    c.Logger(),
+		Sandbox:   sbConfig,
+		// The server's runners run next to the server's secrets.
+		RefuseLocalDocker: c.Getenv("JETWAY_REFUSE_LOCAL_DOCKER") == "1",
 	})
 	return nil
 }

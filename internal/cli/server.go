@@ -10,13 +10,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/executor"
+	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
 )
 
 type serverOptions struct {
-	dataDir     string
-	listen      string
-	concurrency int
+	dataDir          string
+	listen           string
+	concurrency      int
+	sandbox          sandboxFlags
+	allowLocalDocker bool
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -29,10 +32,18 @@ the run queue (runs execute as child runners, --concurrency at once and one
 per project at a time), the embedded parameter store speaking the AWS SSM and Secrets Manager APIs
 (SigV4), and /healthz.
 
-On first start it creates in the data dir: token (the API token),
-master.key (encrypts secure values), and credentials + config (an AWS profile
-"jetway" for the AWS CLI and SDKs), all readable by the owner only.
-Stop it with Ctrl-C or SIGTERM.`,
+On first start it creates in the data dir: token (the API token; it is never
+printed), master.key (encrypts secure values), and credentials + config (an
+AWS profile "jetway" for the AWS CLI and SDKs), all readable by the owner
+only. Stop it with Ctrl-C or SIGTERM.
+
+Runs are hostile code. As root, each runner makes a sandbox in --work-dir: a
+fresh user from --run-uids, its own PID, mount and IPC namespaces (private
+/tmp, /var/tmp, /dev/shm; the rest of the machine read-only; every process
+dies with the run) and the limits of jetway.yaml. What a crashed server's
+runners left behind is removed at start. A run whose DOCKER_HOST is this
+machine's own daemon (empty or unix://) is refused, since through it a phase
+controls the machine: use a remote Docker host, or --allow-local-docker.`,
 		Example: `  jetway server
   jetway server --data /var/lib/jetway --listen 0.0.0.0:7070`,
 		Args: cobra.NoArgs,
@@ -43,6 +54,8 @@ Stop it with Ctrl-C or SIGTERM.`,
 	cmd.Flags().StringVar(&opts.dataDir, "data", "", "data directory (default ~/.local/share/jetway)")
 	cmd.Flags().StringVar(&opts.listen, "listen", "127.0.0.1:7070", "address to serve on")
 	cmd.Flags().IntVar(&opts.concurrency, "concurrency", 2, "runs that execute at once (one per project at a time)")
+	cmd.Flags().BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
+	opts.sandbox.bind(cmd.Flags())
 	return cmd
 }
 
@@ -54,9 +67,19 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if err != nil {
 		return withExit(ExitFailed, fmt.Errorf("finding the jetway binary for runners: %w", err))
 	}
+	sbConfig, err := opts.sandbox.config(c)
+	if err != nil {
+		return err
+	}
+	// Runners of a server that died left their sandboxes; nothing of them
+	// may live on into this server's runs.
+	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
+		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
+	}
 	srv, err := server.New(ctx, server.Options{
 		DataDir: opts.dataDir, Logger: c.Logger(), Concurrency: opts.concurrency,
-		Executor: &executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs")},
+		Executor: &executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs"),
+			WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, AllowLocalDocker: opts.allowLocalDocker},
 	})
 	if err != nil {
 		return withExit(ExitFailed, err)
@@ -70,10 +93,12 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	info := srv.Info()
 	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
 	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
+	// The token itself never goes to stdout, which operators often send to
+	// a world-readable file.
 	if info.NewToken != "" {
-		fmt.Fprintf(c.Out, "  API token:       %s (shown once; kept in %s, where clients on this machine read it)\n", info.NewToken, info.TokenFile)
+		fmt.Fprintf(c.Out, "  API token:       new, in %s (0600); clients on this machine read it there, others: jetway login --token \"$(cat %s)\"\n", info.TokenFile, info.TokenFile)
 	} else {
-		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it from there)\n", info.TokenFile)
+		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it there)\n", info.TokenFile)
 	}
 	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
 	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)

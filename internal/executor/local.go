@@ -29,6 +29,11 @@ type Local struct {
 	// Grace is how long a cancelled runner has to clean up before it is
 	// killed. Default 30s.
 	Grace time.Duration
+	// WorkDir and RunUIDs are the runners' sandbox settings ("" for the
+	// defaults).
+	WorkDir, RunUIDs string
+	// AllowLocalDocker lets runs use this machine's Docker daemon.
+	AllowLocalDocker bool
 }
 
 // Handle controls a started runner.
@@ -58,6 +63,11 @@ func (l *Local) Start(_ context.Context, launch Launch) (*Handle, error) {
 		"JETWAY_SERVER=" + launch.ServerURL,
 		"JETWAY_RUN_ID=" + launch.RunID,
 		"JETWAY_RUN_TOKEN=" + launch.Token,
+		"JETWAY_WORK_DIR=" + l.WorkDir,
+		"JETWAY_RUN_UIDS=" + l.RunUIDs,
+	}
+	if !l.AllowLocalDocker {
+		cmd.Env = append(cmd.Env, "JETWAY_REFUSE_LOCAL_DOCKER=1")
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a stop reaches everything it started; and

@@ -27,10 +27,9 @@ const dockerHubServer = "https://index.docker.io/v1/"
 // login and the platform check. Each step is logged, never a value. The
 // returned func stops the proxy.
 func (r *run) bootstrap(ctx context.Context) (func(), error) {
-	home := r.sb.home
+	home := r.sb.Home
 	if key := r.vars["JETS_SSH_KEY"]; key != "" {
-		path := filepath.Join(home, ".ssh", "id_rsa")
-		if err := r.sb.writeFile(path, dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
+		if err := r.sb.writeHomeFile(".ssh/id_rsa", dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
 			return nil, err
 		}
 		r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600)")
@@ -49,7 +48,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 			if file == "key.pem" {
 				mode = 0o600
 			}
-			if err := r.sb.writeFile(filepath.Join(home, ".docker", file), []byte(strings.TrimSpace(v)+"\n"), mode); err != nil {
+			if err := r.sb.writeHomeFile(".docker/"+file, []byte(strings.TrimSpace(v)+"\n"), mode); err != nil {
 				return nil, err
 			}
 			tlsFiles++
@@ -66,6 +65,11 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		return nil, fail(ExitConfig, "%v", err)
 	}
 	r.summary.DockerHostURL = spec.String()
+	if r.opts.RefuseLocalDocker && spec.Scheme == dockerhost.SchemeUnix {
+		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the server's own machine: through it a phase could control that machine, so jetway server refuses the run. "+
+			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS) or run it on an agent on another machine; "+
+			"an operator who accepts the risk starts the server with --allow-local-docker", spec)
+	}
 	timeout := r.opts.DockerTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -98,7 +102,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chown(r.sb.socket, r.sb.uid, r.sb.gid); err != nil {
+	if err := os.Chown(r.sb.socket, r.sb.UID, r.sb.GID); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -128,8 +132,10 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 
 // appendKnownHosts adds JETS_SSH_KNOWN's lines, dropping duplicates.
 func (r *run) appendKnownHosts(known string) (int, error) {
-	path := filepath.Join(r.sb.home, ".ssh", "known_hosts")
-	existing, _ := os.ReadFile(path)
+	existing, err := r.sb.readHomeFile(".ssh/known_hosts")
+	if err != nil {
+		return 0, err
+	}
 	have := map[string]bool{}
 	var lines []string
 	for _, l := range strings.Split(string(existing), "\n") {
@@ -146,7 +152,7 @@ func (r *run) appendKnownHosts(known string) (int, error) {
 			added++
 		}
 	}
-	return added, r.sb.writeFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return added, r.sb.writeHomeFile(".ssh/known_hosts", []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 // registryAuth is the login the run holds, if any.
@@ -197,7 +203,7 @@ func (r *run) login(ctx context.Context) error {
 		"auth": base64.StdEncoding.EncodeToString([]byte(auth.Username + ":" + auth.Password)),
 	}}}
 	data, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := r.sb.writeFile(filepath.Join(r.sb.home, ".docker", "config.json"), data, 0o600); err != nil {
+	if err := r.sb.writeHomeFile(".docker/config.json", data, 0o600); err != nil {
 		return err
 	}
 	r.bootstrapStep("registry login", fmt.Sprintf("logged in to %s as %s", auth.ServerAddress, auth.Username))

@@ -113,9 +113,9 @@ func (r *run) phaseEnv(buildOK bool) []string {
 	env["DOCKER_HOST"] = "unix://" + r.sb.socket
 	delete(env, "DOCKER_TLS_VERIFY")
 	delete(env, "DOCKER_CERT_PATH")
-	env["HOME"] = r.sb.home
-	if r.sb.user != "" {
-		env["USER"], env["LOGNAME"] = r.sb.user, r.sb.user
+	env["HOME"] = r.sb.Home
+	if r.sb.User != "" {
+		env["USER"], env["LOGNAME"] = r.sb.User, r.sb.User
 	}
 	env["JETWAY_RUN_ID"] = r.opts.RunID
 	env["JETWAY_BUILD_SUCCEEDING"] = "1"
@@ -137,11 +137,10 @@ func (r *run) runCommands(ctx context.Context, phase string, commands []string, 
 	env := r.phaseEnv(buildOK)
 	for _, c := range commands {
 		r.emit(Event{Type: "command", Phase: phase, Message: c})
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c)
-		cmd.Dir = r.sb.workspace
+		cmd := r.sb.Command(ctx, "/bin/sh", "-c", c)
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = r.out, r.out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.sb.credential()}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error {
 			pgid := cmd.Process.Pid
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -178,7 +177,7 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 		refs[i] = img.Name + ":" + t
 	}
 	opts := build.Options{
-		ContextDir: r.sb.workspace, Dockerfile: img.Dockerfile, Tags: refs, BuildArgs: img.BuildArgs,
+		ContextDir: r.sb.Workspace, Dockerfile: img.Dockerfile, Tags: refs, BuildArgs: img.BuildArgs,
 		Target: img.Target, Platform: img.Platform, PullAlways: img.Pull == "always",
 		Labels: map[string]string{"jetway.project": r.opts.Project.Project},
 	}

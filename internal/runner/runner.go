@@ -27,6 +27,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/sandbox"
 )
 
 // Status is how a run ended.
@@ -65,6 +66,12 @@ type Options struct {
 	Sink          Sink
 	Logger        *slog.Logger
 	DockerTimeout time.Duration
+	// Sandbox says where sandboxes go and which UIDs run users get.
+	Sandbox sandbox.Config
+	// RefuseLocalDocker refuses a DOCKER_HOST that is this machine's own
+	// daemon (empty or unix://): the server sets it, since through that
+	// daemon a phase controls the machine the server runs on.
+	RefuseLocalDocker bool
 }
 
 // PhaseResult and Summary are the wire types.
@@ -98,7 +105,7 @@ type run struct {
 
 	vars    map[string]string // resolved run variables
 	secrets []mask.Secret
-	sb      *sandbox
+	sb      *runSandbox
 	out     *lockedWriter // masked phase and build output
 	lines   *lineWriter
 	masked  *mask.Writer
@@ -213,7 +220,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.resolve(ctx); err != nil {
 		return err
 	}
-	if r.sb, err = newSandbox(ctx, r.opts.RunID); err != nil {
+	if r.sb, err = newSandbox(ctx, r.opts.Sandbox, r.opts.RunID, limits(p)); err != nil {
 		return fmt.Errorf("creating the sandbox: %w", err)
 	}
 	defer func() {
@@ -222,13 +229,18 @@ func (r *run) execute(ctx context.Context) (err error) {
 		if r.host != nil {
 			r.host.Close()
 		}
-		if rerr := r.sb.remove(cctx); rerr != nil {
+		if rerr := r.sb.Remove(cctx); rerr != nil {
 			r.log.Error("cleaning up the sandbox", "err", rerr)
 			err = errors.Join(err, rerr)
 		}
 	}()
-	if r.sb.user == "" {
-		r.emit(Event{Type: "warning", Message: "not running as root: phases run as the invoking user, with the sandbox as $HOME (ssh reads ~/.ssh of the passwd home, not this one)"})
+	for _, note := range r.sb.Notes {
+		r.emit(Event{Type: "warning", Message: note})
+	}
+	if r.sb.User == "" {
+		r.emit(Event{Type: "warning", Message: "phases have the sandbox as $HOME, but ssh reads ~/.ssh of the passwd home, not this one"})
+	} else {
+		r.bootstrapStep("sandbox", fmt.Sprintf("run user %s (UID %d); own PID, mount and IPC namespaces; private /tmp, /var/tmp and /dev/shm; the rest of the machine read-only", r.sb.User, r.sb.UID))
 	}
 	r.lines = &lineWriter{emit: r.emit}
 	r.masked = r.matcher.Load().NewWriter(r.lines)
@@ -238,7 +250,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := bundle.CopyTree(r.opts.SourceDir, r.sb.workspace, patterns, r.sb.uid, r.sb.gid); err != nil {
+	if err := bundle.CopyTree(r.opts.SourceDir, r.sb.Workspace, patterns, r.sb.UID, r.sb.GID); err != nil {
 		return fmt.Errorf("copying the source into the sandbox: %w", err)
 	}
 	proxyDone, err := r.bootstrap(ctx)

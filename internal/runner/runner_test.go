@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 	"github.com/jetway-dev/jetway/internal/testbed"
@@ -29,6 +29,8 @@ import (
 var bed testbed.Shared
 
 func TestMain(m *testing.M) {
+	// Runs made by these tests start this binary as their sandbox init.
+	sandbox.RunInitIfAsked()
 	code := m.Run()
 	bed.Close()
 	os.Exit(code)
@@ -390,12 +392,7 @@ func TestTimeoutKillsThePhase(t *testing.T) {
 	if d := time.Since(start); d > 60*time.Second {
 		t.Fatalf("took %s", d)
 	}
-	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-"+s.RunID+"-*")); len(matches) > 0 {
-		t.Fatalf("sandbox left: %v", matches)
-	}
-	if out, err := exec.Command("pgrep", "-u", "jwrun-"+s.RunID).CombinedOutput(); err == nil {
-		t.Fatalf("processes of the run user remain: %s", out)
-	}
+	assertNothingLeft(t, s.RunID, rec)
 }
 
 func TestCancelKillsThePhase(t *testing.T) {
@@ -417,9 +414,7 @@ func TestCancelKillsThePhase(t *testing.T) {
 	if s.Status != string(Cancelled) || s.ExitCode != ExitCancelled {
 		t.Fatalf("summary %+v", s)
 	}
-	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-cancel01-*")); len(matches) > 0 {
-		t.Fatalf("sandbox left: %v", matches)
-	}
+	assertNothingLeft(t, "cancel01", rec)
 }
 
 // TestSecretDockerHostIsMaskedInTheSummary: a DOCKER_HOST kept as a

@@ -2,119 +2,84 @@ package runner
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"os/user"
+	"path"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/sandbox"
 )
 
-// sandbox is a run's fresh machine on this host: a home, a workspace and,
-// when jetway runs as root, a user of its own whose passwd home is that
-// home (OpenSSH reads ~/.ssh from the passwd entry, not from $HOME).
-type sandbox struct {
-	dir       string // 0711, root-owned
-	home      string
-	workspace string
-	socket    string // the Docker proxy the phases talk to
-	user      string // "" when phases run as the invoking user
-	uid, gid  int
-	created   bool // the user was created for this run
+// runSandbox is the run's sandbox (internal/sandbox does the privileged
+// part) plus what the runner keeps in it: the Docker socket of the phases.
+type runSandbox struct {
+	*sandbox.Sandbox
+	socket string // the Docker proxy the phases talk to
 }
 
-func newSandbox(ctx context.Context, runID string) (*sandbox, error) {
-	dir, err := os.MkdirTemp("", "jetway-run-"+runID+"-")
+func newSandbox(ctx context.Context, cfg sandbox.Config, runID string, limits sandbox.Limits) (*runSandbox, error) {
+	sb, err := sandbox.Create(ctx, cfg, runID, limits)
 	if err != nil {
 		return nil, err
 	}
-	sb := &sandbox{dir: dir, home: filepath.Join(dir, "home"), workspace: filepath.Join(dir, "workspace"), socket: filepath.Join(dir, "docker.sock"), uid: os.Getuid(), gid: os.Getgid()}
-	if err := os.Chmod(dir, 0o711); err != nil {
-		sb.remove(ctx)
-		return nil, err
-	}
-	if os.Geteuid() == 0 {
-		sb.user = "jwrun-" + runID
-		if err := createUser(ctx, sb.user, sb.home); err != nil {
-			sb.remove(ctx)
-			return nil, err
-		}
-		sb.created = true
-		u, err := user.Lookup(sb.user)
-		if err != nil {
-			sb.remove(ctx)
-			return nil, err
-		}
-		sb.uid, _ = strconv.Atoi(u.Uid)
-		sb.gid, _ = strconv.Atoi(u.Gid)
-	}
-	for _, d := range []string{sb.home, sb.workspace} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			sb.remove(ctx)
-			return nil, err
-		}
-		if err := os.Chown(d, sb.uid, sb.gid); err != nil {
-			sb.remove(ctx)
-			return nil, err
-		}
-	}
-	return sb, nil
+	return &runSandbox{Sandbox: sb, socket: filepath.Join(sb.Dir, "docker.sock")}, nil
 }
 
-// createUser adds a system user with no password and the given home.
-func createUser(ctx context.Context, name, home string) error {
-	out, err := exec.CommandContext(ctx, "useradd", "--system", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh", "--user-group", name).CombinedOutput()
+// writeHomeFile writes data as a file of the run user at rel (slash
+// separated) under the run's home. The runner is root and the home is the
+// run's, so the file and its directories are made beneath the home
+// without following links.
+func (sb *runSandbox) writeHomeFile(rel string, data []byte, mode os.FileMode) error {
+	root, err := os.OpenRoot(sb.Home)
 	if err != nil {
-		return fmt.Errorf("creating the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// writeFile writes data as a file of the run user.
-func (sb *sandbox) writeFile(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	for d := filepath.Dir(path); strings.HasPrefix(d, sb.home) && d != sb.home; d = filepath.Dir(d) {
-		if err := os.Chown(d, sb.uid, sb.gid); err != nil {
+	defer root.Close()
+	dir := path.Dir(rel)
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
-	}
-	if err := os.WriteFile(path, data, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		return err
-	}
-	return os.Chown(path, sb.uid, sb.gid)
-}
-
-// credential makes a command run as the run user.
-func (sb *sandbox) credential() *syscall.Credential {
-	if sb.user == "" {
-		return nil
-	}
-	return &syscall.Credential{Uid: uint32(sb.uid), Gid: uint32(sb.gid)}
-}
-
-// remove deletes everything of the run: its processes, files (secrets
-// included) and user.
-func (sb *sandbox) remove(ctx context.Context) error {
-	var errs []error
-	if sb.created {
-		// A phase may have left background processes behind.
-		_ = exec.CommandContext(ctx, "pkill", "-KILL", "-u", sb.user).Run()
-	}
-	if err := os.RemoveAll(sb.dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing %s: %w", sb.dir, err))
-	}
-	if sb.created {
-		if out, err := exec.CommandContext(ctx, "userdel", sb.user).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("removing the run user %s: %v: %s", sb.user, err, strings.TrimSpace(string(out))))
+		for d := dir; d != "."; d = path.Dir(d) {
+			if err := root.Lchown(d, sb.UID, sb.GID); err != nil {
+				return err
+			}
 		}
 	}
-	return errors.Join(errs...)
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Chown(sb.UID, sb.GID)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readHomeFile reads rel under the run's home, beneath it; a missing file
+// is empty.
+func (sb *runSandbox) readHomeFile(rel string) ([]byte, error) {
+	root, err := os.OpenRoot(sb.Home)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	data, err := root.ReadFile(rel)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// limits are the project's limits for the sandbox.
+func limits(p *config.Project) sandbox.Limits {
+	return sandbox.Limits{}
 }
