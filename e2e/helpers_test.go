@@ -80,12 +80,19 @@ func freePort(t *testing.T) int {
 
 // startServer runs `jetway server` on a free loopback port with home as
 // its HOME (the data dir is home's default one, so clients with the same
-// HOME need no settings).
+// HOME need no settings). Its runs may use the bed's local dockerd (the
+// cheapest real run); startServerWith chooses the flags.
 func startServer(t *testing.T, home string, port int, concurrency int) *serverProc {
+	t.Helper()
+	return startServerWith(t, home, port, concurrency, "--allow-local-docker")
+}
+
+func startServerWith(t *testing.T, home string, port int, concurrency int, flags ...string) *serverProc {
 	t.Helper()
 	bin := jetwayBinary(t)
 	s := &serverProc{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Home: home, DataDir: filepath.Join(home, ".local", "share", "jetway"), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(bin, "server", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", fmt.Sprint(concurrency))
+	args := append([]string{"server", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", fmt.Sprint(concurrency)}, flags...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

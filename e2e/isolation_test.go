@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The control-plane side of the "Run isolation" issue: what a server's run
+// may use and see, through the real server, CLI and runners.
+
+// A server started without --allow-local-docker refuses a run whose
+// DOCKER_HOST is the machine's own daemon, and says what to do instead.
+func TestServerRefusesTheLocalDockerDaemon(t *testing.T) {
+	b := bed.Get(t)
+	s := startServerWith(t, t.TempDir(), freePort(t), 1)
+	dir := localProject(t, b, "local-refused", "echo phase-ran", "")
+	code, out, errOut := s.jetway(t, context.Background(), dir, "deploy")
+	all := out + errOut
+	if code == 0 || strings.Contains(all, "phase-ran") {
+		t.Fatalf("a run on the local daemon was not refused (exit %d):\n%s", code, all)
+	}
+	for _, want := range []string{"--allow-local-docker", "remote Docker host"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, all)
+		}
+	}
+}
+
+// The deployer's environment holds its API token and AWS keys; with
+// env.pass: ["*"] none of them reaches a phase, and the server's own
+// output never shows the API token.
+func TestNoTokenReachesAPhaseOrTheServerOutput(t *testing.T) {
+	b := bed.Get(t)
+	s := startServer(t, t.TempDir(), freePort(t), 1)
+	token, err := os.ReadFile(filepath.Join(s.DataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(token))
+	dir := localProject(t, b, "pass-all", "env", "")
+	writeFiles(t, dir, map[string]string{"jetway.yaml": strings.Replace(readFile(t, filepath.Join(dir, "jetway.yaml")), "env:\n", "env:\n  pass: [\"*\"]\n", 1)})
+	cmd := exec.Command(jetwayBinary(t), "deploy")
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + s.Home, "PATH=" + os.Getenv("PATH"), "JETWAY_SERVER=" + s.URL, "JETWAY_TOKEN=" + tok,
+		"AWS_SECRET_ACCESS_KEY=aws-deployer-secret", "MY_API_TOKEN=my-deployer-token", "PASSED_PLAIN=visible"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "PASSED_PLAIN=visible") {
+		t.Fatalf("env.pass passed nothing:\n%s", out.String())
+	}
+	for _, secret := range []string{tok, "aws-deployer-secret", "my-deployer-token"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("%q reached the phase:\n%s", secret, out.String())
+		}
+	}
+	if strings.Contains(s.log.String(), tok) {
+		t.Errorf("the server's output shows the API token:\n%s", s.log.String())
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
