@@ -1,18 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +17,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runner"
+	"github.com/jetway-dev/jetway/internal/runproto"
 )
 
 // newRunnerExecCommand is what the server's executor starts for each run.
@@ -69,8 +65,12 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	if err != nil {
 		return fmt.Errorf("unpacking the bundle: %w", err)
 	}
-	sink := &httpSink{client: client, path: base + "/events"}
-	defer sink.Close()
+	sink := runproto.NewUploader(ctx, runproto.UploaderOptions{Server: server, RunID: id, Token: token, HTTP: client.HTTP, Logger: c.Logger()})
+	defer func() {
+		if err := sink.Close(); err != nil {
+			c.Logger().Error("sending the run's events", "err", err)
+		}
+	}()
 	project, err := config.Parse(config.FileName, []byte(spec.ProjectFile))
 	if err != nil {
 		sink.Emit(api.Event{Type: "error", Message: err.Error()})
@@ -99,58 +99,3 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	})
 	return nil
 }
-
-// httpSink sends events to the server in batches: at most every 200 ms,
-// and at once for the summary.
-type httpSink struct {
-	client  *apiclient.Client
-	path    string
-	mu      sync.Mutex
-	pending []api.Event
-	timer   *time.Timer
-}
-
-func (s *httpSink) Emit(e api.Event) {
-	s.mu.Lock()
-	s.pending = append(s.pending, e)
-	final := e.Type == "summary"
-	if !final && s.timer == nil {
-		s.timer = time.AfterFunc(200*time.Millisecond, s.flush)
-	}
-	s.mu.Unlock()
-	if final || len(s.pending) >= 500 {
-		s.flush()
-	}
-}
-
-func (s *httpSink) flush() {
-	s.mu.Lock()
-	batch := s.pending
-	s.pending = nil
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	s.mu.Unlock()
-	if len(batch) == 0 {
-		return
-	}
-	body, _ := json.Marshal(batch)
-	for attempt := 0; attempt < 5; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		resp, err := s.client.Stream(ctx, http.MethodPost, s.path, nil, bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
-		cancel()
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if se, ok := err.(*apiclient.StatusError); ok && se.Status < 500 {
-			fmt.Fprintln(os.Stderr, "jetway runner: the server refused events:", strings.TrimSpace(se.Message))
-			return
-		}
-		time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
-	}
-	fmt.Fprintln(os.Stderr, "jetway runner: could not deliver", len(batch), "events")
-}
-
-func (s *httpSink) Close() { s.flush() }

@@ -20,6 +20,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
+	"github.com/jetway-dev/jetway/internal/runproto"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
@@ -316,45 +317,40 @@ func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// runEvents takes a batch of the runner's (masked) events: their text goes
-// into the log, the first one marks the run running, the summary ends it.
+// The store keeps the events' log and their numbers.
+var _ runproto.EventStore = (*storepkg.SQLite)(nil)
+
+// runEvents takes a batch of the runner's (masked, numbered) events; see
+// runproto for the protocol. Their text goes into the log once however
+// often they are sent, the first batch marks the run running, the summary
+// ends it.
 func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	var events []api.Event
-	if !decodeBody(w, r, &events) {
-		return
-	}
-	ctx := r.Context()
-	if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	var text strings.Builder
-	var summary *api.Summary
-	for _, e := range events {
-		text.WriteString(e.Text())
-		if e.Type == "summary" && e.Summary != nil {
-			summary = e.Summary
+	runproto.HandleEvents(w, r, s.runs, id, func(ctx context.Context, events []api.Event) error {
+		defer s.hub.notify(id)
+		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
+			return err
 		}
-	}
-	if text.Len() > 0 {
-		if _, err := s.runs.AppendLog(ctx, id, text.String()); err != nil {
-			writeError(w, http.StatusInternalServerError, "%v", err)
-			return
+		for _, e := range events {
+			if e.Type != "summary" || e.Summary == nil {
+				continue
+			}
+			summary := e.Summary
+			if !api.Finished(summary.Status) {
+				summary.Status = api.StatusFailed
+			}
+			// A run that has ended already (this batch was sent again)
+			// stays as it is.
+			done, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning, api.StatusRunning}, summary.Status, summary.Error, summary)
+			if err != nil {
+				return err
+			}
+			if done {
+				s.log.Info("run finished", "run", id, "status", summary.Status)
+			}
 		}
-	}
-	if summary != nil {
-		if !api.Finished(summary.Status) {
-			summary.Status = api.StatusFailed
-		}
-		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning, api.StatusRunning}, summary.Status, summary.Error, summary); err != nil {
-			writeError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		s.log.Info("run finished", "run", id, "status", summary.Status)
-	}
-	s.hub.notify(id)
-	w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
 }
 
 func (s *Server) appendLog(ctx context.Context, id, text string) {
