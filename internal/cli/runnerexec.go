@@ -56,21 +56,26 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		return err
 	}
 	defer os.RemoveAll(src)
-	resp, err := client.Stream(ctx, http.MethodGet, base+"/bundle", nil, nil, nil)
-	if err != nil {
-		return clientError(err)
-	}
-	err = bundle.Extract(resp.Body, src)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("unpacking the bundle: %w", err)
-	}
 	sink := runproto.NewUploader(ctx, runproto.UploaderOptions{Server: server, RunID: id, Token: token, HTTP: client.HTTP, Logger: c.Logger()})
 	defer func() {
 		if err := sink.Close(); err != nil {
 			c.Logger().Error("sending the run's events", "err", err)
 		}
 	}()
+	// A bundle that cannot be fetched or unpacked whole fails the run with
+	// the reason (it names the file), never runs it on a partial workspace.
+	resp, err := client.Stream(ctx, http.MethodGet, base+"/bundle", nil, nil, nil)
+	if err == nil {
+		err = bundle.Extract(resp.Body, src)
+		resp.Body.Close()
+	} else {
+		err = fmt.Errorf("bundle: %w", clientError(err))
+	}
+	if err != nil {
+		sink.Emit(api.Event{Type: "error", Message: err.Error()})
+		sink.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: id, Status: api.StatusFailed, ExitCode: ExitFailed, Error: err.Error()}})
+		return err
+	}
 	project, err := config.Parse(config.FileName, []byte(spec.ProjectFile))
 	if err != nil {
 		sink.Emit(api.Event{Type: "error", Message: err.Error()})

@@ -102,9 +102,21 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// putBlob stores one zstd-compressed content. The client declares its size
+// with ?size=N (the manifest's), which bounds decompression; without it
+// bundle.MaxBlobSize does.
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 	hash := r.PathValue("hash")
-	n, err := s.blobs.Put(hash, http.MaxBytesReader(w, r.Body, 2<<30))
+	size := int64(-1)
+	if q := r.URL.Query().Get("size"); q != "" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "blob %s: size %q is not a number of bytes", hash, q)
+			return
+		}
+		size = n
+	}
+	n, err := s.blobs.Put(hash, size, http.MaxBytesReader(w, r.Body, 2<<30))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "blob %s: %v", hash, err)
 		return
@@ -130,6 +142,17 @@ func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
 	if len(missing) > 0 {
 		writeError(w, http.StatusBadRequest, "the bundle needs %d blob(s) the server lacks; upload them first (PUT /v1/blobs/HASH)", len(missing))
 		return
+	}
+	// The stream a runner gets holds each file at the manifest's size; a
+	// size its content does not have would only fail the run later.
+	for _, f := range m.Files {
+		if f.SHA256 == "" {
+			continue
+		}
+		if size, err := s.blobs.Size(f.SHA256); err != nil || size != f.Size {
+			writeError(w, http.StatusBadRequest, "bundle file %q: the manifest says %d bytes, but its content (blob %s) has %d", f.Path, f.Size, f.SHA256, size)
+			return
+		}
 	}
 	id := bundle.ID(m)
 	if err := s.runs.PutBundle(r.Context(), id, m); err != nil {
@@ -312,6 +335,8 @@ func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/zstd")
+	// A missing or damaged blob ends the stream with the reason, and the
+	// runner fails the run with it; the operator gets it here too.
 	if err := s.blobs.WriteTar(w, m); err != nil {
 		s.log.Error("sending a bundle", "run", run.ID, "err", err)
 	}
