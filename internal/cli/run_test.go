@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,7 +78,9 @@ phases:
 `), 0o644))
 	cmd := exec.Command(bin, "run", dir)
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	var out bytes.Buffer
+	// exec copies the child's output into out from its own goroutine while
+	// the test polls it.
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(t, cmd.Start())
 	deadline := time.Now().Add(30 * time.Second)
@@ -106,4 +109,23 @@ phases:
 	if matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-"+id[1]+"-*")); len(matches) > 0 {
 		t.Errorf("sandbox left: %v", matches)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that one goroutine may write while another
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
