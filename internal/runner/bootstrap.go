@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -65,7 +66,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		return nil, fail(ExitConfig, "%v", err)
 	}
 	r.summary.DockerHostURL = spec.String()
-	if r.opts.RefuseLocalDocker && spec.Scheme == dockerhost.SchemeUnix {
+	if r.opts.RefuseLocalDocker && isLocalDaemon(spec) {
 		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the server's own machine: through it a phase could control that machine, so jetway server refuses the run. "+
 			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS) or run it on an agent on another machine; "+
 			"an operator who accepts the risk starts the server with --allow-local-docker", spec)
@@ -222,4 +223,20 @@ func invokingUser() string {
 		return u.Username
 	}
 	return ""
+}
+
+// isLocalDaemon tells whether spec is this machine's own Docker daemon: a
+// unix socket, or TCP to a loopback address.
+func isLocalDaemon(spec dockerhost.Spec) bool {
+	switch spec.Scheme {
+	case dockerhost.SchemeUnix:
+		return true
+	case dockerhost.SchemeTCP:
+		if strings.EqualFold(spec.Host, "localhost") {
+			return true
+		}
+		ip := net.ParseIP(spec.Host)
+		return ip != nil && ip.IsLoopback()
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 )
@@ -184,6 +185,72 @@ func TestLocalDockerIsRefusedWhenAsked(t *testing.T) {
 			t.Fatalf("not refused: %+v\n%s", s, rec.text())
 		case !refuse && s.Status != string(Succeeded):
 			t.Fatalf("jetway run on the local daemon failed: %+v\n%s", s, rec.text())
+		}
+	}
+}
+
+// env.pass: ["*"] passes nothing of the deployer's tokens and keys; a
+// token named exactly is passed, and masked.
+func TestEnvPassNeverHandsOverTokens(t *testing.T) {
+	h := newHarness(t)
+	clientEnv := []string{"JETWAY_TOKEN=jw_deployer-token-1234", "AWS_SECRET_ACCESS_KEY=aws-secret-5678", "MY_API_TOKEN=my-api-token-9012", "BUNDLE_PATH=vendor/bundle"}
+	for _, tc := range []struct {
+		pass      string
+		want      []string
+		forbidden []string
+	}{
+		{`["*"]`, []string{"BUNDLE_PATH=vendor/bundle"}, []string{"jw_deployer-token-1234", "aws-secret-5678", "my-api-token-9012", "JETWAY_TOKEN=", "AWS_SECRET_ACCESS_KEY=", "MY_API_TOKEN="}},
+		{`[MY_API_TOKEN, "/^JETWAY_.*/", "AWS_*"]`, []string{"MY_API_TOKEN=[MASKED]"}, []string{"jw_deployer-token-1234", "aws-secret-5678", "my-api-token-9012", "BUNDLE_PATH"}},
+	} {
+		project := strings.Replace(h.projectFile("pass", "phases:\n  build: [env]\n"), "  vars:\n", "  pass: "+tc.pass+"\n  vars:\n", 1)
+		dir := writeProject(t, map[string]string{"jetway.yaml": project})
+		p, err := config.Load(filepath.Join(dir, config.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "pass", Sink: rec, ClientEnv: clientEnv,
+			Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+				return h.client.Resolve(ctx, "", refs)
+			}})
+		text := rec.text()
+		if s.Status != string(Succeeded) {
+			t.Fatalf("pass %s: %+v\n%s", tc.pass, s, text)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(text, w) {
+				t.Errorf("pass %s: %q missing:\n%s", tc.pass, w, text)
+			}
+		}
+		for _, f := range tc.forbidden {
+			if strings.Contains(text, f) {
+				t.Errorf("pass %s: %q reached the phase:\n%s", tc.pass, f, text)
+			}
+		}
+	}
+}
+
+// limits: in jetway.yaml bound the phases' memory.
+func TestMemoryLimitStopsAPhase(t *testing.T) {
+	h := newHarness(t)
+	project := h.projectFile("limits", "limits: {memory: 64m, pids: 64}\nphases:\n  build: [\"python3 -c 'b = b\\\"x\\\" * (200 << 20)' && echo survived\"]\n")
+	s, rec := h.run(t, context.Background(), writeProject(t, map[string]string{"jetway.yaml": project}))
+	if s.Status != string(Failed) || !strings.Contains(s.Error, "status 137") || strings.Contains(rec.text(), "log build  survived") {
+		t.Fatalf("200 MB under a 64 MB limit: %+v\n%s", s, rec.text())
+	}
+}
+
+func TestIsLocalDaemon(t *testing.T) {
+	for host, want := range map[string]bool{
+		"": true, "unix:///var/run/docker.sock": true, "tcp://127.0.0.1:2375": true, "tcp://localhost:2375": true,
+		"tcp://[::1]:2375": true, "tcp://10.0.0.2:2376": false, "ssh://builder@127.0.0.1": false, "ssh://builder@docker.internal": false,
+	} {
+		spec, err := dockerhost.ParseSpec(host, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isLocalDaemon(spec); got != want {
+			t.Errorf("%q: local %v, want %v", host, got, want)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -94,16 +93,8 @@ func (r *run) phaseEnv(buildOK bool) []string {
 	if env["PATH"] == "" {
 		env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
-	for _, kv := range r.opts.ClientEnv {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		for _, pat := range r.opts.Project.Pass {
-			if m, _ := filepath.Match(pat, k); m {
-				env[k] = v
-			}
-		}
+	for k, v := range r.passed {
+		env[k] = v
 	}
 	for k, v := range r.vars {
 		env[k] = v

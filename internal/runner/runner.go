@@ -104,6 +104,7 @@ type run struct {
 	summary *Summary
 
 	vars    map[string]string // resolved run variables
+	passed  map[string]string // what env.pass copies from the caller's environment
 	secrets []mask.Secret
 	sb      *runSandbox
 	out     *lockedWriter // masked phase and build output
@@ -323,6 +324,15 @@ func (r *run) resolve(ctx context.Context) error {
 	if key := r.vars["JETS_SSH_KEY"]; key != "" {
 		if norm := dockerhost.NormalizeKey([]byte(key)); string(norm) != key {
 			r.secrets = append(r.secrets, mask.Secret{Name: "JETS_SSH_KEY (as written to ~/.ssh/id_rsa)", Value: norm})
+		}
+	}
+	// What env.pass lets through from the caller's environment; a value
+	// whose name looks secret (MY_API_TOKEN) is masked like a SecureString.
+	var secretNames []string
+	r.passed, secretNames = p.PassEnv(r.opts.ClientEnv)
+	for _, name := range secretNames {
+		if v := r.passed[name]; v != "" {
+			r.secrets = append(r.secrets, mask.Secret{Name: name + " (from env.pass)", Value: []byte(v)})
 		}
 	}
 	m, err := mask.Compile(r.secrets)

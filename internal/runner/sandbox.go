@@ -81,5 +81,5 @@ func (sb *runSandbox) readHomeFile(rel string) ([]byte, error) {
 
 // limits are the project's limits for the sandbox.
 func limits(p *config.Project) sandbox.Limits {
-	return sandbox.Limits{}
+	return sandbox.Limits{MemoryBytes: p.Limits.MemoryBytes, PIDs: p.Limits.PIDs}
 }
