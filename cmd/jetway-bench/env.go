@@ -73,7 +73,8 @@ func (e *benchEnv) startServer(ctx context.Context) error {
 	addr := l.Addr().String()
 	l.Close()
 	e.url = "http://" + addr
-	e.server = exec.Command(e.jetway, "server", "--listen", addr, "--concurrency", "4")
+	// Some scenarios use the bed's local daemon (the cheapest real run).
+	e.server = exec.Command(e.jetway, "server", "--listen", addr, "--concurrency", "4", "--allow-local-docker")
 	e.server.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH")}
 	logFile, err := os.Create(filepath.Join(e.work, "server.log"))
 	if err != nil {
