@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,5 +325,45 @@ func checkFailed(t *testing.T, s *serverProc, r api.Run, want string) {
 	log := s.storedLog(t, r.ID)
 	if !strings.Contains(log, "error: "+want) || strings.Contains(log, "phase-ran") {
 		t.Errorf("run %s's log:\n%s", r.ID, log)
+	}
+}
+
+// TestRunLogInOrderThroughAPause: a run prints numbered lines while the
+// server is paused for a while (SIGSTOP); every line is stored once, in
+// order, and the run ends with its summary.
+func TestRunLogInOrderThroughAPause(t *testing.T) {
+	b := bed.Get(t)
+	s := startServer(t, t.TempDir(), freePort(t), 1)
+	const n = 3000
+	dir := localProject(t, b, "in-order", fmt.Sprintf("i=1; while [ $i -le %d ]; do echo line $i; if [ $((i %% 50)) -eq 0 ]; then sleep 0.1; fi; i=$((i+1)); done", n), "")
+	code, out, errOut := s.jetway(t, context.Background(), dir, "deploy", "--detach")
+	if code != 0 {
+		t.Fatalf("deploy: %s", errOut)
+	}
+	id := strings.TrimSpace(out)
+	waitLog(t, s, id, "line 100\n")
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.waitFinished(t, []string{id}, 2*time.Minute)[0]; r.Status != api.StatusSucceeded {
+		t.Fatalf("the run: %+v", r)
+	}
+	next := 1
+	for _, l := range strings.Split(s.storedLog(t, id), "\n") {
+		var i int
+		if _, err := fmt.Sscanf(l, "line %d", &i); err != nil {
+			continue
+		}
+		if i != next {
+			t.Fatalf("line %d stored where line %d belongs", i, next)
+		}
+		next++
+	}
+	if next != n+1 {
+		t.Fatalf("%d of %d lines stored", next-1, n)
 	}
 }

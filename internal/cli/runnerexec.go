@@ -72,8 +72,12 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		err = fmt.Errorf("bundle: %w", clientError(err))
 	}
 	if err != nil {
+		status, code := api.StatusFailed, ExitFailed
+		if ctx.Err() != nil {
+			status, code = api.StatusCancelled, ExitCancelled
+		}
 		sink.Emit(api.Event{Type: "error", Message: err.Error()})
-		sink.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: id, Status: api.StatusFailed, ExitCode: ExitFailed, Error: err.Error()}})
+		sink.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: id, Status: status, ExitCode: code, Error: err.Error()}})
 		return err
 	}
 	project, err := config.Parse(config.FileName, []byte(spec.ProjectFile))

@@ -182,7 +182,8 @@ func (u *Uploader) Close() error {
 	if !u.closing {
 		u.closing = true
 		close(u.closed)
-		time.AfterFunc(u.opts.CloseTimeout, u.endLife)
+		deadline := time.AfterFunc(u.opts.CloseTimeout, u.endLife)
+		defer deadline.Stop()
 	}
 	u.mu.Unlock()
 	<-u.done
