@@ -57,7 +57,7 @@ func TestContextSwapRaceNeverLeavesTheWorkspace(t *testing.T) {
 	ws := t.TempDir()
 	outside, secret := outsideSecret(t)
 	must(t, os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\nCOPY . /z\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(ws, "a-padding"), bytes.Repeat([]byte{'p'}, 4<<20), 0o644))
+	must(t, os.WriteFile(filepath.Join(ws, "a-padding"), bytes.Repeat([]byte{'p'}, 1<<20), 0o644))
 	must(t, os.Mkdir(filepath.Join(ws, "d0"), 0o755))
 	for _, name := range []string{"token", "f0", "f1"} {
 		must(t, os.WriteFile(filepath.Join(ws, "d0", name), []byte("workspace"), 0o644))
