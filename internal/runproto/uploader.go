@@ -42,9 +42,9 @@ type UploaderOptions struct {
 	MaxBuffered int
 	// AttemptTimeout bounds one request (30 s).
 	AttemptTimeout time.Duration
-	// CloseTimeout is how long Close goes on sending after the run's
-	// context has ended (10 s): it must be shorter than the grace the
-	// runner's executor gives a cancelled runner.
+	// CloseTimeout bounds Close (10 s): what the server has not
+	// acknowledged by then is reported undelivered. It must be shorter
+	// than the grace the runner's executor gives a cancelled runner (30 s).
 	CloseTimeout time.Duration
 }
 
@@ -83,7 +83,8 @@ const (
 // Uploader sends a run's events to the server: numbered in the order of
 // Emit, in batches, one batch in flight at a time, each event kept until
 // the server has acknowledged it and sent again until it has. Emit may be
-// called from any goroutine; Close once, after the last Emit.
+// called from any goroutine, Close after the last Emit (a second Close
+// waits for the first and returns the same).
 type Uploader struct {
 	opts UploaderOptions
 	url  string
