@@ -336,9 +336,10 @@ func TestStopTimeoutAndDetach(t *testing.T) {
 	}
 }
 
-// TestServerKilledMidRun: SIGKILL the server while a run runs and another
-// waits; after a restart the first is failed with its log kept, and the
-// queue goes on.
+// TestServerKilledMidRun: SIGKILL the server and the runner of a running
+// run while another waits; after a restart the first is failed with its
+// log kept, the queue goes on, and the new server removed what the dead
+// runner left: its sandbox, its user and its processes.
 func TestServerKilledMidRun(t *testing.T) {
 	b := bed.Get(t)
 	home, port := t.TempDir(), freePort(t)
@@ -354,12 +355,31 @@ func TestServerKilledMidRun(t *testing.T) {
 	if r := s.run(t, shortID); r.Status != api.StatusQueued {
 		t.Fatalf("with concurrency 1 the second run should wait: %s", r.Status)
 	}
+	// A runner that cannot clean up: SIGKILL, before the server's death
+	// could ask it to.
+	runner := processWithEnv(t, "JETWAY_RUN_ID="+longID)
+	if err := syscall.Kill(runner, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.cmd.Wait()
+	left, _ := filepath.Glob(filepath.Join("/var/lib/jetway/work", "run-"+longID+"-*"))
+	if len(left) != 1 {
+		t.Fatalf("the killed runner's sandbox should still be there before the restart: %v", left)
+	}
 
 	s2 := startServer(t, home, port, 1)
+	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
+		t.Fatalf("the restarted server did not remove the dead runner's sandbox %s: %v", left[0], err)
+	}
+	if passwd, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(passwd), left[0]) {
+		t.Fatalf("the dead runner's user remains")
+	}
+	if pids := processWithMarker("sleep 300"); len(pids) > 0 {
+		t.Fatalf("the dead run's processes remain: %v", pids)
+	}
 	r := s2.run(t, longID)
 	if r.Status != api.StatusFailed || r.Reason != "server restarted" {
 		t.Fatalf("the run that was running: %+v", r)
@@ -370,17 +390,41 @@ func TestServerKilledMidRun(t *testing.T) {
 	if r := s2.waitFinished(t, []string{shortID}, time.Minute)[0]; r.Status != api.StatusSucceeded {
 		t.Fatalf("the queued run after the restart: %+v", r)
 	}
-	// The orphaned runner was told to stop when the server died, and
-	// cleaned its sandbox up.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "jetway-run-"+longID+"-*"))
-		if len(matches) == 0 {
-			break
+}
+
+// processWithEnv finds the process whose environment holds kv.
+func processWithEnv(t *testing.T, kv string) int {
+	t.Helper()
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the killed server's runner left its sandbox: %v", matches)
+		env, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		for _, e := range strings.Split(string(env), "\x00") {
+			if e == kv {
+				return pid
+			}
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
+	t.Fatalf("no process has %s", kv)
+	return 0
+}
+
+// processWithMarker lists the processes whose command line holds marker.
+func processWithMarker(marker string) []int {
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
