@@ -3,11 +3,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
 )
 
 // The control-plane side of the "Run isolation" issue: what a server's run
@@ -73,4 +78,42 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// A hand-made API request carrying the deployer's tokens in Pass gets
+// them neither stored with the run nor handed to a phase.
+func TestServerFiltersPassedVariables(t *testing.T) {
+	b := bed.Get(t)
+	s := startServer(t, t.TempDir(), freePort(t), 1)
+	ctx := context.Background()
+	c := s.client(t)
+	var bundle struct{ ID string }
+	if err := c.Do(ctx, http.MethodPost, "/v1/bundles", nil, api.Manifest{Files: []api.File{}}, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("project: hand-made\nenv:\n  pass: [\"*\"]\n  vars:\n    DOCKER_HOST: unix://%s\nphases:\n  build: [env]\n", b.LocalSocket)
+	var run api.Run
+	req := api.NewRunRequest{ProjectFile: project, Bundle: bundle.ID,
+		Pass: map[string]string{"JETWAY_TOKEN": "jw_hand-made-token", "AWS_SECRET_ACCESS_KEY": "aws-hand-made-secret", "PLAIN": "visible"}}
+	if err := c.Do(ctx, http.MethodPost, "/v1/runs", nil, req, &run); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.waitFinished(t, []string{run.ID}, time.Minute)[0]; r.Status != api.StatusSucceeded {
+		t.Fatalf("%+v\n%s", r, s.storedLog(t, run.ID))
+	}
+	log := s.storedLog(t, run.ID)
+	if !strings.Contains(log, "PLAIN=visible") {
+		t.Fatalf("nothing passed:\n%s", log)
+	}
+	db, err := os.ReadFile(filepath.Join(s.DataDir, "jetway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(filepath.Join(s.DataDir, "jetway.db-wal"))
+	db = append(db, wal...)
+	for _, secret := range []string{"jw_hand-made-token", "aws-hand-made-secret"} {
+		if strings.Contains(log, secret) || bytes.Contains(db, []byte(secret)) {
+			t.Errorf("%q was stored or reached the phase", secret)
+		}
+	}
 }

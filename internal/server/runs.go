@@ -186,10 +186,17 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bundle %q is unknown; upload it first (POST /v1/bundles)", req.Bundle)
 		return
 	}
+	// The client filters too; a hand-made request must not get a
+	// JETWAY_TOKEN stored with the run either.
+	var clientEnv []string
+	for k, v := range req.Pass {
+		clientEnv = append(clientEnv, k+"="+v)
+	}
+	pass, _ := p.PassEnv(clientEnv)
 	run := storepkg.StoredRun{
 		Run: api.Run{ID: newID(4), Project: p.Project, Status: api.StatusQueued, Env: p.Env(req.Env), StartedBy: req.StartedBy,
 			Git: req.Git, Bundle: req.Bundle, CreatedAt: time.Now().UTC()},
-		ProjectFile: req.ProjectFile, Pass: req.Pass,
+		ProjectFile: req.ProjectFile, Pass: pass,
 	}
 	if err := s.runs.CreateRun(r.Context(), run); err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
