@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -168,7 +169,9 @@ func upload(ctx context.Context, c *CLI, client *apiclient.Client, m api.Manifes
 		go func() { pw.CloseWithError(bundle.Compress(pw, paths[h])) }()
 		counter := &countWriter{}
 		body := io.TeeReader(pr, counter)
-		resp, err := client.Stream(ctx, http.MethodPut, "/v1/blobs/"+url.PathEscape(h), nil, body, http.Header{"Content-Type": {"application/zstd"}})
+		// The size bounds the server's decompression (a zstd bomb stops there).
+		size := url.Values{"size": {strconv.FormatInt(sizes[h], 10)}}
+		resp, err := client.Stream(ctx, http.MethodPut, "/v1/blobs/"+url.PathEscape(h), size, body, http.Header{"Content-Type": {"application/zstd"}})
 		pr.Close()
 		if err != nil {
 			return sent, total, err
