@@ -16,10 +16,11 @@ const MinSecretLen = 4
 // its own, so fragments such as "-----" do not blank the log.
 const minLineLen = 8
 
-// Forms returns every byte string that counts as an occurrence of secret:
-// the raw value, its base64 and base64url encodings at each of the three
-// byte alignments and wrapped as base64(1) and openssl wrap them, URL and
-// JSON escapings, and each line of a multi-line value. Forms shorter than MinSecretLen are left out.
+// Forms returns every byte string that counts as an occurrence of secret,
+// as the package documentation lists them. Forms made only of base64
+// characters and '=' are also found with line breaks inside (see the
+// package documentation); that is the Matcher's doing, not a form. Forms
+// shorter than MinSecretLen are left out.
 func Forms(secret []byte) [][]byte {
 	var forms [][]byte
 	seen := map[string]bool{}
@@ -43,9 +44,9 @@ func Forms(secret []byte) [][]byte {
 				add(stableBase64(enc, v, align))
 			}
 		}
-		// `base64 FILE` wraps at 76 columns and `openssl base64` at 64, so
-		// a long secret's encoding never appears in one piece: mask each
-		// wrapped line of it.
+		// `base64 FILE | head` and `openssl base64 | head` print only the
+		// first lines of a long encoding, never the whole of it: mask each
+		// line of it at their default widths.
 		for _, width := range []int{76, 64} {
 			for _, src := range [][]byte{v, append(append([]byte{}, v...), '\n')} {
 				encoded := base64.StdEncoding.EncodeToString(src)
@@ -56,13 +57,15 @@ func Forms(secret []byte) [][]byte {
 				}
 			}
 		}
-		s := string(v)
-		for _, e := range []string{url.QueryEscape(s), url.PathEscape(s)} {
+		for _, e := range urlForms(v) {
 			add([]byte(e))
 			add([]byte(lowerHexEscapes(e)))
 		}
-		for _, j := range jsonForms(s) {
+		for _, j := range jsonForms(string(v)) {
 			add([]byte(j))
+		}
+		for _, h := range htmlForms(string(v)) {
+			add([]byte(h))
 		}
 	}
 	if bytes.ContainsAny(secret, "\r\n") {
@@ -89,6 +92,47 @@ func stableBase64(enc *base64.Encoding, secret []byte, align int) []byte {
 		return nil
 	}
 	return []byte(encoded[first:last])
+}
+
+// urlForms is v percent-encoded as the common encoders write it. They all
+// keep the unreserved characters of RFC 3986 (A-Z a-z 0-9 - . _ ~) and
+// differ in what else they keep and in how they write a space.
+func urlForms(v []byte) []string {
+	return []string{
+		// Go url.QueryEscape, Python quote_plus: space as '+'.
+		percentEncode(v, "", true),
+		// Go url.PathEscape.
+		url.PathEscape(string(v)),
+		// RFC 3986 unreserved only: .NET Uri.EscapeDataString (GitHub's
+		// UriDataEscape), curl --data-urlencode, Python quote(s, safe='').
+		percentEncode(v, "", false),
+		// Python quote(s): keeps '/'.
+		percentEncode(v, "/", false),
+		// JavaScript encodeURIComponent and encodeURI.
+		percentEncode(v, "!'()*", false),
+		percentEncode(v, "!#$&'()*+,/:;=?@", false),
+	}
+}
+
+// percentEncode writes every byte of v as %XX except the unreserved
+// characters and those in keep; a space becomes '+' if plusSpace.
+func percentEncode(v []byte, keep string, plusSpace bool) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for _, c := range v {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', strings.IndexByte(keep, c) >= 0:
+			b.WriteByte(c)
+		case c == ' ' && plusSpace:
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // lowerHexEscapes rewrites %2F as %2f: some encoders use lower-case hex.
@@ -118,4 +162,32 @@ func jsonForms(s string) []string {
 	unquote := func(q string) string { return q[1 : len(q)-1] }
 	m := unquote(minimal)
 	return []string{unquote(string(goForm)), m, strings.ReplaceAll(m, "/", `\/`)}
+}
+
+// htmlForms is s escaped for HTML or XML text. All escapers write &amp;,
+// &lt; and &gt;; they differ in the quotes.
+func htmlForms(s string) []string {
+	dialects := []struct{ quot, apos, plus string }{
+		// Python html.escape(s, quote=False), xml.sax.saxutils.escape.
+		{`"`, "'", "+"},
+		// Python html.escape.
+		{"&quot;", "&#x27;", "+"},
+		// Go html.EscapeString and text/template, Jinja (markupsafe).
+		{"&#34;", "&#39;", "+"},
+		// Go html/template.
+		{"&#34;", "&#39;", "&#43;"},
+		// XML: .NET SecurityElement.Escape (GitHub's XmlDataEscape), PHP
+		// htmlspecialchars with ENT_HTML5, Java's escapeXml.
+		{"&quot;", "&apos;", "+"},
+		// Ruby CGI.escapeHTML, Rails, lodash _.escape.
+		{"&quot;", "&#39;", "+"},
+		// PHP htmlspecialchars (ENT_QUOTES, the default since PHP 8.1).
+		{"&quot;", "&#039;", "+"},
+	}
+	var out []string
+	for _, d := range dialects {
+		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, d.quot, "'", d.apos, "+", d.plus)
+		out = append(out, r.Replace(s))
+	}
+	return out
 }

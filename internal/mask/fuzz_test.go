@@ -1,92 +1,58 @@
-package mask
+package mask_test
 
 import (
 	"bytes"
 	"math/rand/v2"
-	"slices"
 	"testing"
+
+	"github.com/jetway-dev/jetway/internal/mask"
+	"github.com/jetway-dev/jetway/internal/mask/masktest"
 )
 
-// referenceMask is the obvious, whole-buffer answer: every occurrence of
-// every pattern, overlapping spans merged, each merged span replaced.
-func referenceMask(patterns [][]byte, in []byte) (out []byte, spans []span) {
-	for _, p := range patterns {
-		for i := 0; ; {
-			j := bytes.Index(in[i:], p)
-			if j < 0 {
-				break
-			}
-			spans = append(spans, span{int64(i + j), int64(i + j + len(p))})
-			i += j + 1
-		}
-	}
-	slices.SortFunc(spans, func(a, b span) int { return int(a.start - b.start) })
-	var merged []span
-	for _, s := range spans {
-		if n := len(merged); n > 0 && s.start < merged[n-1].end {
-			merged[n-1].end = max(merged[n-1].end, s.end)
-			continue
-		}
-		merged = append(merged, s)
-	}
-	var last int64
-	for _, s := range merged {
-		out = append(out, in[last:s.start]...)
-		out = append(out, Replacement...)
-		last = s.end
-	}
-	return append(out, in[last:]...), merged
-}
-
+// FuzzMask: random secrets, printed in random forms (wrapped base64
+// among them) between random bytes, written in random chunks, must come
+// out as the whole-buffer model masks them, with no form left and every
+// printed secret masked.
 func FuzzMask(f *testing.F) {
 	f.Add([]byte("hunter2!"), []byte("log line\nmore"), uint64(1))
 	f.Add([]byte("-----BEGIN KEY-----\nabcdefghijkl\n-----END KEY-----\n"), []byte("x"), uint64(2))
 	f.Add([]byte("a/b<c>d&e\"f\\g"), []byte{0, 1, 2, 255}, uint64(3))
+	f.Add([]byte("s3cr3t-t0ken-value"), []byte("0000000000000000000000000000000000000000000000\r\n"), uint64(4))
 	f.Fuzz(func(t *testing.T, secretSeed, filler []byte, seed uint64) {
 		rng := rand.New(rand.NewPCG(seed, uint64(len(secretSeed))))
 		// One to four secrets: the fuzzer's bytes first, then random ones,
-		// some of them printable and some sharing prefixes.
-		var secrets []Secret
-		if len(secretSeed) >= MinSecretLen && len(secretSeed) <= 200 {
-			secrets = append(secrets, Secret{Name: "fuzz", Value: secretSeed})
+		// some of them sharing prefixes.
+		var secrets []mask.Secret
+		if len(secretSeed) >= mask.MinSecretLen && len(secretSeed) <= 200 {
+			secrets = append(secrets, mask.Secret{Name: "fuzz", Value: secretSeed})
 		}
 		for n := rng.IntN(4); n >= 0; n-- {
-			v := make([]byte, MinSecretLen+rng.IntN(40))
-			for i := range v {
-				if rng.IntN(2) == 0 {
-					v[i] = byte(rng.IntN(256))
-				} else {
-					const alphabet = "abc/+=\n\"\\<>& xyz0123"
-					v[i] = alphabet[rng.IntN(len(alphabet))]
-				}
-			}
+			v := masktest.Secret(rng)
 			if len(secrets) > 0 && rng.IntN(3) == 0 {
 				prev := secrets[len(secrets)-1].Value
 				v = append(append([]byte{}, prev[:rng.IntN(len(prev))]...), v...)
 			}
-			secrets = append(secrets, Secret{Name: "rand", Value: v})
+			secrets = append(secrets, mask.Secret{Name: "rand", Value: v})
 		}
-		m, err := Compile(secrets)
+		m, err := mask.Compile(secrets)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var patterns [][]byte
+		var forms [][]byte
 		for _, s := range secrets {
-			patterns = append(patterns, Forms(s.Value)...)
+			forms = append(forms, mask.Forms(s.Value)...)
 		}
-		// Text: filler and random forms of random secrets, interleaved.
+		// Text: filler and renderings of random secrets, interleaved.
 		var in []byte
+		var must []masktest.Span
 		for range 1 + rng.IntN(12) {
 			if len(filler) > 0 && rng.IntN(2) == 0 {
 				a := rng.IntN(len(filler))
 				in = append(in, filler[a:a+rng.IntN(len(filler)-a+1)]...)
 			}
-			forms := Forms(secrets[rng.IntN(len(secrets))].Value)
-			form := forms[rng.IntN(len(forms))]
-			if rng.IntN(4) == 0 {
-				form = form[:rng.IntN(len(form))] // a prefix that never completes
-			}
-			in = append(in, form...)
+			r := masktest.Render(rng, secrets[rng.IntN(len(secrets))].Value, rng.IntN(masktest.Kinds))
+			must = append(must, masktest.Span{Start: len(in) + r.Must.Start, End: len(in) + r.Must.End})
+			in = append(in, r.Text...)
 		}
 		// Random chunking, down to single bytes.
 		var got bytes.Buffer
@@ -101,20 +67,23 @@ func FuzzMask(f *testing.F) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		want, spans := referenceMask(patterns, in)
-		if !bytes.Equal(got.Bytes(), want) {
-			t.Fatalf("input %q\n got %q\nwant %q", in, got.Bytes(), want)
+		want := masktest.Mask(forms, in)
+		if !bytes.Equal(got.Bytes(), want.Out) {
+			t.Fatalf("input %q\n got %q\nwant %q", in, got.Bytes(), want.Out)
 		}
-		// Independently: no form survives in what was kept.
-		var last int64
-		for _, s := range append(spans, span{int64(len(in)), int64(len(in))}) {
-			kept := in[last:s.start]
-			for _, p := range patterns {
+		// Independently of the model's matching: no form is left in what
+		// it keeps, and every secret printed is masked.
+		for _, kept := range want.Kept(in) {
+			for _, p := range forms {
 				if bytes.Contains(kept, p) {
 					t.Fatalf("form %q survives in %q", p, kept)
 				}
 			}
-			last = s.end
+		}
+		for _, s := range must {
+			if !want.Covers(s) {
+				t.Fatalf("input %q: %q at %d is not masked (spans %v)", in, in[s.Start:s.End], s.Start, want.Spans)
+			}
 		}
 	})
 }

@@ -1,36 +1,6 @@
-// Package mask redacts secrets from a stream of bytes, however the stream
-// is cut into writes.
-//
-// # Algorithm
-//
-// Compile turns every form of every secret (see Forms) into one
-// Aho-Corasick automaton, stored as a dense DFA over byte classes: each byte
-// that occurs in some pattern has a class of its own, all other bytes share
-// class 0, so the table has (states × classes) entries and memory stays
-// linear in the total length of the patterns. A state whose string ends
-// with a pattern is marked by a negative table entry and knows the length
-// of the longest such pattern, so the scan costs one table load and one
-// sign test per byte.
-//
-// A Writer feeds every byte through the DFA once. When a pattern ends, its
-// span joins the pending masked spans (spans that overlap merge, so the
-// longest match wins and no part of any overlapping secret is shown). After
-// each Write, the automaton's depth — the longest suffix of the input that
-// is still the start of some pattern — marks the only bytes that a later
-// write could turn into a secret: everything before them is final and is
-// written downstream at once, with each finished span replaced by
-// [MASKED]. A line in which no secret can start is therefore released as
-// soon as it is written, and live logs stay live. Close (or Flush) releases
-// what is held.
-//
-// Hand-written because no maintained Go library streams multi-pattern
-// redaction across write boundaries; the design follows GitLab Runner's
-// masker (buffer only a possible prefix) with an automaton instead of one
-// matcher per secret.
 package mask
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -38,6 +8,12 @@ import (
 
 // Replacement is written in place of every masked span.
 const Replacement = "[MASKED]"
+
+// MinWrapLine is the shortest line after which a line break may fall
+// inside a base64 form: GNU base64 -w accepts narrower widths, but nothing
+// prints secrets that way, and a shorter minimum would hold back more
+// ordinary lines.
+const MinWrapLine = 16
 
 // Secret is a value to mask and where it came from, for error messages.
 type Secret struct {
@@ -55,6 +31,13 @@ func (e *ShortSecretError) Error() string {
 	return fmt.Sprintf("secret %s is %d bytes long; secrets must be at least %d bytes, or every occurrence of so short a string would be masked in the log: use a longer value", e.Name, e.Len, MinSecretLen)
 }
 
+// Byte classes of the line-break bytes: every transition on them is marked
+// so that the scan stops there and looks for a wrapped base64 form.
+const (
+	classLF = 1
+	classCR = 2
+)
+
 // Matcher is a compiled set of secrets. It is immutable and safe for
 // concurrent use; each stream needs its own Writer.
 type Matcher struct {
@@ -62,10 +45,18 @@ type Matcher struct {
 	nClasses int
 	// delta[state*nClasses+class] is the next state's row offset
 	// (next*nClasses), which saves a multiplication per byte; negative
-	// (^offset) when the next state ends a pattern.
-	delta     []int32
-	depth     []int32 // length of the state's string
-	outLen    []int32 // longest pattern that is a suffix of the state's string
+	// (^offset) when the next state ends a pattern or the byte is a line
+	// break.
+	delta  []int32
+	depth  []int32 // length of the state's string
+	outLen []int32 // longest pattern that is a suffix of the state's string
+	// wrapRow is, per state, the row offset of the state for the longest
+	// suffix of its string that begins a wrappable pattern (0 if none).
+	wrapRow []int32
+	// recip turns a row offset into a state without a division (see
+	// state), which the line-break path does a few times per line.
+	recip     uint64
+	base64    [256]bool // isBase64 as a table, for runBefore
 	nPatterns int
 }
 
@@ -83,9 +74,11 @@ func Compile(secrets []Secret) (*Matcher, error) {
 	for _, p := range patterns {
 		total += len(p)
 	}
-	// Row offsets are int32: states × classes must stay below 2^31.
-	if total*256 >= math.MaxInt32 {
-		return nil, fmt.Errorf("the secrets' forms add up to %d bytes; at most %d are supported", total, math.MaxInt32/256)
+	// Row offsets are int32: states × classes must stay below 2^31, and
+	// there are at most twice as many states as pattern bytes (see
+	// addCRTwins).
+	if 2*(total+1)*256 >= math.MaxInt32 {
+		return nil, fmt.Errorf("the secrets' forms add up to %d bytes; at most %d are supported", total, math.MaxInt32/512-1)
 	}
 	return compilePatterns(patterns), nil
 }
@@ -94,27 +87,37 @@ type trieNode struct {
 	next  map[byte]int32
 	depth int32
 	out   int32
+	wrap  bool // the node's string begins a wrappable pattern
 }
 
 func compilePatterns(patterns [][]byte) *Matcher {
 	m := &Matcher{nPatterns: len(patterns)}
-	// Byte classes: one per byte that occurs in a pattern.
+	// Byte classes: one per byte that occurs in a pattern, and one each
+	// for '\n' and '\r' whether they occur or not.
+	var assigned [256]bool
 	m.nClasses = 1
+	assign := func(b byte) {
+		if !assigned[b] {
+			assigned[b] = true
+			m.classes[b] = byte(m.nClasses)
+			m.nClasses++
+		}
+	}
+	assign('\n')
+	assign('\r')
 	for _, p := range patterns {
 		for _, b := range p {
-			if m.classes[b] == 0 {
-				m.classes[b] = byte(m.nClasses)
-				m.nClasses++
-			}
+			assign(b)
 		}
 	}
 	if m.nClasses > 256 {
-		// Every byte occurs in some pattern: the 256th one got class
+		// Every byte occurs in some pattern: the last one got class
 		// byte(256) == 0, which no other byte uses then.
 		m.nClasses = 256
 	}
 	nodes := []trieNode{{next: map[byte]int32{}}}
 	for _, p := range patterns {
+		wrap := wrappable(p)
 		s := int32(0)
 		for _, b := range p {
 			c := m.classes[b]
@@ -125,6 +128,7 @@ func compilePatterns(patterns [][]byte) *Matcher {
 				nodes[s].next[c] = child
 			}
 			s = child
+			nodes[s].wrap = nodes[s].wrap || wrap
 		}
 		nodes[s].out = max(nodes[s].out, int32(len(p)))
 	}
@@ -132,6 +136,7 @@ func compilePatterns(patterns [][]byte) *Matcher {
 	m.delta = make([]int32, n*k)
 	m.depth = make([]int32, n)
 	m.outLen = make([]int32, n)
+	m.wrapRow = make([]int32, n)
 	fail := make([]int32, n)
 	// Breadth-first, so a state's fail state is complete before it.
 	queue := make([]int32, 0, n)
@@ -146,6 +151,10 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		queue = queue[1:]
 		m.depth[s] = nodes[s].depth
 		m.outLen[s] = max(nodes[s].out, m.outLen[fail[s]])
+		m.wrapRow[s] = m.wrapRow[fail[s]]
+		if nodes[s].wrap {
+			m.wrapRow[s] = s
+		}
 		for c := range k {
 			viaFail := m.delta[int(fail[s])*k+c]
 			if child, ok := nodes[s].next[byte(c)]; ok {
@@ -157,14 +166,75 @@ func compilePatterns(patterns [][]byte) *Matcher {
 			}
 		}
 	}
-	// Store row offsets, and mark transitions into pattern-ending states.
+	m.addCRTwins()
+	// Store row offsets; mark transitions into pattern-ending states, and
+	// the line breaks where a wrapped match may start.
 	for i, next := range m.delta {
 		m.delta[i] = next * int32(k)
-		if m.outLen[next] > 0 {
+		if m.outLen[next] > 0 || m.breakMarked(int32(i/k), i%k, n) {
 			m.delta[i] = ^m.delta[i]
 		}
 	}
+	for i := range m.wrapRow {
+		m.wrapRow[i] *= int32(k)
+	}
+	m.recip = (1<<32 + uint64(k) - 1) / uint64(k)
+	for b := range m.base64 {
+		m.base64[b] = isBase64(byte(b))
+	}
 	return m
+}
+
+// state returns the state whose row starts at offset row. With
+// recip = ceil(2^32/k) = (2^32+r)/k for some r < k, and row = s*k,
+// row*recip>>32 = s + s*r>>32, which is s since s*k < 2^31.
+func (m *Matcher) state(row int32) int32 {
+	return int32(uint64(row) * m.recip >> 32)
+}
+
+// wrapDepth is the length of the longest suffix of the string of the
+// state at row that begins a wrappable pattern.
+func (m *Matcher) wrapDepth(row int32) int32 {
+	return m.depth[m.state(m.wrapRow[m.state(row)])]
+}
+
+// addCRTwins gives the target of each '\r' transition out of a state whose
+// string ends with the start of a wrappable pattern a twin: a copy of the
+// target's row whose '\n' transition is marked, so that "\r\n" stops the
+// scan there and nowhere else.
+func (m *Matcher) addCRTwins() {
+	k := m.nClasses
+	n := int32(len(m.depth))
+	twins := map[int32]int32{}
+	for s := range n {
+		if m.wrapRow[s] == 0 {
+			continue
+		}
+		t := m.delta[int(s)*k+classCR]
+		twin, ok := twins[t]
+		if !ok {
+			twin = int32(len(m.depth))
+			twins[t] = twin
+			m.delta = append(m.delta, m.delta[int(t)*k:int(t+1)*k]...)
+			m.depth = append(m.depth, m.depth[t])
+			m.outLen = append(m.outLen, m.outLen[t])
+			m.wrapRow = append(m.wrapRow, m.wrapRow[t])
+		}
+		m.delta[int(s)*k+classCR] = twin
+	}
+}
+
+// breakMarked tells whether the transition on class c out of state s stops
+// the scan for a line break: '\r' and '\n' after the start of a wrappable
+// pattern, and '\n' out of a twin (states from n on).
+func (m *Matcher) breakMarked(s int32, c int, n int) bool {
+	switch c {
+	case classCR:
+		return m.wrapRow[s] != 0
+	case classLF:
+		return m.wrapRow[s] != 0 || int(s) >= n
+	}
+	return false
 }
 
 // Patterns is the number of byte strings the matcher looks for.
@@ -172,7 +242,7 @@ func (m *Matcher) Patterns() int { return m.nPatterns }
 
 // TableBytes is the memory the automaton's tables take.
 func (m *Matcher) TableBytes() int {
-	return 4 * (len(m.delta) + len(m.depth) + len(m.outLen))
+	return 4 * (len(m.delta) + len(m.depth) + len(m.outLen) + len(m.wrapRow))
 }
 
 // String masks s in one go, for error messages and other whole values.
@@ -186,126 +256,3 @@ func (m *Matcher) String(s string) string {
 	_ = w.Flush()
 	return string(out)
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// span is a half-open range of absolute stream offsets to mask.
-type span struct{ start, end int64 }
-
-// Writer masks what is written to it and writes the result to the
-// underlying writer. It is not safe for concurrent use.
-type Writer struct {
-	m   *Matcher
-	w   io.Writer
-	row int32 // the automaton's state, as its row offset in delta
-	// held are the bytes from offset heldAt on that are not written yet;
-	// pos is the offset after the last byte written to the Writer.
-	held   []byte
-	heldAt int64
-	pos    int64
-	spans  []span // pending, sorted, disjoint
-	out    []byte
-	err    error
-}
-
-// NewWriter returns a Writer that masks m's secrets on their way to w. If
-// w is an io.Closer, Close closes it.
-func (m *Matcher) NewWriter(w io.Writer) *Writer {
-	return &Writer{m: m, w: w}
-}
-
-// Write masks p. It always consumes all of p; an error is the underlying
-// writer's.
-func (w *Writer) Write(p []byte) (int, error) {
-	if w.err != nil {
-		return 0, w.err
-	}
-	m := w.m
-	delta, classes := m.delta, &m.classes
-	row := w.row
-	base := w.pos
-	for i, b := range p {
-		next := delta[row+int32(classes[b])]
-		if next < 0 {
-			next = ^next
-			end := base + int64(i) + 1
-			w.addSpan(span{end - int64(m.outLen[next/int32(m.nClasses)]), end})
-		}
-		row = next
-	}
-	w.row = row
-	w.held = append(w.held, p...)
-	w.pos += int64(len(p))
-	w.release(w.pos - int64(m.depth[row/int32(m.nClasses)]))
-	return len(p), w.err
-}
-
-func (w *Writer) addSpan(s span) {
-	for n := len(w.spans); n > 0 && w.spans[n-1].end > s.start; n-- {
-		last := w.spans[n-1]
-		s.start = min(s.start, last.start)
-		s.end = max(s.end, last.end)
-		w.spans = w.spans[:n-1]
-	}
-	w.spans = append(w.spans, s)
-}
-
-// release writes everything before safe, the first offset a later match
-// could still start at, except spans that a later match could still extend.
-func (w *Writer) release(safe int64) {
-	out := w.out[:0]
-	done := w.heldAt
-	for len(w.spans) > 0 && w.spans[0].start < safe {
-		s := w.spans[0]
-		out = append(out, w.held[done-w.heldAt:s.start-w.heldAt]...)
-		done = s.start
-		if s.end > safe {
-			break // a later match may still grow this span
-		}
-		out = append(out, Replacement...)
-		done = s.end
-		w.spans = w.spans[1:]
-	}
-	if len(w.spans) == 0 || w.spans[0].start >= safe {
-		if safe > done {
-			out = append(out, w.held[done-w.heldAt:safe-w.heldAt]...)
-			done = safe
-		}
-	}
-	if done > w.heldAt {
-		rest := copy(w.held, w.held[done-w.heldAt:])
-		w.held = w.held[:rest]
-		w.heldAt = done
-	}
-	w.out = out
-	if len(out) > 0 {
-		if _, err := w.w.Write(out); err != nil {
-			w.err = err
-		}
-	}
-}
-
-// Flush writes what is held, masking spans that are complete. Bytes held
-// only because they could begin a secret are written as they are, and the
-// automaton starts afresh: call it at the end of a stream.
-func (w *Writer) Flush() error {
-	if w.err != nil {
-		return w.err
-	}
-	w.release(w.pos)
-	w.row = 0
-	return w.err
-}
-
-// Close flushes, then closes the underlying writer if it is an io.Closer.
-func (w *Writer) Close() error {
-	err := w.Flush()
-	if c, ok := w.w.(io.Closer); ok {
-		err = errors.Join(err, c.Close())
-	}
-	return err
-}
-
-var _ io.WriteCloser = (*Writer)(nil)

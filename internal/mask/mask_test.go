@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"html"
+	htmltemplate "html/template"
 	"net/url"
 	"strings"
 	"testing"
+	"text/template"
 )
 
 func mustCompile(t testing.TB, secrets ...string) *Matcher {
@@ -26,6 +30,7 @@ func mustCompile(t testing.TB, secrets ...string) *Matcher {
 
 func TestMaskForms(t *testing.T) {
 	const secret = `p@ss/w<o>rd&"quote"\x`
+	const quoted = `it's "a" <b>&c+d`
 	const pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nQyNTUxOQAAACBnZW5lcmF0ZWQ\n-----END OPENSSH PRIVATE KEY-----\n"
 	goJSON, _ := json.Marshal(secret)
 	tests := []struct {
@@ -42,7 +47,22 @@ func TestMaskForms(t *testing.T) {
 		{"json go", secret, `{"p":` + string(goJSON) + `}`, `{"p":"[MASKED]"}`},
 		{"json minimal", secret, `{"p":"p@ss/w<o>rd&\"quote\"\\x"}`, `{"p":"[MASKED]"}`},
 		{"json escaped slash", secret, `{"p":"p@ss\/w<o>rd&\"quote\"\\x"}`, `{"p":"[MASKED]"}`},
-		{"pem whole", pem, "key:\n" + pem + "done", "key:\n[MASKED]done"},
+		// quoted has both quotes, a space and a '+': the escapers differ there.
+		{"html Go html.EscapeString", quoted, "<p>" + html.EscapeString(quoted) + "</p>", "<p>[MASKED]</p>"},
+		{"html Go text/template", quoted, "<p>" + template.HTMLEscapeString(quoted) + "</p>", "<p>[MASKED]</p>"},
+		{"html Go html/template", quoted, htmlTemplate(t, "<p>{{.}}</p>", quoted), "<p>[MASKED]</p>"},
+		{"xml Go EscapeText", quoted, "<v>" + xmlEscape(quoted) + "</v>", "<v>[MASKED]</v>"},
+		{"html Python html.escape", quoted, "<p>it&#x27;s &quot;a&quot; &lt;b&gt;&amp;c+d</p>", "<p>[MASKED]</p>"},
+		{"html Python quote=False", quoted, "<p>it's \"a\" &lt;b&gt;&amp;c+d</p>", "<p>[MASKED]</p>"},
+		{"xml .NET SecurityElement.Escape", quoted, "<v>it&apos;s &quot;a&quot; &lt;b&gt;&amp;c+d</v>", "<v>[MASKED]</v>"},
+		{"html Ruby CGI.escapeHTML", quoted, "it&#39;s &quot;a&quot; &lt;b&gt;&amp;c+d", "[MASKED]"},
+		{"html PHP htmlspecialchars", quoted, "it&#039;s &quot;a&quot; &lt;b&gt;&amp;c+d", "[MASKED]"},
+		{"url Go QueryEscape (Python quote_plus)", quoted, "?q=" + url.QueryEscape(quoted), "?q=[MASKED]"},
+		{"url RFC 3986 (.NET, curl --data-urlencode)", quoted, "?q=it%27s%20%22a%22%20%3Cb%3E%26c%2Bd", "?q=[MASKED]"},
+		{"url Python quote keeps /", secret, "/u/p%40ss/w%3Co%3Erd%26%22quote%22%5Cx/", "/u/[MASKED]/"},
+		{"url JavaScript encodeURIComponent", quoted, "?q=it's%20%22a%22%20%3Cb%3E%26c%2Bd", "?q=[MASKED]"},
+		{"url JavaScript encodeURI", quoted, "?q=it's%20%22a%22%20%3Cb%3E&c+d", "?q=[MASKED]"},
+		{"pem whole keeps its lines", pem, "key:\n" + pem + "done", "key:\n[MASKED]\n[MASKED]\n[MASKED]\n[MASKED]\ndone"},
 		{"pem one line", pem, "line: QyNTUxOQAAACBnZW5lcmF0ZWQ!", "line: [MASKED]!"},
 		{"pem short fragments stay", pem, "----- -----BEGIN", "----- -----BEGIN"},
 		{"pem through base64(1), wrapped at 76", pem, wrap76(base64.StdEncoding.EncodeToString([]byte(pem))), "[MASKED]\n[MASKED]\n[MASKED]\n"},
@@ -209,7 +229,8 @@ func TestEveryByteValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := "<" + string(all[128:]) + ">" + string(all[:128])
-	if got := m.String(in); got != "<[MASKED]>[MASKED]" {
+	// Secret A holds '\n': the masked text keeps it.
+	if got := m.String(in); got != "<[MASKED]>[MASKED]\n[MASKED]" {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -221,4 +242,66 @@ func wrap76(s string) string {
 		s = s[76:]
 	}
 	return b.String() + s + "\n"
+}
+
+func htmlTemplate(t *testing.T, text, data string) string {
+	var b strings.Builder
+	if err := htmltemplate.Must(htmltemplate.New("").Parse(text)).Execute(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// TestEveryByteValueTwice: when every byte occurs in some pattern, the
+// last one to get a class gets class 0; occurring again later must not
+// give it another byte's class.
+func TestEveryByteValueTwice(t *testing.T) {
+	var all []byte
+	for b := range 256 {
+		all = append(all, byte(b))
+	}
+	m, err := Compile([]Secret{{Name: "A", Value: all}, {Name: "B", Value: []byte("\xff\xff\xffxyz")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		"<\xff\xff\xffxyz>": "<[MASKED]>",
+		"<\x00\x00\x00xyz>": "<\x00\x00\x00xyz>",
+	} {
+		if got := m.String(in); got != want {
+			t.Errorf("masked %q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsBase64(t *testing.T) {
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+	for b := range 256 {
+		if want := strings.IndexByte(chars, byte(b)) >= 0; isBase64(byte(b)) != want {
+			t.Errorf("isBase64(%q) = %v", byte(b), !want)
+		}
+	}
+}
+
+// TestRowToState checks Matcher.state, which divides by multiplying, on
+// every state of matchers with many different class counts.
+func TestRowToState(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		var secrets []string
+		for i := range n {
+			secrets = append(secrets, fmt.Sprintf("secret-%d-%s", i, strings.Repeat(string(rune('!'+i)), i)))
+		}
+		m := mustCompile(t, secrets...)
+		for s := range int32(len(m.depth)) {
+			if got := m.state(s * int32(m.nClasses)); got != s {
+				t.Fatalf("%d classes: state(%d) = %d, want %d", m.nClasses, s*int32(m.nClasses), got, s)
+			}
+		}
+	}
 }
