@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -49,16 +50,19 @@ func (c *Client) Follow(ctx context.Context, runID string, w io.Writer) (End, er
 	}
 }
 
-// readEvents parses server-sent events: data lines go to w, "end" stops.
+// readEvents parses server-sent events as the specification reads them
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html): lines
+// end at CR LF, LF or a lone CR; an event's data fields are joined with
+// LF. Each log event's data goes to w with a final LF; "end" stops.
 func readEvents(r io.Reader, w io.Writer, last *string) (End, bool, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	sc.Split(scanEventLines)
 	var event, id string
 	var data []string
 	for sc.Scan() {
 		line := sc.Text()
-		switch {
-		case line == "":
+		if line == "" {
 			if event == "end" {
 				var end End
 				_ = json.Unmarshal([]byte(strings.Join(data, "\n")), &end)
@@ -71,16 +75,36 @@ func readEvents(r io.Reader, w io.Writer, last *string) (End, bool, error) {
 				*last = id
 			}
 			event, id, data = "", "", nil
-		case strings.HasPrefix(line, ":"):
-		case strings.HasPrefix(line, "event: "):
-			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "id: "):
-			id = strings.TrimPrefix(line, "id: ")
-		case strings.HasPrefix(line, "data: "):
-			data = append(data, strings.TrimPrefix(line, "data: "))
-		case line == "data:":
-			data = append(data, "")
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			event = value
+		case "id":
+			id = value
+		case "data":
+			data = append(data, value)
 		}
 	}
 	return End{}, false, sc.Err()
+}
+
+// scanEventLines is a bufio.SplitFunc for the lines of an event stream.
+func scanEventLines(b []byte, atEOF bool) (advance int, token []byte, err error) {
+	i := bytes.IndexAny(b, "\r\n")
+	switch {
+	case i < 0 && atEOF && len(b) > 0:
+		return len(b), b, nil
+	case i < 0:
+		return 0, nil, nil
+	case b[i] == '\n':
+		return i + 1, b[:i], nil
+	case i+1 < len(b) && b[i+1] == '\n':
+		return i + 2, b[:i], nil
+	case i+1 < len(b) || atEOF:
+		return i + 1, b[:i], nil
+	}
+	return 0, nil, nil // a CR at the end: its LF may come with the next read
 }
