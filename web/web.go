@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -52,21 +53,43 @@ type Source interface {
 
 // Dashboard serves the pages.
 type Dashboard struct {
-	Source Source
-	// Token is the API token; signing in takes it.
-	Token  string
-	Logger *slog.Logger
-	pages  map[string]*template.Template
+	source   Source
+	token    string // the API token; signing in takes it
+	sessions Sessions
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	now      func() time.Time
 }
 
-const cookieName = "jetway_session"
+// Options configure a dashboard.
+type Options struct {
+	Source Source
+	// Token is the API token: signing in takes it, and a session opened
+	// with another token is refused.
+	Token string
+	// Sessions keeps the sessions; nil means in memory (NewMemorySessions).
+	Sessions Sessions
+	Logger   *slog.Logger
+}
+
+const (
+	cookieName = "jetway_session"
+	csrfField  = "csrf"
+	// maxForm bounds a form post: the largest the dashboard takes is the
+	// sign-in form.
+	maxForm = 64 << 10
+)
 
 // New parses the templates.
-func New(src Source, token string, log *slog.Logger) (*Dashboard, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func New(opts Options) (*Dashboard, error) {
+	d := &Dashboard{source: opts.Source, token: opts.Token, sessions: opts.Sessions, log: opts.Logger,
+		pages: map[string]*template.Template{}, now: time.Now}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dashboard{Source: src, Token: token, Logger: log, pages: map[string]*template.Template{}}
+	if d.sessions == nil {
+		d.sessions = NewMemorySessions()
+	}
 	funcs := template.FuncMap{
 		"duration": fmtDuration,
 		"since":    func(t *time.Time) string { return fmtTime(t) },
@@ -86,17 +109,38 @@ func New(src Source, token string, log *slog.Logger) (*Dashboard, error) {
 	return d, nil
 }
 
-// session is the cookie value: derived from the token, so the token itself
-// never sits in a cookie, and a new token signs everyone out.
-func (d *Dashboard) session() string {
-	m := hmac.New(sha256.New, []byte(d.Token))
-	m.Write([]byte("jetway dashboard session v1"))
+// tokenFingerprint names an API token without revealing it: sessions
+// carry it, so that a session opened with an old token is refused.
+func tokenFingerprint(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("jetway dashboard session v2"))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (d *Dashboard) signedIn(r *http.Request) bool {
+// session returns the request's live session, if it has one.
+func (d *Dashboard) session(r *http.Request) (Session, bool) {
 	c, err := r.Cookie(cookieName)
-	return err == nil && hmac.Equal([]byte(c.Value), []byte(d.session()))
+	if err != nil || c.Value == "" {
+		return Session{}, false
+	}
+	s, ok, err := d.sessions.Lookup(r.Context(), c.Value)
+	if err != nil {
+		d.log.Error("looking up a dashboard session", "err", err)
+		return Session{}, false
+	}
+	if !ok || subtle.ConstantTimeCompare([]byte(s.Token), []byte(tokenFingerprint(d.token))) != 1 {
+		return Session{}, false
+	}
+	return s, true
+}
+
+// sameForm reports whether a posted form carries the session's CSRF token.
+// Together with the Origin check of Handler it stops pages elsewhere —
+// another port of the same host included, which SameSite does not
+// separate — from posting on the user's behalf.
+func sameForm(r *http.Request, s Session) bool {
+	got := r.PostFormValue(csrfField)
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) == 1
 }
 
 // Handler routes the dashboard's paths.
@@ -114,7 +158,14 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET /events", d.auth(d.runEvents))
 	mux.Handle("GET /params", d.auth(d.paramsPage))
 	mux.Handle("GET /hosts", d.auth(d.hostsPage))
-	return securityHeaders(mux)
+	// Every state-changing request must come from the dashboard's own
+	// origin (Sec-Fetch-Site, else Origin against Host); forms also carry
+	// the session's CSRF token, for browsers that send neither header.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "refused: this request came from a page of another origin, not from the dashboard", http.StatusForbidden)
+	}))
+	return securityHeaders(limitForms(cop.Handler(mux)))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -126,9 +177,19 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-func (d *Dashboard) auth(h http.HandlerFunc) http.Handler {
+// limitForms bounds what a form post may send.
+func limitForms(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !d.signedIn(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// auth requires a live session, and on a post the session's CSRF token.
+func (d *Dashboard) auth(h func(http.ResponseWriter, *http.Request, Session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.session(r)
+		if !ok {
 			if r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream" {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
@@ -136,43 +197,79 @@ func (d *Dashboard) auth(h http.HandlerFunc) http.Handler {
 			http.Error(w, "sign in first", http.StatusUnauthorized)
 			return
 		}
-		h(w, r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameForm(r, s) {
+			http.Error(w, "refused: the form lacks this session's CSRF token; reload the page and try again", http.StatusForbidden)
+			return
+		}
+		h(w, r, s)
 	})
 }
 
-func (d *Dashboard) render(w http.ResponseWriter, status int, page string, data map[string]any) {
+// render executes a page. With a session, the page shows the navigation
+// and its forms carry the session's CSRF token.
+func (d *Dashboard) render(w http.ResponseWriter, status int, page string, s *Session, data map[string]any) {
+	if s != nil {
+		data["CSRF"] = s.CSRF
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Pages hold the CSRF token and run details: keep them out of caches,
+	// and out of the back button after sign-out.
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	if err := d.pages[page].Execute(w, data); err != nil {
-		d.Logger.Error("rendering a page", "page", page, "err", err)
+		d.log.Error("rendering a page", "page", page, "err", err)
 	}
 }
 
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
 		return "/"
 	}
 	return next
 }
 
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	d.render(w, http.StatusOK, "login", map[string]any{"Title": "Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
+	d.render(w, http.StatusOK, "login", nil, map[string]any{"Title": "Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
 }
 
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	token := strings.TrimSpace(r.FormValue("token"))
-	next := safeNext(r.FormValue("next"))
-	if !hmac.Equal([]byte(token), []byte(d.Token)) {
-		d.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next,
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := safeNext(r.PostFormValue("next"))
+	if subtle.ConstantTimeCompare([]byte(token), []byte(d.token)) != 1 {
+		d.render(w, http.StatusUnauthorized, "login", nil, map[string]any{"Title": "Sign in", "Next": next,
 			"Error": "That is not the API token. It is in the file token of the server's data dir."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: d.session(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int((30 * 24 * time.Hour).Seconds())})
+	// A session held before signing in again is ended, not reused: a
+	// cookie planted in the browser beforehand never becomes signed in.
+	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+		_ = d.sessions.Revoke(r.Context(), c.Value)
+	}
+	s := newSession(tokenFingerprint(d.token), d.now())
+	if err := d.sessions.Create(r.Context(), s); err != nil {
+		d.log.Error("creating a dashboard session", "err", err)
+		http.Error(w, "could not sign in: the session store failed; see the server's log", http.StatusInternalServerError)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.ID, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, Expires: s.Expires, MaxAge: int(SessionTTL.Seconds())})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// logout ends the session on the server, so that a copy of the cookie is
+// worth nothing afterwards, and clears the cookie.
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	if s, ok := d.session(r); ok {
+		if !sameForm(r, s) {
+			http.Error(w, "refused: the form lacks this session's CSRF token; reload the page and try again", http.StatusForbidden)
+			return
+		}
+		if err := d.sessions.Revoke(r.Context(), s.ID); err != nil {
+			d.log.Error("ending a dashboard session", "err", err)
+			http.Error(w, "could not sign out: the session store failed; see the server's log", http.StatusInternalServerError)
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -187,14 +284,14 @@ func row(r api.Run) runRow {
 		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: r.Summary.CacheText()}
 }
 
-func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request, sess Session) {
 	project, status := r.URL.Query().Get("project"), r.URL.Query().Get("status")
-	runs, err := d.Source.ListRuns(r.Context(), project, status, 100)
+	runs, err := d.source.ListRuns(r.Context(), project, status, 100)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	all, _ := d.Source.ListRuns(r.Context(), "", "", 500)
+	all, _ := d.source.ListRuns(r.Context(), "", "", 500)
 	projects := map[string]bool{}
 	for _, run := range all {
 		projects[run.Project] = true
@@ -208,7 +305,7 @@ func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request) {
 	for _, run := range runs {
 		rows = append(rows, row(run))
 	}
-	d.render(w, http.StatusOK, "runs", map[string]any{"Title": "Runs", "Runs": rows, "Projects": names, "Project": project, "Status": status,
+	d.render(w, http.StatusOK, "runs", &sess, map[string]any{"Title": "Runs", "Runs": rows, "Projects": names, "Project": project, "Status": status,
 		"Statuses": []string{api.StatusQueued, api.StatusProvisioning, api.StatusRunning, api.StatusSucceeded, api.StatusFailed, api.StatusCancelled, api.StatusTimedOut}})
 }
 
@@ -218,10 +315,10 @@ type phaseBar struct {
 	Left, Width            float64
 }
 
-func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request) {
-	run, err := d.Source.GetRun(r.Context(), r.PathValue("id"))
+func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request, sess Session) {
+	run, err := d.source.GetRun(r.Context(), r.PathValue("id"))
 	if err != nil {
-		d.render(w, http.StatusNotFound, "runs", map[string]any{"Title": "Not found", "Error": fmt.Sprintf("No run %q.", r.PathValue("id"))})
+		d.render(w, http.StatusNotFound, "runs", &sess, map[string]any{"Title": "Not found", "Error": fmt.Sprintf("No run %q.", r.PathValue("id"))})
 		return
 	}
 	var bars []phaseBar
@@ -240,13 +337,13 @@ func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request) {
 			left += width
 		}
 	}
-	d.render(w, http.StatusOK, "run", map[string]any{"Title": "Run " + run.ID, "Run": run, "Row": row(run), "Phases": bars,
+	d.render(w, http.StatusOK, "run", &sess, map[string]any{"Title": "Run " + run.ID, "Run": run, "Row": row(run), "Phases": bars,
 		"Finished": api.Finished(run.Status), "Summary": run.Summary})
 }
 
-func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request, sess Session) {
 	id := r.PathValue("id")
-	if err := d.Source.CancelRun(r.Context(), id); err != nil {
+	if err := d.source.CancelRun(r.Context(), id); err != nil {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
@@ -255,12 +352,12 @@ func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request) {
 
 // logStream sends the run's log as the API's /v1/runs/{id}/logs?follow=1
 // does.
-func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request, sess Session) {
 	var after int64
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		after, _ = strconv.ParseInt(last, 10, 64)
 	}
-	StreamLog(r.Context(), w, d.Source, r.PathValue("id"), after)
+	StreamLog(r.Context(), w, d.source, r.PathValue("id"), after)
 }
 
 // LogSource is what StreamLog reads.
@@ -271,11 +368,11 @@ type LogSource interface {
 }
 
 // StreamLog writes a run's log from the chunk after `after` as
-// server-sent events — one event per stored chunk, its lines as data lines,
-// its number as the event id (so a reconnecting client resumes with
-// Last-Event-ID) — and follows it until the run ends; then it sends an
-// "end" event whose data is {"status": …, "reason": …}. Followers read
-// from storage, so a late follower sees everything.
+// server-sent events — one event per stored chunk, its lines as data lines
+// (see writeData), its number as the event id (so a reconnecting client
+// resumes with Last-Event-ID) — and follows it until the run ends; then it
+// sends an "end" event whose data is {"status": …, "reason": …}. Followers
+// read from storage, so a late follower sees everything.
 func StreamLog(ctx context.Context, w http.ResponseWriter, src LogSource, id string, after int64) {
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -290,11 +387,11 @@ func StreamLog(ctx context.Context, w http.ResponseWriter, src LogSource, id str
 			return
 		}
 		for _, c := range chunks {
-			fmt.Fprintf(w, "id: %d\n", c.Seq)
-			for _, line := range strings.Split(strings.TrimSuffix(c.Data, "\n"), "\n") {
-				fmt.Fprintf(w, "data: %s\n", line)
-			}
-			_, _ = io.WriteString(w, "\n")
+			var ev strings.Builder
+			fmt.Fprintf(&ev, "id: %d\n", c.Seq)
+			writeData(&ev, c.Data)
+			ev.WriteString("\n")
+			_, _ = io.WriteString(w, ev.String())
 			after = c.Seq
 		}
 		if flusher != nil {
@@ -325,8 +422,41 @@ func StreamLog(ctx context.Context, w http.ResponseWriter, src LogSource, id str
 	}
 }
 
+// writeData writes text as the data fields of one server-sent event.
+//
+// An event stream ends a line at CR LF, LF or a lone CR, so each of them in
+// text must start a new data field: a CR left inside a field would end it
+// there, and what follows — say "event: end" — would be read as a field of
+// its own, written by whoever printed the log line. A client joins the
+// fields with LF, so every line break arrives as LF (a lone CR included).
+// One line break at the end of text is the chunk's last one, not an empty
+// line.
+func writeData(b *strings.Builder, text string) {
+	switch {
+	case strings.HasSuffix(text, "\r\n"):
+		text = text[:len(text)-2]
+	case strings.HasSuffix(text, "\n"), strings.HasSuffix(text, "\r"):
+		text = text[:len(text)-1]
+	}
+	for {
+		b.WriteString("data: ")
+		i := strings.IndexAny(text, "\r\n")
+		if i < 0 {
+			b.WriteString(text)
+			b.WriteString("\n")
+			return
+		}
+		b.WriteString(text[:i])
+		b.WriteString("\n")
+		if strings.HasPrefix(text[i:], "\r\n") {
+			i++
+		}
+		text = text[i+1:]
+	}
+}
+
 // runEvents streams changed rows of the runs list.
-func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request, sess Session) {
 	ctx := r.Context()
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -336,7 +466,7 @@ func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	first := true
 	for {
-		runs, err := d.Source.ListRuns(ctx, "", "", 100)
+		runs, err := d.source.ListRuns(ctx, "", "", 100)
 		if err != nil {
 			return
 		}
@@ -368,8 +498,8 @@ func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request) {
-	params, err := d.Source.ListParams(r.Context())
+func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request, sess Session) {
+	params, err := d.source.ListParams(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -377,7 +507,7 @@ func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request) {
 	for i := range params {
 		params[i].Value = nil // never a value
 	}
-	d.render(w, http.StatusOK, "params", map[string]any{"Title": "Parameters", "Params": params})
+	d.render(w, http.StatusOK, "params", &sess, map[string]any{"Title": "Parameters", "Params": params})
 }
 
 // host is what the last run that used a Docker host reported about it.
@@ -390,8 +520,8 @@ type host struct {
 	When      string
 }
 
-func (d *Dashboard) hostsPage(w http.ResponseWriter, r *http.Request) {
-	runs, err := d.Source.ListRuns(r.Context(), "", "", 500)
+func (d *Dashboard) hostsPage(w http.ResponseWriter, r *http.Request, sess Session) {
+	runs, err := d.source.ListRuns(r.Context(), "", "", 500)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -410,7 +540,7 @@ func (d *Dashboard) hostsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		hosts = append(hosts, h)
 	}
-	d.render(w, http.StatusOK, "hosts", map[string]any{"Title": "Docker hosts", "Hosts": hosts})
+	d.render(w, http.StatusOK, "hosts", &sess, map[string]any{"Title": "Docker hosts", "Hosts": hosts})
 }
 
 func fmtDuration(d time.Duration) string {

@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -111,7 +112,8 @@ func signIn(t *testing.T, base, token string) *http.Client {
 		t.Fatalf("sign in: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cookies := resp.Cookies()
-	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode || strings.Contains(cookies[0].Value, token) {
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode || strings.Contains(cookies[0].Value, token) ||
+		cookies[0].MaxAge <= 0 || cookies[0].MaxAge > 12*60*60 {
 		t.Fatalf("session cookie %+v", cookies)
 	}
 	return c
@@ -160,7 +162,7 @@ func TestPages(t *testing.T) {
 	}
 
 	// Stop a queued run from the page.
-	resp, err := c.PostForm(base+"/runs/"+ids[1]+"/stop", nil)
+	resp, err := c.PostForm(base+"/runs/"+ids[1]+"/stop", url.Values{"csrf": {csrfOf(t, body)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,14 +179,151 @@ func TestPages(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the API took the dashboard cookie: %d", resp.StatusCode)
 	}
-	// Sign out ends the session.
-	resp, err = c.PostForm(base+"/logout", nil)
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`)
+
+// csrfOf returns the CSRF token of a page's forms.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfInput.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+// post sends a form with extra headers, as a browser would.
+func post(t *testing.T, c *http.Client, u string, form url.Values, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func runStatus(t *testing.T, base, token, id string) string {
+	t.Helper()
+	var run api.Run
+	if err := apiclient.New(base, token).Do(context.Background(), http.MethodGet, "/v1/runs/"+id, nil, nil, &run); err != nil {
+		t.Fatal(err)
+	}
+	return run.Status
+}
+
+// A page of another origin — another port of the same host included,
+// which SameSite does not separate — cannot make the signed-in browser
+// stop a run or sign out: the origin is checked, and the form must carry
+// the session's CSRF token.
+func TestCrossSiteFormsAreRefused(t *testing.T) {
+	base, token, ids := newServer(t)
+	c := signIn(t, base, token)
+	_, page := get(t, c, base+"/runs/"+ids[0])
+	csrf := csrfOf(t, page)
+	stop := base + "/runs/" + ids[0] + "/stop"
+	host := strings.TrimPrefix(base, "http://")
+	hostOnly, _, _ := strings.Cut(host, ":")
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		header http.Header
+	}{
+		{"from another port (Origin)", url.Values{"csrf": {csrf}}, http.Header{"Origin": {"http://" + hostOnly + ":1"}}},
+		{"from another port (Sec-Fetch-Site)", url.Values{"csrf": {csrf}}, http.Header{"Sec-Fetch-Site": {"same-site"}, "Origin": {"http://" + hostOnly + ":1"}}},
+		{"from another site", url.Values{"csrf": {csrf}}, http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		{"from a null origin", url.Values{"csrf": {csrf}}, http.Header{"Origin": {"null"}}},
+		{"without the CSRF token", nil, http.Header{"Origin": {base}}},
+		{"with another CSRF token", url.Values{"csrf": {strings.Repeat("0", 64)}}, http.Header{"Sec-Fetch-Site": {"same-origin"}}},
+		{"with the token in the query only", nil, http.Header{"Origin": {base}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := stop
+			if tc.name == "with the token in the query only" {
+				u += "?csrf=" + csrf
+			}
+			resp, body := post(t, c, u, tc.form, tc.header)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "refused") {
+				t.Errorf("stop: %d %s", resp.StatusCode, body)
+			}
+			if st := runStatus(t, base, token, ids[0]); st != api.StatusQueued {
+				t.Fatalf("the run was stopped: %s", st)
+			}
+			resp, body = post(t, c, base+"/logout", tc.form, tc.header)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("sign-out: %d %s", resp.StatusCode, body)
+			}
+			if resp, _ := get(t, c, base+"/"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("the session ended: %d", resp.StatusCode)
+			}
+		})
+	}
+	// The dashboard's own form, as a browser sends it.
+	resp, body := post(t, c, stop, url.Values{"csrf": {csrf}}, http.Header{"Origin": {base}, "Sec-Fetch-Site": {"same-origin"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("stop from the dashboard: %d %s", resp.StatusCode, body)
+	}
+	if st := runStatus(t, base, token, ids[0]); st != api.StatusCancelled {
+		t.Fatalf("after stop: %s", st)
+	}
+	// Each session has its own CSRF token.
+	_, other := get(t, signIn(t, base, token), base+"/runs/"+ids[1])
+	if csrfOf(t, other) == csrf {
+		t.Error("two sessions share a CSRF token")
+	}
+}
+
+// Signing out ends the session on the server: a copy of the cookie taken
+// before is refused after.
+func TestSignOutEndsTheSession(t *testing.T) {
+	base, token, ids := newServer(t)
+	c := signIn(t, base, token)
+	u, _ := url.Parse(base)
+	copied := c.Jar.Cookies(u)
+	if len(copied) != 1 || len(copied[0].Value) != 64 {
+		t.Fatalf("session cookie %+v", copied)
+	}
+	_, page := get(t, c, base+"/runs/"+ids[0])
+	csrf := csrfOf(t, page)
+	resp, _ := post(t, c, base+"/logout", url.Values{"csrf": {csrf}}, http.Header{"Origin": {base}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("sign-out: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := get(t, c, base+"/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the browser is still signed in: %d", resp.StatusCode)
+	}
+
+	// The copy, in another client.
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(u, copied)
+	thief := &http.Client{Jar: jar, CheckRedirect: noRedirects}
+	for _, path := range []string{"/", "/runs/" + ids[0], "/params"} {
+		if resp, _ := get(t, thief, base+path); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+			t.Errorf("GET %s with the copied cookie: %d", path, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/runs/"+ids[0]+"/log", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := thief.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	resp, _ = get(t, c, base+"/")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("after sign-out: %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("log stream with the copied cookie: %d", resp.StatusCode)
+	}
+	resp, _ = post(t, thief, base+"/runs/"+ids[0]+"/stop", url.Values{"csrf": {csrf}}, http.Header{"Origin": {base}})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("stop with the copied cookie: %d", resp.StatusCode)
+	}
+	if st := runStatus(t, base, token, ids[0]); st != api.StatusQueued {
+		t.Errorf("the run was stopped: %s", st)
 	}
 }

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -37,7 +39,30 @@ type Options struct {
 	// Executor starts runners; nil means runs stay queued (tests of the
 	// API alone).
 	Executor Executor
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds the wait for the next piece of a request body,
+	// and is the grace before its average pace must reach minBodyRate
+	// (default 30s). Requests without a body, such as log streams, are
+	// not limited.
+	BodyTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection with no request for this
+	// long (default 2m).
+	IdleTimeout time.Duration
 }
+
+// Bounds of request bodies.
+const (
+	// maxBody bounds every body but a blob's: JSON (decodeBody takes up to
+	// 64 MiB), forms, the AWS APIs.
+	maxBody = 64 << 20
+	// maxBlobBody is putBlob's bound of a compressed blob.
+	maxBlobBody = 2 << 30
+	// minBodyRate is the slowest average pace, in bytes per second, at
+	// which a body may arrive once BodyTimeout has passed: a client that
+	// trickles a byte now and then is dropped, a slow uplink is not.
+	minBodyRate = 16 << 10
+)
 
 // Executor starts the runner of a run. The server declares what it needs;
 // internal/executor implements it.
@@ -69,6 +94,8 @@ type Server struct {
 
 	newToken  string // the API token, when this start created it
 	dashboard *web.Dashboard
+
+	readHeaderTimeout, bodyTimeout, idleTimeout time.Duration
 }
 
 // Info is what a starting server tells its operator.
@@ -134,8 +161,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
 		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
-		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken}
-	if srv.dashboard, err = web.New(dashboardSource{srv}, token, log); err != nil {
+		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken,
+		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
+		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
+	// The dashboard's sessions live in memory: a new API token means a
+	// restart, which ends them all (and they record the token they were
+	// opened with, for a store that would outlive the process).
+	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Token: token, Sessions: web.NewMemorySessions(), Logger: log}); err != nil {
 		srv.Close()
 		return nil, err
 	}
@@ -189,14 +221,85 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
 	mux.Handle("/", s.dashboard.Handler())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.limitBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if params.IsAWSRequest(r) {
 			s.aws.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
+	}))
+}
+
+// limitBodies bounds the size of every request body, and drops a request
+// whose body stalls or trickles (see pacedBody). Bodies are only read by
+// handlers that answer at once, so a stalled body never holds a stream.
+func (s *Server) limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		limit := int64(maxBody)
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/blobs/") {
+			limit = maxBlobBody
+		}
+		if r.ContentLength > limit {
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestEntityTooLarge, "the request body is %d bytes; this route takes at most %d", r.ContentLength, limit)
+			return
+		}
+		body := &pacedBody{body: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), timeout: s.bodyTimeout, start: time.Now()}
+		body.setDeadline(body.start.Add(body.timeout))
+		r.Body = body
+		h.ServeHTTP(w, r)
 	})
 }
+
+// pacedBody is a request body that must keep coming: each read must bring
+// data within timeout of the previous one, and once timeout has passed the
+// body must have arrived at minBodyRate on average. It sets the
+// connection's read deadline to the earlier of the two, so a stalled read
+// fails instead of holding the handler and the connection forever; at the
+// end of the body it clears the deadline, so that the server's own
+// watching of the connection (which cancels the request's context when a
+// read fails) is not cut short by it.
+type pacedBody struct {
+	body    io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	start   time.Time
+	n       int64
+}
+
+func (b *pacedBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	if err == io.EOF {
+		b.setDeadline(time.Time{})
+		return n, err
+	}
+	if err != nil {
+		// The deadline stays: after the handler the server reads what is
+		// left of the body before it reuses the connection, and that read
+		// must fail too, closing the connection.
+		return n, err
+	}
+	if n > 0 {
+		next := time.Now().Add(b.timeout)
+		paced := b.start.Add(b.timeout + time.Duration(float64(b.n)/minBodyRate*float64(time.Second)))
+		if paced.Before(next) {
+			next = paced
+		}
+		b.setDeadline(next)
+	}
+	return n, nil
+}
+
+func (b *pacedBody) Close() error { return b.body.Close() }
+
+// setDeadline sets the connection's read deadline where the server allows
+// it (not in tests that call the handler without a connection).
+func (b *pacedBody) setDeadline(t time.Time) { _ = b.rc.SetReadDeadline(t) }
 
 // authed requires the API token as a bearer token.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
@@ -204,7 +307,9 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request)) http.Handler
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="jetway"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer TOKEN (the token is in %s on the server)", filepath.Join(s.dataDir, "token"))
+			// Whoever asks learns nothing of the server, not even where the
+			// token lives: its owner knows, and jetway login --help says.
+			writeError(w, http.StatusUnauthorized, "missing or wrong token; see jetway login --help")
 			return
 		}
 		h(w, r)
@@ -225,7 +330,10 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 // accepting runs, cancels running ones and waits for their runners.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.url = "http://" + reachable(l.Addr())
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	// No ReadTimeout or WriteTimeout: they would cut log streams and large
+	// uploads. Bodies are paced by limitBodies instead.
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.readHeaderTimeout, IdleTimeout: s.idleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	schedCtx, stopSched := context.WithCancel(ctx)

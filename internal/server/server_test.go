@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,8 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
@@ -110,5 +117,186 @@ func TestCredentialsAreScoped(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("overlong ttl: %d", resp.StatusCode)
+	}
+}
+
+// No 401 answer tells whoever asks where the server keeps its data.
+func TestUnauthorizedAnswersNameNoPath(t *testing.T) {
+	url, _, dataDir := startServer(t)
+	for _, tc := range []struct{ method, path, auth string }{
+		{http.MethodGet, "/v1/params", ""},
+		{http.MethodGet, "/v1/runs", "Bearer wrong"},
+		{http.MethodPost, "/v1/runs", "Bearer wrong"},
+		{http.MethodPut, "/v1/blobs/" + strings.Repeat("a", 64), ""},
+		{http.MethodPost, "/v1/credentials", "Bearer wrong"},
+		{http.MethodGet, "/v1/runs/r1/spec", "Bearer wrong"},
+		{http.MethodPost, "/v1/runs/r1/events", ""},
+		{http.MethodPost, "/runs/r1/stop", ""},
+	} {
+		req, _ := http.NewRequest(tc.method, url+tc.path, strings.NewReader("{}"))
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s: %d, want 401", tc.method, tc.path, resp.StatusCode)
+		}
+		for _, leak := range []string{dataDir, filepath.Base(dataDir), "/token"} {
+			if strings.Contains(string(body), leak) {
+				t.Errorf("%s %s: the answer names %q: %s", tc.method, tc.path, leak, body)
+			}
+		}
+		if strings.HasPrefix(tc.path, "/v1/") && !strings.HasPrefix(tc.path, "/v1/runs/r1/") {
+			var e struct{ Error string }
+			if json.Unmarshal(body, &e) != nil || e.Error != "missing or wrong token; see jetway login --help" {
+				t.Errorf("%s %s: %s", tc.method, tc.path, body)
+			}
+		}
+	}
+}
+
+// A request that announces a body and then sends it slowly, or not at
+// all, is dropped within the body timeout; one too large is refused at
+// once. Without a token too: the dashboard's sign-in form and the AWS
+// APIs read bodies before anyone is known.
+func TestSlowOrHugeBodiesAreDropped(t *testing.T) {
+	const timeout = time.Second
+	dataDir := filepath.Join(t.TempDir(), "data")
+	base, token := servertest.Start(t, server.Options{DataDir: dataDir, BodyTimeout: timeout})
+	addr := strings.TrimPrefix(base, "http://")
+	auth := "Authorization: Bearer " + token + "\r\n"
+	for _, tc := range []struct {
+		name    string
+		head    string        // request line and headers, without the blank line
+		trickle time.Duration // send a byte this often; 0: send nothing
+		status  string        // the status line, when the server answers before closing
+	}{
+		{"100 GB to a JSON route", "POST /v1/runs HTTP/1.1\r\n" + auth + "Content-Length: 100000000000", 0, "HTTP/1.1 413"},
+		{"100 GB blob", "PUT /v1/blobs/" + strings.Repeat("a", 64) + " HTTP/1.1\r\n" + auth + "Content-Length: 100000000000", 0, "HTTP/1.1 413"},
+		{"nothing of 100 kB", "POST /v1/runs HTTP/1.1\r\n" + auth + "Content-Length: 100000", 0, ""},
+		{"a trickle of 100 kB", "POST /v1/runs HTTP/1.1\r\n" + auth + "Content-Length: 100000", 200 * time.Millisecond, ""},
+		{"a trickle of a blob", "PUT /v1/blobs/" + strings.Repeat("a", 64) + " HTTP/1.1\r\n" + auth + "Content-Length: 1000000000", 200 * time.Millisecond, ""},
+		{"nothing of a chunked body", "POST /v1/params HTTP/1.1\r\n" + auth + "Transfer-Encoding: chunked", 0, ""},
+		{"nothing, signing in", "POST /login HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000", 0, ""},
+		{"nothing, to the AWS APIs", "POST / HTTP/1.1\r\nX-Amz-Target: AmazonSSM.GetParameter\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 1000", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if _, err := io.WriteString(conn, tc.head+"\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			if tc.trickle > 0 {
+				go func() {
+					tick := time.NewTicker(tc.trickle)
+					defer tick.Stop()
+					for {
+						select {
+						case <-done:
+							return
+						case <-tick.C:
+							if _, err := conn.Write([]byte("x")); err != nil {
+								return
+							}
+						}
+					}
+				}()
+			}
+			// The server must close the connection well before this.
+			_ = conn.SetReadDeadline(time.Now().Add(timeout + 5*time.Second))
+			answer, err := io.ReadAll(conn)
+			close(done)
+			elapsed := time.Since(start)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the server still held the connection after %s; it answered %q", elapsed.Round(time.Millisecond), answer)
+			}
+			if elapsed > timeout+time.Second {
+				t.Errorf("dropped after %s, want about %s", elapsed.Round(time.Millisecond), timeout)
+			}
+			if !strings.HasPrefix(string(answer), tc.status) {
+				t.Errorf("answer %q, want %q…", answer, tc.status)
+			}
+		})
+	}
+}
+
+// The body timeout leaves alone what is slow by nature: a log stream that
+// follows a run for longer, and an upload that keeps coming.
+func TestBodyTimeoutSparesStreamsAndSteadyUploads(t *testing.T) {
+	const timeout = time.Second
+	base, token := servertest.Start(t, server.Options{DataDir: filepath.Join(t.TempDir(), "data"), BodyTimeout: timeout})
+	c := apiclient.New(base, token)
+	ctx := context.Background()
+
+	// An upload of 96 kB (random, so compressed as large) at 48 kB/s:
+	// twice the timeout, and above the slowest pace taken.
+	content := make([]byte, 96<<10)
+	_, _ = rand.Read(content)
+	sum := sha256.Sum256(content)
+	hash := hex.EncodeToString(sum[:])
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	compressed := enc.EncodeAll(content, nil)
+	pr, pw := io.Pipe()
+	go func() {
+		step := len(compressed)/40 + 1
+		for i := 0; i < len(compressed); i += step {
+			if _, err := pw.Write(compressed[i:min(i+step, len(compressed))]); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	start := time.Now()
+	resp, err := c.Stream(ctx, http.MethodPut, "/v1/blobs/"+hash, nil, pr, http.Header{"Content-Type": {"application/zstd"}})
+	if err != nil {
+		t.Fatalf("a steady upload of %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	resp.Body.Close()
+	if time.Since(start) < 3*timeout/2 {
+		t.Fatalf("the upload took only %s; the test proves nothing", time.Since(start))
+	}
+
+	// A log stream that follows a queued run past the timeout.
+	var bundle struct{ ID string }
+	if err := c.Do(ctx, http.MethodPost, "/v1/bundles", nil, api.Manifest{Files: []api.File{}}, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	var run api.Run
+	if err := c.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{ProjectFile: "project: p\nphases:\n  build: [\"true\"]\n", Bundle: bundle.ID}, &run); err != nil {
+		t.Fatal(err)
+	}
+	ends := make(chan apiclient.End, 1)
+	errs := make(chan error, 1)
+	go func() {
+		end, err := c.Follow(ctx, run.ID, io.Discard)
+		errs <- err
+		ends <- end
+	}()
+	select {
+	case err := <-errs:
+		t.Fatalf("the stream ended before the run: %v", err)
+	case <-time.After(3 * timeout):
+	}
+	if err := c.Do(ctx, http.MethodPost, "/v1/runs/"+run.ID+"/cancel", nil, struct{}{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if end := <-ends; end.Status != api.StatusCancelled {
+		t.Fatalf("end %+v", end)
 	}
 }
