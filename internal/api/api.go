@@ -195,6 +195,9 @@ type Run struct {
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Summary    *Summary   `json:"summary,omitempty"`
+	// Agent is the agent that executes or executed the run ("local" for
+	// the server's own).
+	Agent string `json:"agent,omitempty"`
 }
 
 // Duration is how long the run has run (so far).
@@ -252,4 +255,28 @@ type MissingRequest struct {
 // MissingResponse lists them.
 type MissingResponse struct {
 	Missing []string `json:"missing"`
+}
+
+// Agent is an agent as the server knows it (GET /v1/agents).
+type Agent struct {
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Version     string            `json:"version,omitempty"`
+	Address     string            `json:"address,omitempty"` // where its last request came from
+	Concurrency int               `json:"concurrency"`
+	CreatedAt   time.Time         `json:"created_at"`
+	LastSeen    *time.Time        `json:"last_seen,omitempty"`
+	Running     []string          `json:"running,omitempty"`
+	Revoked     bool              `json:"revoked,omitempty"`
+}
+
+// NewAgentRequest creates an agent's token (POST /v1/agents).
+type NewAgentRequest struct {
+	Name string `json:"name"`
+}
+
+// NewAgentResponse carries the token, shown this once.
+type NewAgentResponse struct {
+	Name  string `json:"name"`
+	Token string `json:"token"`
 }
