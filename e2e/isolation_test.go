@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,5 +116,50 @@ func TestServerFiltersPassedVariables(t *testing.T) {
 		if strings.Contains(log, secret) || bytes.Contains(db, []byte(secret)) {
 			t.Errorf("%q was stored or reached the phase", secret)
 		}
+	}
+}
+
+// A deployer's .git/config runs commands when git reads the checkout
+// (core.fsmonitor): the server's runner never runs git on a bundle as
+// root, and takes the commit from the client's facts.
+func TestGitConfigOfABundleNeverRunsAsRoot(t *testing.T) {
+	b := bed.Get(t)
+	s := startServer(t, t.TempDir(), freePort(t), 1)
+	dir := localProject(t, b, "git-config", "echo built", "")
+	marker := filepath.Join(os.TempDir(), fmt.Sprintf("jetway-fsmonitor-%d", os.Getpid()))
+	defer os.Remove(marker)
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-qm", "init")
+	sha := git("rev-parse", "HEAD")
+	git("config", "core.fsmonitor", "id > "+marker+"; false")
+	// The deployer's own git ignores the hook; the bundle carries it.
+	cmd := exec.Command(jetwayBinary(t), "deploy")
+	cmd.Dir = dir
+	cmd.Env = []string{"HOME=" + s.Home, "PATH=" + os.Getenv("PATH"), "JETWAY_SERVER=" + s.URL,
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=core.fsmonitor", "GIT_CONFIG_VALUE_0=false"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if data, err := os.ReadFile(marker); err == nil {
+		t.Fatalf("the bundle's core.fsmonitor ran on the server: %s", data)
+	}
+	var runs []api.Run
+	if err := s.client(t).Do(context.Background(), http.MethodGet, "/v1/runs", url.Values{"project": {"git-config"}}, nil, &runs); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Summary == nil || runs[0].Summary.Git.SHA != sha {
+		t.Fatalf("the run does not record the client's commit %s: %+v", sha, runs)
 	}
 }

@@ -102,7 +102,9 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		PhaseEnv:  phaseBaseEnv(c),
 		Sink:      sink,
 		Logger:    c.Logger(),
-		Sandbox:   sbConfig,
+		// The client's facts: git must not run as root on the bundle.
+		Git:     &spec.Git,
+		Sandbox: sbConfig,
 		// The server's runners run next to the server's secrets.
 		RefuseLocalDocker: c.Getenv("JETWAY_REFUSE_LOCAL_DOCKER") == "1",
 	})

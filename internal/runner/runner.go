@@ -68,6 +68,11 @@ type Options struct {
 	DockerTimeout time.Duration
 	// Sandbox says where sandboxes go and which UIDs run users get.
 	Sandbox sandbox.Config
+	// Git, when set, are the checkout's facts as the client found them;
+	// without it the runner asks git in SourceDir. A server's runner must
+	// set it: git run as root on a deployer's .git runs what its config
+	// says (core.fsmonitor, hooks).
+	Git *api.Git
 	// RefuseLocalDocker refuses a DOCKER_HOST that is this machine's own
 	// daemon (empty or unix://): the server sets it, since through that
 	// daemon a phase controls the machine the server runs on.
@@ -209,7 +214,7 @@ func (r *run) bootstrapStep(name, outcome string) {
 
 func (r *run) execute(ctx context.Context) (err error) {
 	p := r.opts.Project
-	git, inGit := bundle.GitInfo(ctx, r.opts.SourceDir)
+	git, inGit := r.gitFacts(ctx)
 	r.summary.Git = git
 	var tags []string
 	if p.Image != nil {
@@ -363,4 +368,13 @@ func (r *run) flush() {
 	_ = r.masked.Flush()
 	r.out.mu.Unlock()
 	r.lines.Flush()
+}
+
+// gitFacts are the checkout's commit, branch and dirty state; ok is false
+// outside a git checkout.
+func (r *run) gitFacts(ctx context.Context) (api.Git, bool) {
+	if g := r.opts.Git; g != nil {
+		return *g, g.SHA != ""
+	}
+	return bundle.GitInfo(ctx, r.opts.SourceDir)
 }
