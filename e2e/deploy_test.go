@@ -365,7 +365,7 @@ func TestServerKilledMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.cmd.Wait()
-	left, _ := filepath.Glob(filepath.Join("/var/lib/jetway/work", "run-"+longID+"-*"))
+	left, _ := filepath.Glob(filepath.Join("/var/lib/jetway-runs", "run-"+longID+"-*"))
 	if len(left) != 1 {
 		t.Fatalf("the killed runner's sandbox should still be there before the restart: %v", left)
 	}

@@ -44,7 +44,7 @@ func Context(dir, dockerfile string) (io.ReadCloser, error) {
 	go func() {
 		defer root.Close()
 		tw := tar.NewWriter(pw)
-		err := bundle.Walk(root.FS(), patterns, func(rel string, d fs.DirEntry) error {
+		err := bundle.Walk(bundle.RootFS(root), patterns, func(rel string, d fs.DirEntry) error {
 			return addEntry(tw, root, rel, d)
 		})
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,5 +107,32 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A FIFO in place of .dockerignore (or of a directory) must not hang the
+// runner, which packs the context as root past the run's timeout.
+func TestContextDoesNotHangOnAFIFO(t *testing.T) {
+	for _, name := range []string{".dockerignore", "sub"} {
+		ws := t.TempDir()
+		must(t, os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\n"), 0o644))
+		must(t, unix.Mkfifo(filepath.Join(ws, name), 0o644))
+		done := make(chan error, 1)
+		go func() {
+			rc, err := Context(ws, "Dockerfile")
+			if err == nil {
+				_, err = io.Copy(io.Discard, rc)
+				rc.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if name == ".dockerignore" && err == nil {
+				t.Errorf("a FIFO .dockerignore was read")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a FIFO named %s hangs the build context", name)
+		}
 	}
 }

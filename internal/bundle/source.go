@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -38,9 +39,10 @@ func ReadIgnore(dir, name string) ([]string, error) {
 	return ReadIgnoreIn(root, name)
 }
 
-// ReadIgnoreIn is ReadIgnore beneath an open root.
+// ReadIgnoreIn is ReadIgnore beneath an open root. Only a regular file is
+// read: a FIFO planted in its place must not hang the reader.
 func ReadIgnoreIn(root *os.Root, name string) ([]string, error) {
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -48,6 +50,9 @@ func ReadIgnoreIn(root *os.Root, name string) ([]string, error) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file", name)
+	}
 	patterns, err := ignorefile.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
@@ -83,6 +88,29 @@ func Walk(fsys fs.FS, patterns []string, visit func(rel string, d fs.DirEntry) e
 		}
 		return visit(rel, d)
 	})
+}
+
+// RootFS is the FS of root for Walk when root is a tree that others may
+// be changing: opens never block on a FIFO, and a directory is opened as a
+// directory without following a link in its place (os.Root would follow
+// one that stays beneath the root).
+func RootFS(root *os.Root) fs.ReadDirFS { return rootFS{root} }
+
+type rootFS struct{ root *os.Root }
+
+func (f rootFS) Open(name string) (fs.File, error) {
+	return f.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+}
+
+func (f rootFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	d, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
 }
 
 // walk visits the files of dir that patterns do not exclude.

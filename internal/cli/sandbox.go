@@ -17,7 +17,7 @@ type sandboxFlags struct {
 }
 
 func (f *sandboxFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.workDir, "work-dir", "", "where run sandboxes are made; not under /tmp, /var/tmp or /dev/shm (default /var/lib/jetway/work as root)")
+	fs.StringVar(&f.workDir, "work-dir", "", "where run sandboxes are made; not under /tmp, /var/tmp or /dev/shm (default /var/lib/jetway-runs as root)")
 	fs.StringVar(&f.uids, "run-uids", sandbox.DefaultUIDs.String(), "UID range of the per-run users (root only); a UID is used by one run at a time and comes back only after the whole range")
 }
 

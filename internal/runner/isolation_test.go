@@ -37,7 +37,7 @@ func runUID(t *testing.T, rec *recorder) int {
 // and no process.
 func assertNothingLeft(t *testing.T, runID string, rec *recorder) {
 	t.Helper()
-	if matches, _ := filepath.Glob(filepath.Join("/var/lib/jetway/work", "run-"+runID+"-*")); len(matches) > 0 {
+	if matches, _ := filepath.Glob(filepath.Join("/var/lib/jetway-runs", "run-"+runID+"-*")); len(matches) > 0 {
 		t.Fatalf("sandbox left: %v", matches)
 	}
 	uid := runUID(t, rec)

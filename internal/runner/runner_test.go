@@ -334,7 +334,7 @@ phases:
 	// Nothing of the run is left, and no file it wrote under /tmp holds a
 	// secret (the bed, the server's data dir and the test's own dirs are
 	// the harness's, not the run's).
-	if matches, _ := filepath.Glob(filepath.Join("/var/lib/jetway/work", "run-mask0001-*")); len(matches) > 0 {
+	if matches, _ := filepath.Glob(filepath.Join("/var/lib/jetway-runs", "run-mask0001-*")); len(matches) > 0 {
 		t.Fatalf("sandbox left: %v", matches)
 	}
 	harness := []string{h.bed.Dir, h.dataDir, filepath.Dir(dir), filepath.Dir(h.dataDir)}
@@ -372,7 +372,7 @@ phases:
 		}
 		return nil
 	}
-	for _, root := range []string{os.TempDir(), "/var/lib/jetway/work"} {
+	for _, root := range []string{os.TempDir(), "/var/lib/jetway-runs"} {
 		_ = filepath.WalkDir(root, scan)
 	}
 }

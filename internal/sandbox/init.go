@@ -54,6 +54,9 @@ func (sb *Sandbox) startInit(ctx context.Context, self string) error {
 		return fmt.Errorf("starting the sandbox init: %w", err)
 	}
 	sb.init, sb.initIn = cmd, in
+	// tmpfs pages belong to no process: under a memory limit the kernel
+	// would pick the init, and the run would end without a word.
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", cmd.Process.Pid), []byte("-1000"), 0)
 	ready := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')

@@ -38,6 +38,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,13 +46,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config is where and how a machine makes its sandboxes.
 type Config struct {
 	// WorkDir holds the sandboxes. It must not lie under /tmp, /var/tmp or
 	// /dev/shm, which each sandbox covers with its own tmpfs. Default:
-	// /var/lib/jetway/work as root, else a directory in os.TempDir().
+	// /var/lib/jetway-runs as root, else a directory in os.TempDir().
 	WorkDir string
 	// UIDs is the range run users are taken from; default DefaultUIDs.
 	UIDs UIDRange
@@ -99,7 +102,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.WorkDir == "" {
 		c.WorkDir = filepath.Join(os.TempDir(), "jetway-work")
 		if os.Geteuid() == 0 {
-			c.WorkDir = "/var/lib/jetway/work"
+			c.WorkDir = "/var/lib/jetway-runs"
 		}
 	}
 	abs, err := filepath.Abs(c.WorkDir)
@@ -115,7 +118,7 @@ func (c Config) withDefaults() (Config, error) {
 	if os.Geteuid() == 0 {
 		for _, tmp := range privateDirs {
 			if c.WorkDir == tmp || strings.HasPrefix(c.WorkDir, tmp+"/") {
-				return c, fmt.Errorf("work dir %s lies under %s, which every sandbox replaces with its own tmpfs; choose another (e.g. /var/lib/jetway/work)", c.WorkDir, tmp)
+				return c, fmt.Errorf("work dir %s lies under %s, which every sandbox replaces with its own tmpfs; choose another (e.g. /var/lib/jetway-runs)", c.WorkDir, tmp)
 			}
 		}
 	}
@@ -130,8 +133,19 @@ func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sand
 	if err != nil {
 		return nil, err
 	}
+	// Descriptors this process inherited without close-on-exec would pass
+	// through every exec into the run (a phase read one with cat <&7).
+	// Go's own have the flag; set it on everything else.
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("closing inherited descriptors on exec: %w", err)
+	}
 	if err := os.MkdirAll(cfg.WorkDir, 0o711); err != nil {
 		return nil, fmt.Errorf("creating the work dir: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		if err := searchable(cfg.WorkDir); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp(cfg.WorkDir, "run-"+runID+"-")
 	if err != nil {
@@ -256,6 +270,27 @@ func (sb *Sandbox) Remove(ctx context.Context) error {
 }
 
 const lockFile = ".lock"
+
+// searchable checks that run users can reach their sandboxes: the work dir
+// and every directory above it must let others pass (x). A work dir inside
+// the server's data dir (0700) would not.
+func searchable(dir string) error {
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("work dir %s: run users cannot pass through %s (mode %04o); choose a work dir outside it (not inside the server's data dir), or chmod o+x %s", dir, d, fi.Mode().Perm(), d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
 
 // Sweep removes what sandboxes of crashed runners left in the work dir:
 // their processes, cgroups, users and files. A live sandbox holds the lock

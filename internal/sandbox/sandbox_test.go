@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -276,5 +278,81 @@ func TestWorkDirUnderTmpIsRefused(t *testing.T) {
 	_, err := Create(context.Background(), Config{WorkDir: "/tmp/jetway-work"}, "t", Limits{})
 	if err == nil || !strings.Contains(err.Error(), "tmpfs") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A descriptor the runner inherited without close-on-exec (say, from the
+// shell that started the server) must not reach the run.
+func TestInheritedDescriptorsDoNotReachTheRun(t *testing.T) {
+	needRoot(t)
+	secret := filepath.Join(t.TempDir(), "root-only")
+	if err := os.WriteFile(secret, []byte("root-only-bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := syscall.Open(secret, syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	sb := create(t, testConfig(t), Limits{})
+	out, err := sh(t, sb, fmt.Sprintf("cat <&%d", fd))
+	if err == nil || strings.Contains(out, "root-only-bytes") {
+		t.Fatalf("the run read descriptor %d: %q", fd, out)
+	}
+}
+
+// A phase can write ~/.ssh/authorized_keys in its passwd home; logging in
+// through the machine's sshd (outside the namespaces, on the host's /tmp)
+// must still be refused.
+func TestTheRunUserCannotLogIn(t *testing.T) {
+	needRoot(t)
+	sshd, err := exec.LookPath("sshd")
+	if err != nil {
+		sshd = "/usr/sbin/sshd"
+	}
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host")},
+		{"-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "user")},
+	} {
+		if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	sb := create(t, testConfig(t), Limits{})
+	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
+	if out, err := sh(t, sb, fmt.Sprintf("mkdir -p ~/.ssh && echo '%s' > ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys", strings.TrimSpace(string(pub)))); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\nUsePAM yes\nPubkeyAuthentication yes\nPasswordAuthentication no\n",
+		port, filepath.Join(dir, "host"), filepath.Join(dir, "sshd.pid"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.MkdirAll("/run/sshd", 0o755)
+	daemon := exec.Command(sshd, "-D", "-e", "-f", cfg)
+	var log bytes.Buffer
+	daemon.Stderr = &log
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = daemon.Process.Kill(); _ = daemon.Wait() }()
+	var out []byte
+	for range 50 {
+		out, err = exec.Command("ssh", "-i", filepath.Join(dir, "user"), "-p", strconv.Itoa(port), "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", sb.User+"@127.0.0.1", "echo logged-in").CombinedOutput()
+		if !strings.Contains(string(out), "Connection refused") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err == nil || strings.Contains(string(out), "logged-in") {
+		t.Fatalf("the run user logged in through sshd: %s\nsshd: %s", out, log.String())
 	}
 }

@@ -91,11 +91,16 @@ func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error
 func createUser(ctx context.Context, uid int, dir, home string) error {
 	name, id := userName(uid), strconv.Itoa(uid)
 	return retry(ctx, 10*time.Second, func() error {
-		if out, err := exec.CommandContext(ctx, "groupadd", "--gid", id, name).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
+		if out, err := sysCommand(ctx, "groupadd", "--gid", id, name).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
 			return fmt.Errorf("creating the run group %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
-		out, err := exec.CommandContext(ctx, "useradd", "--uid", id, "--gid", id, "--no-create-home", "--home-dir", home,
-			"--shell", "/bin/sh", "--comment", "jetway run in "+dir, name).CombinedOutput()
+		// The account expired long ago and has no login shell: its passwd
+		// home is the run's (so ssh in a phase finds ~/.ssh), and a phase
+		// that writes ~/.ssh/authorized_keys must not log in through the
+		// machine's sshd, outside its namespaces. Phases never log in;
+		// they are started as the UID.
+		out, err := sysCommand(ctx, "useradd", "--uid", id, "--gid", id, "--no-create-home", "--home-dir", home,
+			"--shell", nologinShell(), "--expiredate", "1", "--comment", "jetway run in "+dir, name).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("creating the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
@@ -103,16 +108,26 @@ func createUser(ctx context.Context, uid int, dir, home string) error {
 	})
 }
 
+// nologinShell is the machine's shell that refuses logins.
+func nologinShell() string {
+	for _, p := range []string{"/usr/sbin/nologin", "/sbin/nologin", "/usr/bin/false", "/bin/false"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/bin/false"
+}
+
 // deleteUser removes the run user and its group.
 func deleteUser(ctx context.Context, name string) error {
 	return retry(ctx, 10*time.Second, func() error {
-		out, err := exec.CommandContext(ctx, "userdel", name).CombinedOutput()
+		out, err := sysCommand(ctx, "userdel", name).CombinedOutput()
 		if err != nil && !strings.Contains(string(out), "does not exist") {
 			return fmt.Errorf("removing the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
 		// userdel removes a user's private group; one left by a failed
 		// useradd goes here.
-		_ = exec.CommandContext(ctx, "groupdel", name).Run()
+		_ = sysCommand(ctx, "groupdel", name).Run()
 		return nil
 	})
 }
@@ -191,8 +206,7 @@ func killUser(ctx context.Context, uid int) error {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("processes of UID %d still running: %v", uid, pids)
 		}
-		kill := exec.CommandContext(ctx, "/bin/sh", "-c", "kill -KILL -1")
-		kill.Dir = "/"
+		kill := sysCommand(ctx, "/bin/sh", "-c", "kill -KILL -1")
 		kill.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 		_ = kill.Run() // it kills itself too
 		time.Sleep(5 * time.Millisecond)
@@ -232,4 +246,14 @@ func sweepUsers(ctx context.Context, workDir string) error {
 		errs = append(errs, deleteUser(ctx, fields[0]))
 	}
 	return errors.Join(errs...)
+}
+
+// sysCommand runs a system tool with nothing of the runner's environment:
+// the kill in killUser runs as the run's UID, and /proc/PID/environ of a
+// process is readable by its UID (the runner's run token is in its own).
+func sysCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	cmd.Dir = "/"
+	return cmd
 }
