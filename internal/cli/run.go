@@ -25,6 +25,7 @@ type runOptions struct {
 	aws         bool
 	ssmEndpoint string
 	sandbox     sandboxFlags
+	raw         bool
 }
 
 func newRunCommand(c *CLI) *cobra.Command {
@@ -69,6 +70,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON event per line")
+	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print what phases write as it is (by default, of the terminal control sequences only colours are kept)")
 	cmd.Flags().BoolVar(&opts.aws, "aws", false, "read references from AWS SSM and Secrets Manager instead of the jetway server")
 	cmd.Flags().StringVar(&opts.ssmEndpoint, "ssm-endpoint", "", "endpoint of the SSM/Secrets Manager API (default $JETWAY_SSM_ENDPOINT, else the server's or AWS's)")
 	return cmd
@@ -96,7 +98,11 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 	}
 	endpoint := first(opts.ssmEndpoint, c.Getenv("JETWAY_SSM_ENDPOINT"))
 	runID := newRunID()
-	var sink runner.Sink = &humanSink{w: c.Out}
+	// A phase's escape sequences must not reach the terminal (OSC 52
+	// writes the clipboard); colours may.
+	out := logOutput(c.Out, opts.raw)
+	defer out.Flush()
+	var sink runner.Sink = &humanSink{w: out}
 	if opts.json {
 		sink = &jsonSink{enc: json.NewEncoder(c.Out)}
 	}

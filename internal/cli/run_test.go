@@ -129,3 +129,33 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A phase's terminal escapes (clipboard write, title, screen clear) do not
+// reach the terminal of `jetway run`; colours do, and --raw keeps all.
+func TestRunKeepsOnlyColours(t *testing.T) {
+	b := bed.Get(t)
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "jetway.yaml"), []byte(`project: escapes
+env:
+  vars:
+    DOCKER_HOST: unix://`+b.LocalSocket+`
+phases:
+  build: ["printf '\\033]52;c;ZXZpbA==\\007\\033]0;title\\007\\033[2J\\033[31mred\\033[0m visible\\n'"]
+`), 0o644))
+	code, out, errOut := runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "\x1b[31mred\x1b[0m visible") {
+		t.Fatalf("the coloured line is missing: %q", out)
+	}
+	for _, seq := range []string{"\x1b]52", "\x1b]0;", "\x1b[2J"} {
+		if strings.Contains(out, seq) {
+			t.Errorf("%q reached the terminal: %q", seq, out)
+		}
+	}
+	_, raw, _ := runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir, "--raw")
+	if !strings.Contains(raw, "\x1b]52;c;ZXZpbA==") {
+		t.Fatalf("--raw dropped bytes: %q", raw)
+	}
+}
