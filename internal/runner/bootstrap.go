@@ -66,7 +66,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		return nil, fail(ExitConfig, "%v", err)
 	}
 	r.summary.DockerHostURL = spec.String()
-	if r.opts.RefuseLocalDocker && isLocalDaemon(spec) {
+	if r.opts.RefuseLocalDocker && isLocalDaemon(ctx, spec) {
 		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the server's own machine: through it a phase could control that machine, so jetway server refuses the run. "+
 			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS) or run it on an agent on another machine; "+
 			"an operator who accepts the risk starts the server with --allow-local-docker", spec)
@@ -226,17 +226,37 @@ func invokingUser() string {
 }
 
 // isLocalDaemon tells whether spec is this machine's own Docker daemon: a
-// unix socket, or TCP to a loopback address.
-func isLocalDaemon(spec dockerhost.Spec) bool {
+// unix socket, or TCP to an address of this machine (loopback, or one of
+// its interfaces', by name or by number).
+func isLocalDaemon(ctx context.Context, spec dockerhost.Spec) bool {
 	switch spec.Scheme {
 	case dockerhost.SchemeUnix:
 		return true
 	case dockerhost.SchemeTCP:
-		if strings.EqualFold(spec.Host, "localhost") {
-			return true
+		ips := []net.IP{net.ParseIP(spec.Host)}
+		if ips[0] == nil {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			addrs, err := net.DefaultResolver.LookupIPAddr(lctx, strings.TrimSuffix(spec.Host, "."))
+			if err != nil {
+				return strings.EqualFold(strings.TrimSuffix(spec.Host, "."), "localhost")
+			}
+			ips = ips[:0]
+			for _, a := range addrs {
+				ips = append(ips, a.IP)
+			}
 		}
-		ip := net.ParseIP(spec.Host)
-		return ip != nil && ip.IsLoopback()
+		own, _ := net.InterfaceAddrs()
+		for _, ip := range ips {
+			if ip.IsLoopback() || ip.IsUnspecified() {
+				return true
+			}
+			for _, a := range own {
+				if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+					return true
+				}
+			}
+		}
 	}
 	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -241,15 +242,26 @@ func TestMemoryLimitStopsAPhase(t *testing.T) {
 }
 
 func TestIsLocalDaemon(t *testing.T) {
-	for host, want := range map[string]bool{
+	cases := map[string]bool{
 		"": true, "unix:///var/run/docker.sock": true, "tcp://127.0.0.1:2375": true, "tcp://localhost:2375": true,
-		"tcp://[::1]:2375": true, "tcp://10.0.0.2:2376": false, "ssh://builder@127.0.0.1": false, "ssh://builder@docker.internal": false,
-	} {
+		"tcp://[::1]:2375": true, "tcp://localhost.:2375": true, "tcp://0.0.0.0:2375": true, "tcp://192.0.2.7:2376": false,
+		"ssh://builder@127.0.0.1": false, "ssh://builder@docker.internal": false,
+	}
+	// An address of one of this machine's interfaces is this machine.
+	if addrs, _ := net.InterfaceAddrs(); len(addrs) > 0 {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				cases["tcp://"+n.IP.String()+":2376"] = true
+				break
+			}
+		}
+	}
+	for host, want := range cases {
 		spec, err := dockerhost.ParseSpec(host, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := isLocalDaemon(spec); got != want {
+		if got := isLocalDaemon(context.Background(), spec); got != want {
 			t.Errorf("%q: local %v, want %v", host, got, want)
 		}
 	}
