@@ -41,6 +41,8 @@ type Project struct {
 	Phases  Phases
 	Timeout time.Duration
 	Limits  Limits
+	// RunsOn are the labels an agent must have to take the project's runs.
+	RunsOn map[string]string
 	// Path is the file the project was read from.
 	Path string
 }
@@ -100,8 +102,9 @@ type rawProject struct {
 		Build     []string `yaml:"build"`
 		PostBuild []string `yaml:"post_build"`
 	} `yaml:"phases"`
-	Timeout string    `yaml:"timeout"`
-	Limits  rawLimits `yaml:"limits"`
+	Timeout string            `yaml:"timeout"`
+	Limits  rawLimits         `yaml:"limits"`
+	RunsOn  map[string]string `yaml:"runs_on"`
 }
 
 type rawEnv struct {
@@ -138,9 +141,23 @@ var (
 	unknownKeyRE  = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 )
 
+// labelRE is an agent label's key or value.
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+
+// Matches tells whether an agent with labels may take the project's runs:
+// it has every label of runs_on with the same value.
+func (p *Project) Matches(labels map[string]string) bool {
+	for k, v := range p.RunsOn {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, timeout, limits",
+	"config.rawProject": "project, ssm_env, env, image, phases, timeout, limits, runs_on",
 	"config.rawEnv":     "vars, pass, block",
 	"config.rawLimits":  "memory, pids",
 }
@@ -216,6 +233,12 @@ func Parse(path string, data []byte) (*Project, error) {
 	if p.Limits, err = parseLimits(raw.Limits, bad); err != nil {
 		return nil, err
 	}
+	for k, v := range raw.RunsOn {
+		if !labelRE.MatchString(k) || !labelRE.MatchString(v) {
+			return nil, bad("runs_on", "runs_on: %s: %s: labels are letters, digits, -, _ and . (e.g. runs_on: {pool: builders, arch: amd64})", k, v)
+		}
+	}
+	p.RunsOn = raw.RunsOn
 	if raw.Image != nil {
 		img := &Image{Name: raw.Image.Name, Tags: raw.Image.Tags, Dockerfile: raw.Image.Dockerfile, BuildArgs: raw.Image.BuildArgs,
 			Target: raw.Image.Target, Platform: raw.Image.Platform, Push: raw.Image.Push, Pull: raw.Image.Pull}

@@ -199,3 +199,29 @@ func TestParseLimits(t *testing.T) {
 		})
 	}
 }
+
+func TestRunsOn(t *testing.T) {
+	p, err := Parse("jetway.yaml", []byte("project: p\nruns_on: {pool: builders, arch: amd64}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{map[string]string{"pool": "builders", "arch": "amd64", "os": "linux"}, true},
+		{map[string]string{"pool": "builders"}, false},
+		{map[string]string{"pool": "other", "arch": "amd64"}, false},
+		{nil, false},
+	} {
+		if got := p.Matches(tc.labels); got != tc.want {
+			t.Errorf("%v: %v", tc.labels, got)
+		}
+	}
+	if free, _ := Parse("jetway.yaml", []byte("project: p\n")); !free.Matches(nil) {
+		t.Error("a project without runs_on must match any agent")
+	}
+	if _, err := Parse("jetway.yaml", []byte("project: p\nruns_on:\n  pool: \"a b\"\n")); err == nil || !strings.Contains(err.Error(), "jetway.yaml:2") {
+		t.Errorf("a bad label: %v", err)
+	}
+}
