@@ -184,10 +184,31 @@ func htmlForms(s string) []string {
 		// PHP htmlspecialchars (ENT_QUOTES, the default since PHP 8.1).
 		{"&quot;", "&#039;", "+"},
 	}
+	if !strings.ContainsAny(s, `&<>"'+`) {
+		return nil
+	}
 	var out []string
 	for _, d := range dialects {
-		r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, d.quot, "'", d.apos, "+", d.plus)
-		out = append(out, r.Replace(s))
+		var b strings.Builder
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '&':
+				b.WriteString("&amp;")
+			case '<':
+				b.WriteString("&lt;")
+			case '>':
+				b.WriteString("&gt;")
+			case '"':
+				b.WriteString(d.quot)
+			case '\'':
+				b.WriteString(d.apos)
+			case '+':
+				b.WriteString(d.plus)
+			default:
+				b.WriteByte(s[i])
+			}
+		}
+		out = append(out, b.String())
 	}
 	return out
 }

@@ -116,6 +116,7 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		m.nClasses = 256
 	}
 	nodes := []trieNode{{next: map[byte]int32{}}}
+	afterCR := 1 // states whose string ends in '\r', and the root: see addCRTwins
 	for _, p := range patterns {
 		wrap := wrappable(p)
 		s := int32(0)
@@ -126,6 +127,9 @@ func compilePatterns(patterns [][]byte) *Matcher {
 				child = int32(len(nodes))
 				nodes = append(nodes, trieNode{next: map[byte]int32{}, depth: nodes[s].depth + 1})
 				nodes[s].next[c] = child
+				if b == '\r' {
+					afterCR++
+				}
 			}
 			s = child
 			nodes[s].wrap = nodes[s].wrap || wrap
@@ -133,7 +137,7 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		nodes[s].out = max(nodes[s].out, int32(len(p)))
 	}
 	n, k := len(nodes), m.nClasses
-	m.delta = make([]int32, n*k)
+	m.delta = make([]int32, n*k, (n+afterCR)*k) // room for the twins
 	m.depth = make([]int32, n)
 	m.outLen = make([]int32, n)
 	m.wrapRow = make([]int32, n)
@@ -155,15 +159,13 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		if nodes[s].wrap {
 			m.wrapRow[s] = s
 		}
-		for c := range k {
-			viaFail := m.delta[int(fail[s])*k+c]
-			if child, ok := nodes[s].next[byte(c)]; ok {
-				m.delta[int(s)*k+c] = child
-				fail[child] = viaFail
-				queue = append(queue, child)
-			} else {
-				m.delta[int(s)*k+c] = viaFail
-			}
+		// The row is the fail state's, but where the trie goes on.
+		row := m.delta[int(s)*k : int(s+1)*k]
+		copy(row, m.delta[int(fail[s])*k:int(fail[s]+1)*k])
+		for c, child := range nodes[s].next {
+			fail[child] = row[c]
+			row[c] = child
+			queue = append(queue, child)
 		}
 	}
 	m.addCRTwins()
