@@ -77,7 +77,10 @@
 // The second run's state is held back like the first's, and its matches
 // are mapped back to stream offsets over the breaks it skipped. Memory
 // stays linear: two more entries per state, and the breaks of one match.
-
+// The price in liveness: a line that ends with 16 or more base64
+// characters, the last of which could begin a secret's encoding, waits
+// for the first bytes of the next line.
+//
 // A masked span keeps its line breaks: each run of other bytes in it
 // becomes one [MASKED], so a secret that ends in a newline, or a wrapped
 // encoding over several lines, does not join the lines around it.
