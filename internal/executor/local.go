@@ -1,5 +1,6 @@
 // Package executor starts runners. Local runs each runner as a child
-// process of the server on this machine, in its own process group.
+// process of this process (the server's or an agent's), in its own
+// process group.
 package executor
 
 import (
@@ -34,6 +35,13 @@ type Local struct {
 	WorkDir, RunUIDs string
 	// AllowLocalDocker lets runs use this machine's Docker daemon.
 	AllowLocalDocker bool
+	// ParentDeathSignal is what a runner gets when the process that
+	// started it dies; default SIGTERM, on which the runner cleans up and
+	// reports its run cancelled. A remote agent wants SIGKILL: its runners
+	// then die with it without reporting anything, and the server, which
+	// no longer hears the agent's heartbeat, decides the runs' fate after
+	// its lease timeout.
+	ParentDeathSignal syscall.Signal
 }
 
 // Handle controls a started runner.
@@ -71,8 +79,12 @@ func (l *Local) Start(_ context.Context, launch Launch) (*Handle, error) {
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a stop reaches everything it started; and
-	// SIGTERM when the server dies, so no runner outlives it unnoticed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// a signal when its parent dies, so no runner outlives it unnoticed.
+	pdeathsig := l.ParentDeathSignal
+	if pdeathsig == 0 {
+		pdeathsig = syscall.SIGTERM
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: pdeathsig}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting the runner: %w", err)
