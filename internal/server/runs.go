@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,20 +40,15 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 }
 
 // runTokenOf returns the run a bearer token belongs to, if it is a live
-// run token.
+// run's token. Tokens are stored hashed with their run, so they outlive a
+// restart of the server: runs on agents go on.
 func (s *Server) runTokenOf(r *http.Request) (string, bool) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	if !ok || !strings.HasPrefix(got, "jwr_") {
 		return "", false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for token, id := range s.tokens {
-		if subtle.ConstantTimeCompare([]byte(token), []byte(got)) == 1 {
-			return id, true
-		}
-	}
-	return "", false
+	id, err := s.runs.RunOfToken(r.Context(), hashToken(got))
+	return id, err == nil
 }
 
 // runAuthed requires the run token of the run in the path.
@@ -292,18 +286,22 @@ func (s *Server) cancel(ctx context.Context, id string) (string, error) {
 		s.appendLog(ctx, run.ID, "cancelled before it started\n")
 		return api.StatusCancelled, nil
 	}
+	if api.Finished(run.Status) {
+		return run.Status, errAlreadyEnded
+	}
 	s.mu.Lock()
 	l := s.active[run.ID]
 	s.mu.Unlock()
-	if l == nil {
-		if api.Finished(run.Status) {
-			return run.Status, errAlreadyEnded
-		}
-		_, _ = s.runs.Transition(ctx, run.ID, []string{api.StatusProvisioning, api.StatusRunning}, api.StatusCancelled, "cancelled", nil)
-		s.hub.notify(run.ID)
-		return api.StatusCancelled, nil
+	if l != nil {
+		l.handle.Stop()
+		return "cancelling", nil
 	}
-	l.handle.Stop()
+	// Its agent stops it at its next heartbeat, within about a second; the
+	// runner then reports the run cancelled. An agent that has gone silent
+	// loses the run at its lease timeout.
+	s.agents.mu.Lock()
+	s.agents.cancel[run.ID] = true
+	s.agents.mu.Unlock()
 	return "cancelling", nil
 }
 
@@ -379,6 +377,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			if done {
 				s.log.Info("run finished", "run", id, "status", summary.Status)
+				s.forgetRun(id)
+				s.agents.broadcast() // its project is free
 			}
 		}
 		return nil
@@ -428,6 +428,7 @@ type launch struct {
 }
 
 func (s *Server) poke() {
+	s.agents.broadcast()
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -453,51 +454,40 @@ func (s *Server) schedule(ctx context.Context) {
 }
 
 func (s *Server) dispatch(ctx context.Context) {
-	queued, err := s.runs.Queued(ctx)
-	if err != nil {
-		s.log.Error("reading the queue", "err", err)
-		return
-	}
-	for _, run := range queued {
+	for {
 		s.mu.Lock()
-		full := len(s.active) >= s.concurrency
-		busy := false
-		for _, l := range s.active {
-			busy = busy || l.project == run.Project
-		}
+		free := s.concurrency - len(s.active)
 		s.mu.Unlock()
-		if full {
+		if free <= 0 {
 			return
 		}
-		if busy {
-			continue
+		l, err := s.tryLease(ctx, runproto.AgentInfo{Name: LocalAgent, Concurrency: s.concurrency})
+		if err != nil {
+			s.log.Error("reading the queue", "err", err)
+			return
 		}
-		if ok, err := s.runs.Transition(ctx, run.ID, []string{api.StatusQueued}, api.StatusProvisioning, "", nil); err != nil || !ok {
-			continue
+		if l == nil {
+			return
 		}
-		s.start(ctx, run)
+		s.start(ctx, l)
 	}
 }
 
-func (s *Server) start(ctx context.Context, run storepkg.StoredRun) {
-	token := "jwr_" + newID(24)
-	s.mu.Lock()
-	s.tokens[token] = run.ID
-	s.mu.Unlock()
-	h, err := s.exec.Start(ctx, executor.Launch{RunID: run.ID, Token: token, ServerURL: s.url})
+func (s *Server) start(ctx context.Context, lease *runproto.Lease) {
+	h, err := s.exec.Start(ctx, executor.Launch{RunID: lease.RunID, Token: lease.RunToken, ServerURL: s.url})
 	if err != nil {
-		s.forget(run.ID, token)
-		_, _ = s.runs.Transition(ctx, run.ID, []string{api.StatusProvisioning}, api.StatusFailed, "could not start a runner: "+err.Error(), nil)
-		s.appendLog(ctx, run.ID, "error: could not start a runner: "+err.Error()+"\n")
+		s.endRun(ctx, lease.RunID, api.StatusFailed, "could not start a runner: "+err.Error())
 		return
 	}
 	s.mu.Lock()
-	s.active[run.ID] = &launch{project: run.Project, handle: h}
+	s.active[lease.RunID] = &launch{project: lease.Project, handle: h}
 	s.mu.Unlock()
-	s.log.Info("run started", "run", run.ID, "project", run.Project)
+	s.log.Info("run started", "run", lease.RunID, "project", lease.Project)
 	timeout := config.DefaultTimeout
-	if p, err := config.Parse(config.FileName, []byte(run.ProjectFile)); err == nil {
-		timeout = p.Timeout
+	if run, err := s.runs.GetRun(ctx, lease.RunID); err == nil {
+		if p, err := config.Parse(config.FileName, []byte(run.ProjectFile)); err == nil {
+			timeout = p.Timeout
+		}
 	}
 	go func() {
 		// The runner enforces the timeout itself; this is the backstop for
@@ -505,24 +495,23 @@ func (s *Server) start(ctx context.Context, run storepkg.StoredRun) {
 		backstop := time.AfterFunc(timeout+2*time.Minute, h.Stop)
 		<-h.Done()
 		backstop.Stop()
-		s.forget(run.ID, token)
+		s.forget(lease.RunID)
 		bg := context.Background()
-		current, err := s.runs.GetRun(bg, run.ID)
+		current, err := s.runs.GetRun(bg, lease.RunID)
 		if err == nil && !api.Finished(current.Status) {
-			reason := fmt.Sprintf("the runner exited without a result (%v); its own log is %s", h.Err(), filepath.Join(s.dataDir, "runs", run.ID+".log"))
-			_, _ = s.runs.Transition(bg, run.ID, []string{api.StatusProvisioning, api.StatusRunning}, api.StatusFailed, reason, nil)
-			s.appendLog(bg, run.ID, "error: "+reason+"\n")
+			reason := fmt.Sprintf("the runner exited without a result (%v); its own log is %s", h.Err(), filepath.Join(s.dataDir, "runs", lease.RunID+".log"))
+			s.endRun(bg, lease.RunID, api.StatusFailed, reason)
 		}
-		s.hub.notify(run.ID)
+		s.hub.notify(lease.RunID)
 		s.poke()
 	}()
 }
 
-func (s *Server) forget(id, token string) {
+func (s *Server) forget(id string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.active, id)
-	delete(s.tokens, token)
+	s.mu.Unlock()
+	s.forgetRun(id)
 }
 
 // stopAll cancels every running run and waits for the runners to end.

@@ -26,6 +26,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/runproto"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	// Executor starts runners; nil means runs stay queued (tests of the
 	// API alone).
 	Executor Executor
+	// LeaseTimeout is how long an agent may stay silent before it loses
+	// its runs (default runproto.DefaultLeaseTimeout).
+	LeaseTimeout time.Duration
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
 	ReadHeaderTimeout time.Duration
 	// BodyTimeout bounds the wait for the next piece of a request body,
@@ -90,7 +94,9 @@ type Server struct {
 
 	mu     sync.Mutex
 	active map[string]*launch // runs with a runner, by id
-	tokens map[string]string  // run token → run id
+
+	agents       *agents
+	leaseTimeout time.Duration
 
 	newToken  string // the API token, when this start created it
 	dashboard *web.Dashboard
@@ -143,7 +149,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	// Runs that a previous server process left running have lost their
 	// runner: say so, and keep their logs. Queued runs simply go on.
-	if n, err := runs.FailUnfinished(ctx, "server restarted"); err != nil {
+	if n, err := runs.FailUnfinished(ctx, "server restarted", "", LocalAgent); err != nil {
 		store.Close()
 		runs.Close()
 		return nil, err
@@ -161,7 +167,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
 		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
-		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, tokens: map[string]string{}, newToken: newToken,
+		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, newToken: newToken,
+		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
 		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
 	// The dashboard's sessions live in memory: a new API token means a
@@ -217,6 +224,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/params/value", s.authed(s.getParam))
 	mux.Handle("POST /v1/credentials", s.authedOrRun(s.issueCredentials))
 	s.runRoutes(mux)
+	s.agentRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
@@ -339,6 +347,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); s.schedule(schedCtx) }()
+	leasesDone := make(chan struct{})
+	go func() { defer close(leasesDone); s.watchLeases(schedCtx) }()
 	s.poke()
 	var serveErr error
 	select {
@@ -347,6 +357,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stopSched()
 	<-schedDone
+	<-leasesDone
 	s.stopAll(30 * time.Second)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

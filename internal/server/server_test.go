@@ -24,6 +24,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
@@ -298,5 +299,48 @@ func TestBodyTimeoutSparesStreamsAndSteadyUploads(t *testing.T) {
 	}
 	if end := <-ends; end.Status != api.StatusCancelled {
 		t.Fatalf("end %+v", end)
+	}
+}
+
+// An agent token leases and reports, nothing else; revoked, it is refused.
+func TestAgentTokens(t *testing.T) {
+	url, token, _ := startServer(t)
+	c := apiclient.New(url, token)
+	ctx := context.Background()
+	var created api.NewAgentResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "builder-1"}, &created); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(created.Token, "jwa_") {
+		t.Fatalf("token %q", created.Token)
+	}
+	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "builder-1"}, nil); err == nil || !strings.Contains(err.Error(), "revoke it first") {
+		t.Fatalf("a second token for a live agent: %v", err)
+	}
+	agentClient := apiclient.New(url, created.Token)
+	if err := agentClient.Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil); err == nil {
+		t.Fatal("an agent token listed runs")
+	}
+	var hb runproto.HeartbeatResponse
+	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "builder-1", Concurrency: 1, Labels: map[string]string{"pool": "b"}}}, &hb); err != nil {
+		t.Fatal(err)
+	}
+	var agents []api.Agent
+	if err := c.Do(ctx, http.MethodGet, "/v1/agents", nil, nil, &agents); err != nil {
+		t.Fatal(err)
+	}
+	if len(agents) != 1 || agents[0].Name != "builder-1" || agents[0].LastSeen == nil || agents[0].Labels["pool"] != "b" || agents[0].Address != "127.0.0.1" {
+		t.Fatalf("agents: %+v", agents)
+	}
+	if err := c.Do(ctx, http.MethodDelete, "/v1/agents/builder-1", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "builder-1"}}, nil)
+	var se *apiclient.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
+		t.Fatalf("a revoked agent's heartbeat: %v", err)
+	}
+	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "local"}, nil); err == nil {
+		t.Fatal("the server's own agent name was given out")
 	}
 }

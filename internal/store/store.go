@@ -40,6 +40,11 @@ func Open(ctx context.Context, dataDir string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("upgrading the run database: %w", err)
 	}
+	// Every request of a runner looks its run up by its token's hash.
+	if _, err := db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS runs_token ON runs(token_hash)`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading the run database: %w", err)
+	}
 	return &SQLite{db: db}, nil
 }
 
@@ -49,6 +54,11 @@ func Open(ctx context.Context, dataDir string) (*SQLite, error) {
 var added = []struct{ table, column, decl string }{
 	// The sequence number of the last of a run's events stored.
 	{"runs", "events_acked", "INTEGER NOT NULL DEFAULT 0"},
+	// The agent that leased the run, the hash of its run token, and how
+	// often it was leased.
+	{"runs", "agent", "TEXT NOT NULL DEFAULT ''"},
+	{"runs", "token_hash", "TEXT NOT NULL DEFAULT ''"},
+	{"runs", "attempts", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 func addColumns(ctx context.Context, db *sql.DB) error {
@@ -93,6 +103,15 @@ CREATE TABLE IF NOT EXISTS log_chunks (
 	data   TEXT NOT NULL,
 	PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS agents (
+	name       TEXT PRIMARY KEY,
+	token_hash TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	revoked    INTEGER NOT NULL DEFAULT 0,
+	info       TEXT NOT NULL DEFAULT '{}',
+	address    TEXT NOT NULL DEFAULT '',
+	last_seen  INTEGER
+);
 CREATE TABLE IF NOT EXISTS bundles (
 	id         TEXT PRIMARY KEY,
 	manifest   TEXT NOT NULL,
@@ -107,6 +126,8 @@ type StoredRun struct {
 	api.Run
 	ProjectFile string
 	Pass        map[string]string
+	// Attempts counts the leases the run had.
+	Attempts int
 }
 
 // CreateRun inserts a queued run.
@@ -118,7 +139,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r StoredRun) error {
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts`
 
 func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
@@ -126,7 +147,7 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var created int64
 	var started, finished sql.NullInt64
 	var summary sql.NullString
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary); err != nil {
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -241,10 +262,18 @@ func (s *SQLite) Transition(ctx context.Context, id string, from []string, statu
 }
 
 // FailUnfinished marks runs that a previous server process left in
-// provisioning or running as failed with reason.
-func (s *SQLite) FailUnfinished(ctx context.Context, reason string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, reason = ?, finished_at = ? WHERE status IN (?, ?)`,
-		api.StatusFailed, reason, time.Now().UnixNano(), api.StatusProvisioning, api.StatusRunning)
+// provisioning or running on one of agents (the server's own) as failed
+// with reason. Runs on other agents go on.
+func (s *SQLite) FailUnfinished(ctx context.Context, reason string, agents ...string) (int64, error) {
+	args := []any{api.StatusFailed, reason, time.Now().UnixNano(), api.StatusProvisioning, api.StatusRunning}
+	q := `UPDATE runs SET status = ?, reason = ?, finished_at = ? WHERE status IN (?, ?)`
+	if len(agents) > 0 {
+		q += ` AND agent IN (?` + repeat(",?", len(agents)-1) + `)`
+		for _, a := range agents {
+			args = append(args, a)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,472 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/runproto"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
+)
+
+// LocalAgent is the name of the agent inside `jetway server`: its runs die
+// with the server, so a restart fails them.
+const LocalAgent = "local"
+
+// agents is what the server knows of its agents beyond the store: when
+// each last spoke, and which runs they reported. It lives in memory: after
+// a restart, every agent gets a full lease timeout to speak again.
+type agents struct {
+	mu       sync.Mutex
+	seen     map[string]time.Time
+	info     map[string]runproto.AgentInfo
+	address  map[string]string
+	reported map[string]bool // runs an agent has said it executes
+	cancel   map[string]bool // runs whose agent is to stop them
+	changed  chan struct{}   // closed when a lease might now succeed
+
+	leaseMu sync.Mutex // one lease decision at a time: one run per project
+}
+
+func newAgents() *agents {
+	return &agents{seen: map[string]time.Time{}, info: map[string]runproto.AgentInfo{}, address: map[string]string{},
+		reported: map[string]bool{}, cancel: map[string]bool{}, changed: make(chan struct{})}
+}
+
+// wait returns a channel that is closed at the next change of the queue.
+func (a *agents) wait() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
+}
+
+// broadcast wakes every waiting lease.
+func (a *agents) broadcast() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// heard records that an agent spoke, as what, and from where.
+func (a *agents) heard(info runproto.AgentInfo, addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen[info.Name] = time.Now()
+	a.info[info.Name] = info
+	if addr != "" {
+		a.address[info.Name] = addr
+	}
+}
+
+// hashToken is how tokens are stored: a leaked database holds no token.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Coordinator is the agent protocol for the agent inside the server: the
+// same calls an agent makes over HTTP, without a token.
+func (s *Server) Coordinator() runproto.Coordinator { return localCoordinator{s} }
+
+type localCoordinator struct{ s *Server }
+
+func (c localCoordinator) Lease(ctx context.Context, req runproto.LeaseRequest) (*runproto.Lease, error) {
+	req.Agent.Name = LocalAgent
+	return c.s.lease(ctx, req, "")
+}
+
+func (c localCoordinator) Heartbeat(ctx context.Context, req runproto.HeartbeatRequest) (*runproto.HeartbeatResponse, error) {
+	req.Agent.Name = LocalAgent
+	return c.s.heartbeat(ctx, req, "")
+}
+
+// lease waits up to LeaseWait for a queued run the agent may take, and
+// leases it.
+func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr string) (*runproto.Lease, error) {
+	s.agents.heard(req.Agent, addr)
+	timer := time.NewTimer(runproto.LeaseWait)
+	defer timer.Stop()
+	for {
+		changed := s.agents.wait()
+		l, err := s.tryLease(ctx, req.Agent)
+		if l != nil || err != nil {
+			return l, err
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		s.agents.heard(req.Agent, addr)
+	}
+}
+
+// tryLease hands the oldest queued run the agent may take to it: its
+// labels match the run's runs_on, it has a free slot, and no run of the
+// project is leased anywhere (two runs would thrash one cache).
+func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runproto.Lease, error) {
+	s.agents.leaseMu.Lock()
+	defer s.agents.leaseMu.Unlock()
+	active, err := s.runs.Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	busy := map[string]bool{}
+	mine := 0
+	for _, r := range active {
+		busy[r.Project] = true
+		if r.Agent == agent.Name {
+			mine++
+		}
+	}
+	if mine >= max(agent.Concurrency, 1) {
+		return nil, nil
+	}
+	queued, err := s.runs.Queued(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range queued {
+		if busy[run.Project] || !runsOn(run).Matches(agent.Labels) {
+			continue
+		}
+		token := "jwr_" + newID(24)
+		ok, err := s.runs.LeaseRun(ctx, run.ID, agent.Name, hashToken(token))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // cancelled meanwhile
+		}
+		s.log.Info("run leased", "run", run.ID, "project", run.Project, "agent", agent.Name)
+		s.hub.notify(run.ID)
+		return &runproto.Lease{RunID: run.ID, Project: run.Project, RunToken: token}, nil
+	}
+	return nil, nil
+}
+
+// runsOn is the run's project as far as routing goes; a project file that
+// no longer parses matches any agent (its runner reports the error).
+func runsOn(run storepkg.StoredRun) *config.Project {
+	p, err := config.Parse(config.FileName, []byte(run.ProjectFile))
+	if err != nil {
+		return &config.Project{}
+	}
+	return p
+}
+
+// heartbeat renews an agent's runs and says which of them to stop. A run
+// the agent reported before and no longer reports ended on the agent
+// without a result.
+func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, addr string) (*runproto.HeartbeatResponse, error) {
+	s.agents.heard(req.Agent, addr)
+	resp := &runproto.HeartbeatResponse{}
+	for _, id := range req.Running {
+		run, err := s.runs.GetRun(ctx, id)
+		s.agents.mu.Lock()
+		s.agents.reported[id] = true
+		stop := s.agents.cancel[id]
+		s.agents.mu.Unlock()
+		if err != nil || api.Finished(run.Status) || run.Agent != req.Agent.Name || stop {
+			resp.Cancel = append(resp.Cancel, id)
+		}
+	}
+	active, err := s.runs.Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range active {
+		if run.Agent != req.Agent.Name || slices.Contains(req.Running, run.ID) {
+			continue
+		}
+		s.agents.mu.Lock()
+		gone := s.agents.reported[run.ID]
+		s.agents.mu.Unlock()
+		if gone {
+			s.endRun(ctx, run.ID, api.StatusFailed, "the runner on agent "+req.Agent.Name+" exited without a result")
+		}
+	}
+	return resp, nil
+}
+
+// endRun ends a leased run that its runner will not end.
+func (s *Server) endRun(ctx context.Context, id, status, reason string) {
+	if ok, _ := s.runs.Transition(ctx, id, []string{api.StatusProvisioning, api.StatusRunning}, status, reason, nil); ok {
+		s.appendLog(ctx, id, "error: "+reason+"\n")
+		s.log.Warn("run ended by the server", "run", id, "status", status, "reason", reason)
+	}
+	s.forgetRun(id)
+	s.hub.notify(id)
+	s.agents.broadcast()
+}
+
+func (s *Server) forgetRun(id string) {
+	s.agents.mu.Lock()
+	defer s.agents.mu.Unlock()
+	delete(s.agents.reported, id)
+	delete(s.agents.cancel, id)
+}
+
+// watchLeases ends the runs of agents that went silent, queues a run
+// leased but never started once more, and says why queued runs wait.
+func (s *Server) watchLeases(ctx context.Context) {
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.expireLeases(ctx, start)
+		s.explainQueue(ctx)
+	}
+}
+
+func (s *Server) expireLeases(ctx context.Context, start time.Time) {
+	active, err := s.runs.Active(ctx)
+	if err != nil {
+		return
+	}
+	for _, run := range active {
+		s.agents.mu.Lock()
+		last, ok := s.agents.seen[run.Agent]
+		reported := s.agents.reported[run.ID]
+		s.agents.mu.Unlock()
+		if !ok {
+			last = start // a restarted server gives every agent a full lease timeout
+		}
+		if time.Since(last) < s.leaseTimeout {
+			continue
+		}
+		if run.Status == api.StatusProvisioning && !reported && run.Attempts < 2 {
+			reason := fmt.Sprintf("agent %s lost before the run started; queued again", run.Agent)
+			if ok, _ := s.runs.Requeue(ctx, run.ID, reason); ok {
+				s.appendLog(ctx, run.ID, reason+"\n")
+				s.forgetRun(run.ID)
+				s.hub.notify(run.ID)
+				s.agents.broadcast()
+			}
+			continue
+		}
+		s.endRun(ctx, run.ID, api.StatusFailed, fmt.Sprintf("agent %s lost (no heartbeat for %s)", run.Agent, s.leaseTimeout))
+	}
+}
+
+// explainQueue gives each queued run no live agent can take the reason.
+func (s *Server) explainQueue(ctx context.Context) {
+	queued, err := s.runs.Queued(ctx)
+	if err != nil || len(queued) == 0 {
+		return
+	}
+	s.agents.mu.Lock()
+	var live []runproto.AgentInfo
+	for name, at := range s.agents.seen {
+		if time.Since(at) < s.leaseTimeout {
+			live = append(live, s.agents.info[name])
+		}
+	}
+	s.agents.mu.Unlock()
+	for _, run := range queued {
+		p := runsOn(run)
+		reason := ""
+		if !slices.ContainsFunc(live, func(a runproto.AgentInfo) bool { return p.Matches(a.Labels) }) {
+			reason = "no agent can take it: none connected"
+			if len(p.RunsOn) > 0 {
+				reason += " has runs_on " + labelList(p.RunsOn)
+			}
+		}
+		if reason != run.Reason && !strings.HasPrefix(run.Reason, "agent ") {
+			_ = s.runs.SetReason(ctx, run.ID, api.StatusQueued, reason)
+			s.hub.notify(run.ID)
+		}
+	}
+}
+
+func labelList(labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+// The HTTP side.
+
+func (s *Server) agentRoutes(mux *http.ServeMux) {
+	mux.Handle("POST "+runproto.LeasePath, s.agentAuthed(s.agentLease))
+	mux.Handle("POST "+runproto.HeartbeatPath, s.agentAuthed(s.agentHeartbeat))
+	mux.Handle("POST /v1/agents", s.authed(s.createAgent))
+	mux.Handle("GET /v1/agents", s.authed(s.listAgents))
+	mux.Handle("DELETE /v1/agents/{name}", s.authed(s.revokeAgent))
+}
+
+// agentAuthed requires an agent's token: it can lease and report, nothing
+// else. The token names the agent, whatever the request says.
+func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok {
+			a, err := s.runs.AgentOfToken(r.Context(), hashToken(token))
+			if err == nil && !a.Revoked {
+				h(w, r, a.Name)
+				return
+			}
+		}
+		writeError(w, http.StatusUnauthorized, "missing, revoked or unknown agent token; see jetway agents token create --help")
+	})
+}
+
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string) {
+	var req runproto.LeaseRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	req.Agent.Name = name
+	l, err := s.lease(r.Context(), req, remoteAddr(r))
+	switch {
+	case err != nil && r.Context().Err() != nil:
+		return // the agent hung up
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	case l == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, http.StatusOK, l)
+	}
+}
+
+func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, name string) {
+	var req runproto.HeartbeatRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	req.Agent.Name = name
+	resp, err := s.heartbeat(r.Context(), req, remoteAddr(r))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+var agentNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
+	var req api.NewAgentRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if !agentNameRE.MatchString(req.Name) || req.Name == LocalAgent {
+		writeError(w, http.StatusBadRequest, "agent name %q: use lower-case letters, digits, ., _ and - (and not %q, the server's own)", req.Name, LocalAgent)
+		return
+	}
+	token := "jwa_" + newID(24)
+	err := s.runs.CreateAgent(r.Context(), req.Name, hashToken(token))
+	switch {
+	case errors.Is(err, storepkg.ErrExists):
+		writeError(w, http.StatusConflict, "agent %q exists; revoke it first (jetway agents revoke %s) to make a new token", req.Name, req.Name)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "%v", err)
+	default:
+		writeJSON(w, http.StatusCreated, api.NewAgentResponse{Name: req.Name, Token: token})
+	}
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+	list, err := s.agentList(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// agentList is every agent with a token, plus the server's own when it has
+// spoken, as they are now.
+func (s *Server) agentList(ctx context.Context) ([]api.Agent, error) {
+	stored, err := s.runs.ListAgents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.runs.Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	running := map[string][]string{}
+	for _, r := range active {
+		running[r.Agent] = append(running[r.Agent], r.ID)
+	}
+	var out []api.Agent
+	s.agents.mu.Lock()
+	defer s.agents.mu.Unlock()
+	live := func(a api.Agent) api.Agent {
+		if info, ok := s.agents.info[a.Name]; ok {
+			a.Labels, a.Version, a.Concurrency = info.Labels, info.Version, info.Concurrency
+			seen := s.agents.seen[a.Name].UTC()
+			a.LastSeen = &seen
+			a.Address = s.agents.address[a.Name]
+		}
+		a.Running = running[a.Name]
+		return a
+	}
+	if _, ok := s.agents.info[LocalAgent]; ok {
+		out = append(out, live(api.Agent{Name: LocalAgent}))
+	}
+	for _, a := range stored {
+		out = append(out, live(a.Agent))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	err := s.runs.RevokeAgent(r.Context(), name)
+	if errors.Is(err, storepkg.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no agent %q (jetway agents ls lists them)", name)
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	// Its runs end now; its runners learn it at their next event.
+	active, _ := s.runs.Active(r.Context())
+	for _, run := range active {
+		if run.Agent == name {
+			s.endRun(r.Context(), run.ID, api.StatusCancelled, "agent "+name+" revoked")
+		}
+	}
+	s.agents.mu.Lock()
+	delete(s.agents.seen, name)
+	delete(s.agents.info, name)
+	s.agents.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"revoked": name})
+}
