@@ -34,7 +34,7 @@
 //	})
 //
 // Cancelling ctx drains: no more leases, and the runs have DrainTimeout to
-// finish before they are stopped.
+// finish (or until StopNow) before they are stopped.
 package agent
 
 import (
@@ -97,6 +97,9 @@ type Options struct {
 	// DrainTimeout is how long the runs may go on after ctx ends before
 	// they are stopped. Zero stops them at once.
 	DrainTimeout time.Duration
+	// StopNow, when closed, ends a drain early: the runs are stopped at
+	// once (an operator's second Ctrl-C). Nil never ends it.
+	StopNow <-chan struct{}
 	// Sandbox is where the runners make their sandboxes: what dead runners
 	// left there is removed at start. (The launcher passes the same
 	// settings to the runners.)
@@ -360,6 +363,9 @@ func (a *agent) drain() {
 	case <-done:
 	case <-timer.C:
 		a.log.Warn("the drain timeout has passed; stopping the runs left", "runs", a.running())
+		a.stopAll()
+	case <-a.opts.StopNow:
+		a.log.Warn("told to stop now; stopping the runs left", "runs", a.running())
 		a.stopAll()
 	}
 }

@@ -181,22 +181,24 @@ type started struct {
 }
 
 // start runs an agent until the test ends.
-func start(t *testing.T, concurrency int, drain time.Duration, launcher *fakeLauncher) *started {
+func start(t *testing.T, concurrency int, drain time.Duration, launcher *fakeLauncher, modify ...func(*Options)) *started {
 	t.Helper()
 	s := &started{coord: newFakeCoordinator(), launcher: launcher, result: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	go func() {
-		s.result <- Run(ctx, Options{
-			Coordinator:    s.coord,
-			Info:           runproto.AgentInfo{Name: "build-1", Labels: map[string]string{"pool": "builders"}, Concurrency: concurrency},
-			Launcher:       launcher,
-			ServerURL:      func() string { return "http://jetway.test:7070" },
-			DrainTimeout:   drain,
-			Sandbox:        sandbox.Config{WorkDir: workDir(t)},
-			HeartbeatEvery: 10 * time.Millisecond,
-		})
-	}()
+	opts := Options{
+		Coordinator:    s.coord,
+		Info:           runproto.AgentInfo{Name: "build-1", Labels: map[string]string{"pool": "builders"}, Concurrency: concurrency},
+		Launcher:       launcher,
+		ServerURL:      func() string { return "http://jetway.test:7070" },
+		DrainTimeout:   drain,
+		Sandbox:        sandbox.Config{WorkDir: workDir(t)},
+		HeartbeatEvery: 10 * time.Millisecond,
+	}
+	for _, m := range modify {
+		m(&opts)
+	}
+	go func() { s.result <- Run(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		launcher.finishAll() // the runs a test left going
@@ -374,6 +376,24 @@ func TestDrain(t *testing.T) {
 		r1.finish()
 		if err := s.wait(t); err != nil {
 			t.Fatalf("Run = %v after a drain", err)
+		}
+	})
+	t.Run("stop now", func(t *testing.T) {
+		stopNow := make(chan struct{})
+		s := start(t, 2, time.Hour, newFakeLauncher(), func(o *Options) { o.StopNow = stopNow })
+		s.coord.give(t, "r1")
+		r1 := s.launcher.next(t)
+		s.cancel()
+		time.Sleep(50 * time.Millisecond)
+		if r1.wasStopped() {
+			t.Fatal("the run was stopped before StopNow")
+		}
+		close(stopNow)
+		if err := s.wait(t); err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		if !r1.wasStopped() {
+			t.Error("the run was not stopped")
 		}
 	})
 	t.Run("no runs", func(t *testing.T) {
