@@ -45,8 +45,8 @@ type Matcher struct {
 	nClasses int
 	// delta[state*nClasses+class] is the next state's row offset
 	// (next*nClasses), which saves a multiplication per byte; negative
-	// (^offset) when the next state ends a pattern or the byte is a line
-	// break.
+	// (^offset) when the next state ends a pattern, or the byte is a line
+	// break where a wrapped match may start (see breakMarked).
 	delta  []int32
 	depth  []int32 // length of the state's string
 	outLen []int32 // longest pattern that is a suffix of the state's string
@@ -56,7 +56,7 @@ type Matcher struct {
 	// recip turns a row offset into a state without a division (see
 	// state), which the line-break path does a few times per line.
 	recip     uint64
-	base64    [256]bool // isBase64 as a table, for runBefore
+	b64Table  [256]bool // isBase64 as a table, for runBefore
 	nPatterns int
 }
 
@@ -181,8 +181,8 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		m.wrapRow[i] *= int32(k)
 	}
 	m.recip = (1<<32 + uint64(k) - 1) / uint64(k)
-	for b := range m.base64 {
-		m.base64[b] = isBase64(byte(b))
+	for b := range m.b64Table {
+		m.b64Table[b] = isBase64(byte(b))
 	}
 	return m
 }

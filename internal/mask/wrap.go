@@ -136,7 +136,7 @@ func (ws *wrapScan) start(end int64, n int32) int64 {
 // runBefore returns how many base64 characters, up to MinWrapLine, end the
 // stream before p[i].
 func (w *Writer) runBefore(p []byte, i int) int {
-	isB64 := &w.m.base64
+	isB64 := &w.m.b64Table
 	n := 0
 	for j := i - 1; j >= 0 && n < MinWrapLine; j-- {
 		if !isB64[p[j]] {
