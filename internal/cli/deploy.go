@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -118,7 +119,10 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 		return nil
 	}
 	out := logOutput(c.Out, opts.raw)
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	go reportQueued(waitCtx, c, client, run.ID)
 	end, err := client.Follow(ctx, run.ID, out)
+	stopWaiting()
 	_ = out.Flush()
 	if err != nil {
 		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
@@ -199,4 +203,32 @@ func startedBy(c *CLI) string {
 		name = u.Username
 	}
 	return name + "@" + host
+}
+
+// reportQueued says, while the run waits in the queue, why it waits (no
+// agent with its runs_on labels, say), and which agent took it.
+func reportQueued(ctx context.Context, c *CLI, client *apiclient.Client, id string) {
+	said := ""
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var r api.Run
+		if client.Do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, nil, &r) == nil {
+			switch {
+			case r.Status != api.StatusQueued:
+				if r.Agent != "" && r.Agent != "local" {
+					fmt.Fprintf(c.Err, "jetway: run %s runs on agent %s\n", id, api.TermSafe(r.Agent))
+				}
+				return
+			case r.Reason != "" && r.Reason != said:
+				fmt.Fprintf(c.Err, "jetway: run %s waits: %s\n", id, api.TermSafe(r.Reason))
+				said = r.Reason
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -81,7 +81,7 @@ func newRunsCommand(c *CLI) *cobra.Command {
 				return printJSON(c.Out, runs)
 			}
 			tw := tabwriter.NewWriter(c.Out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tPROJECT\tSTATUS\tGIT\tSTARTED\tDURATION\tCACHE")
+			fmt.Fprintln(tw, "ID\tPROJECT\tSTATUS\tAGENT\tGIT\tSTARTED\tDURATION\tCACHE\tNOTE")
 			for _, r := range runs {
 				started := "-"
 				if r.StartedAt != nil {
@@ -92,7 +92,14 @@ func newRunsCommand(c *CLI) *cobra.Command {
 					cached, cacheable := r.Summary.Build.CacheHits()
 					cache = fmt.Sprintf("%d/%d", cached, cacheable)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Project, r.Status, r.Git.String(), started, r.Duration().Round(100*time.Millisecond), cache)
+				agent, note := "-", ""
+				if r.Agent != "" {
+					agent = r.Agent
+				}
+				if r.Status == api.StatusQueued {
+					note = api.TermSafe(r.Reason) // why it waits
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Project, r.Status, agent, r.Git.String(), started, r.Duration().Round(100*time.Millisecond), cache, note)
 			}
 			return tw.Flush()
 		},
@@ -136,6 +143,9 @@ func printRun(c *CLI, r api.Run) {
 	fmt.Fprintf(tw, "run\t%s\n", r.ID)
 	fmt.Fprintf(tw, "project\t%s (env %s)\n", r.Project, first(r.Env, "-"))
 	fmt.Fprintf(tw, "status\t%s\n", r.Status)
+	if r.Agent != "" {
+		fmt.Fprintf(tw, "agent\t%s\n", r.Agent)
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}

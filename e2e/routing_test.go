@@ -1,0 +1,26 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A run that no agent can take stays queued, and `jetway runs` and
+// `jetway deploy` say why.
+func TestUnroutableRunSaysWhyItWaits(t *testing.T) {
+	b := bed.Get(t)
+	s := startServer(t, t.TempDir(), freePort(t), 1)
+	dir := localProject(t, b, "nowhere", "echo never", "runs_on: {pool: nowhere}\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _, errOut := s.jetway(t, ctx, dir, "deploy")
+	if !strings.Contains(errOut, "waits: no agent can take it") || !strings.Contains(errOut, "runs_on pool=nowhere") {
+		t.Fatalf("deploy does not say why the run waits:\n%s", errOut)
+	}
+	code, out, _ := s.jetway(t, context.Background(), dir, "runs")
+	if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "runs_on pool=nowhere") {
+		t.Fatalf("jetway runs does not say why the run waits:\n%s", out)
+	}
+}
