@@ -123,9 +123,7 @@ func FuzzMaskChain(f *testing.F) {
 		sink := &chainSink{}
 		r := &run{opts: Options{Sink: sink}}
 		r.matcher.Store(m)
-		r.lines = &lineWriter{emit: r.emit}
-		r.masked = r.matcher.Load().NewWriter(r.lines)
-		r.out = &lockedWriter{w: r.masked}
+		r.wireLog()
 		r.lines.setPhase("build")
 		var ends []int // events emitted by the end of each command
 		for _, cmd := range commands {

@@ -248,9 +248,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	} else {
 		r.bootstrapStep("sandbox", fmt.Sprintf("run user %s (UID %d); own PID, mount and IPC namespaces; private /tmp, /var/tmp and /dev/shm; the rest of the machine read-only", r.sb.User, r.sb.UID))
 	}
-	r.lines = &lineWriter{emit: r.emit}
-	r.masked = r.matcher.Load().NewWriter(r.lines)
-	r.out = &lockedWriter{w: r.masked}
+	r.wireLog()
 
 	patterns, err := bundle.ReadIgnore(r.opts.SourceDir, bundle.IgnoreFile)
 	if err != nil {
@@ -346,6 +344,15 @@ func (r *run) resolve(ctx context.Context) error {
 	}
 	r.matcher.Store(m)
 	return nil
+}
+
+// wireLog builds the chain every byte a phase or the build prints goes
+// through, in this order: lockedWriter (phases and the build share it) →
+// mask.Writer → lineWriter (a log event per line) → emit → Sink.
+func (r *run) wireLog() {
+	r.lines = &lineWriter{emit: r.emit}
+	r.masked = r.matcher.Load().NewWriter(r.lines)
+	r.out = &lockedWriter{w: r.masked}
 }
 
 // lockedWriter serialises writes to the masker, which phases and the
