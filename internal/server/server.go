@@ -267,10 +267,9 @@ func (s *Server) limitBodies(h http.Handler) http.Handler {
 // data within timeout of the previous one, and once timeout has passed the
 // body must have arrived at minBodyRate on average. It sets the
 // connection's read deadline to the earlier of the two, so a stalled read
-// fails instead of holding the handler and the connection forever; at the
-// end of the body it clears the deadline, so that the server's own
-// watching of the connection (which cancels the request's context when a
-// read fails) is not cut short by it.
+// fails instead of holding the handler and the connection forever. At the
+// end of the body it clears the deadline: what the handler does next, such
+// as an agent's long poll, is not the body's to bound.
 type pacedBody struct {
 	body    io.ReadCloser
 	rc      *http.ResponseController

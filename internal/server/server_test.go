@@ -344,3 +344,40 @@ func TestAgentTokens(t *testing.T) {
 		t.Fatal("the server's own agent name was given out")
 	}
 }
+
+// A request that sends its body and then waits for its answer — an agent's
+// long poll for a lease — is not cut by the body timeout: the deadline
+// ends with the body.
+func TestBodyTimeoutSparesLongPolls(t *testing.T) {
+	const timeout = time.Second
+	base, token := servertest.Start(t, server.Options{DataDir: filepath.Join(t.TempDir(), "data"), BodyTimeout: timeout})
+	ctx := context.Background()
+	c := apiclient.New(base, token)
+	var agent api.NewAgentResponse
+	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "poller"}, &agent); err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct{ ID string }
+	if err := c.Do(ctx, http.MethodPost, "/v1/bundles", nil, api.Manifest{Files: []api.File{}}, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan string, 1)
+	time.AfterFunc(3*timeout, func() {
+		var run api.Run
+		err := c.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{ProjectFile: "project: p\nphases:\n  build: [\"true\"]\n", Bundle: bundle.ID}, &run)
+		if err != nil {
+			t.Error(err)
+		}
+		queued <- run.ID
+	})
+	start := time.Now()
+	var lease runproto.Lease
+	err := apiclient.New(base, agent.Token).Do(ctx, http.MethodPost, runproto.LeasePath, nil,
+		runproto.LeaseRequest{Agent: runproto.AgentInfo{Name: "poller", Concurrency: 1}, Running: []string{}}, &lease)
+	if err != nil {
+		t.Fatalf("the long poll, after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if id := <-queued; lease.RunID != id || time.Since(start) < 3*timeout {
+		t.Fatalf("lease %+v after %s, want run %s", lease, time.Since(start), id)
+	}
+}
