@@ -30,7 +30,7 @@
 //		Info:        runproto.AgentInfo{Name: "build-1", Concurrency: 4},
 //		Launcher:    agent.LocalLauncher(&executor.Local{…}),
 //		ServerURL:   client.CurrentServer,
-//		Sandbox:     sandbox.Config{WorkDir: "/var/lib/jetway/work"},
+//		Sandbox:     &sandbox.Config{WorkDir: "/var/lib/jetway/work"},
 //	})
 //
 // Cancelling ctx drains: no more leases, and the runs have DrainTimeout to
@@ -42,7 +42,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,8 +104,9 @@ type Options struct {
 	StopNow <-chan struct{}
 	// Sandbox is where the runners make their sandboxes: what dead runners
 	// left there is removed at start. (The launcher passes the same
-	// settings to the runners.)
-	Sandbox sandbox.Config
+	// settings to the runners.) Nil sweeps nothing, for launchers that
+	// make no sandboxes.
+	Sandbox *sandbox.Config
 	// HeartbeatEvery is the heartbeat's period (default
 	// runproto.HeartbeatEvery).
 	HeartbeatEvery time.Duration
@@ -129,10 +132,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// An agent that died left its runners' sandboxes (their runners died
 	// with it); nothing of those runs may live on into this agent's.
-	if err := sandbox.Sweep(ctx, opts.Sandbox); err != nil {
-		opts.Logger.Warn("removing sandboxes left by runs of an earlier agent", "err", err)
+	if opts.Sandbox != nil {
+		if err := sandbox.Sweep(ctx, *opts.Sandbox); err != nil {
+			opts.Logger.Warn("removing sandboxes left by runs of an earlier agent", "err", err)
+		}
 	}
-	a := &agent{opts: opts, log: opts.Logger.With("agent", opts.Info.Name), runs: map[string]Handle{}, freed: make(chan struct{}, 1)}
+	a := &agent{opts: opts, log: opts.Logger.With("agent", opts.Info.Name), runs: map[string]*run{}, freed: make(chan struct{}, 1)}
 	return a.run(ctx)
 }
 
@@ -152,14 +157,20 @@ func (o *Options) check() error {
 	return nil
 }
 
+// run is a runner the agent started.
+type run struct {
+	h       Handle
+	stopped bool // Stop was called
+}
+
 type agent struct {
 	opts Options
 	log  *slog.Logger
 
 	mu    sync.Mutex
-	runs  map[string]Handle // by run id, while the runner lives
-	wg    sync.WaitGroup    // one per run in runs
-	freed chan struct{}     // capacity 1: a run ended
+	runs  map[string]*run // by run id, while the runner lives
+	wg    sync.WaitGroup  // one per run in runs
+	freed chan struct{}   // capacity 1: a run ended
 }
 
 func (a *agent) run(ctx context.Context) error {
@@ -175,7 +186,7 @@ func (a *agent) run(ctx context.Context) error {
 		defer close(heartbeatDone)
 		a.heartbeat(beating, stopLeasing)
 	}()
-	a.log.Info("agent started", "concurrency", a.opts.Info.Concurrency, "labels", a.opts.Info.Labels)
+	a.log.Info("agent started", "concurrency", a.opts.Info.Concurrency, "labels", labelList(a.opts.Info.Labels))
 	a.lease(leasing, stopLeasing)
 
 	refused := context.Cause(leasing)
@@ -200,11 +211,15 @@ func (a *agent) run(ctx context.Context) error {
 // lease keeps the slots filled until ctx ends.
 func (a *agent) lease(ctx context.Context, refuse context.CancelCauseFunc) {
 	pause := retryMin
+	failing := false // the last request failed
 	for {
 		if !a.waitForSlot(ctx) {
 			return
 		}
 		lease, err := a.opts.Coordinator.Lease(ctx, runproto.LeaseRequest{Agent: a.opts.Info, Running: a.running()})
+		if err == nil {
+			failing = false
+		}
 		switch {
 		case errors.Is(err, runproto.ErrAgentRefused):
 			refuse(err)
@@ -223,7 +238,13 @@ func (a *agent) lease(ctx context.Context, refuse context.CancelCauseFunc) {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			a.log.Warn("asking the server for a run failed; retrying", "err", err, "retry_in", pause)
+			// Once per outage; the heartbeat says when the server is back.
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
+			}
+			failing = true
+			a.log.Log(ctx, level, "asking the server for a run failed; retrying", "err", err, "retry_in", pause)
 		default:
 			pause = retryMin // nothing came within the wait: ask again at once
 			continue
@@ -262,7 +283,7 @@ func (a *agent) start(ctx context.Context, lease *runproto.Lease) error {
 	}
 	log.Info("run started")
 	a.mu.Lock()
-	a.runs[lease.RunID] = h
+	a.runs[lease.RunID] = &run{h: h}
 	a.wg.Add(1)
 	a.mu.Unlock()
 	go func() {
@@ -335,9 +356,11 @@ func (a *agent) cancel(ids []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, id := range ids {
-		if h, ok := a.runs[id]; ok {
+		// The server says it again at every heartbeat until the runner
+		// has ended.
+		if r, ok := a.runs[id]; ok && !r.stopped {
 			a.log.Info("the server cancelled the run; stopping its runner", "run", id)
-			h.Stop()
+			r.stop()
 		}
 	}
 }
@@ -373,9 +396,23 @@ func (a *agent) drain() {
 func (a *agent) stopAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, h := range a.runs {
-		h.Stop()
+	for _, r := range a.runs {
+		r.stop()
 	}
+}
+
+func (r *run) stop() {
+	r.stopped = true
+	r.h.Stop()
+}
+
+// labelList renders labels as k=v,… in key order, for the log.
+func labelList(labels map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		parts = append(parts, k+"="+labels[k])
+	}
+	return strings.Join(parts, ",")
 }
 
 // sleep waits for d; false when ctx ended first.

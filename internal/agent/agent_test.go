@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,9 +105,11 @@ type fakeRun struct {
 	doneOnce sync.Once
 	// ignoreStop keeps the runner going after Stop until the test ends it.
 	ignoreStop bool
+	stops      atomic.Int32 // calls of Stop
 }
 
 func (r *fakeRun) Stop() {
+	r.stops.Add(1)
 	r.stopOnce.Do(func() {
 		close(r.stopped)
 		if !r.ignoreStop {
@@ -192,7 +195,7 @@ func start(t *testing.T, concurrency int, drain time.Duration, launcher *fakeLau
 		Launcher:       launcher,
 		ServerURL:      func() string { return "http://jetway.test:7070" },
 		DrainTimeout:   drain,
-		Sandbox:        sandbox.Config{WorkDir: workDir(t)},
+		Sandbox:        &sandbox.Config{WorkDir: workDir(t)},
 		HeartbeatEvery: 10 * time.Millisecond,
 	}
 	for _, m := range modify {
@@ -323,6 +326,24 @@ func TestCancelReachesTheRun(t *testing.T) {
 	// Its slot is free again.
 	s.coord.give(t, "r3")
 	s.launcher.next(t)
+}
+
+// The server names a cancelled run at every heartbeat until its runner
+// has ended; the runner is stopped once.
+func TestCancelStopsOnce(t *testing.T) {
+	l := newFakeLauncher()
+	l.ignoreStop = true // a runner that takes its time to clean up
+	s := start(t, 1, time.Minute, l)
+	s.coord.give(t, "r1")
+	r1 := s.launcher.next(t)
+	s.coord.set([]string{"r1"}, nil)
+	<-r1.stopped
+	_, beats := s.coord.lastBeat()
+	eventually(t, "five more heartbeats", func() bool { _, n := s.coord.lastBeat(); return n > beats+5 })
+	if n := r1.stops.Load(); n != 1 {
+		t.Errorf("Stop called %d times", n)
+	}
+	r1.finish()
 }
 
 func TestDrain(t *testing.T) {
@@ -505,7 +526,7 @@ func TestSweepsTheWorkDirAtStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Coordinator: coord, Info: runproto.AgentInfo{Name: "a", Concurrency: 1},
-			Launcher: newFakeLauncher(), ServerURL: func() string { return "" }, Sandbox: sandbox.Config{WorkDir: work}})
+			Launcher: newFakeLauncher(), ServerURL: func() string { return "" }, Sandbox: &sandbox.Config{WorkDir: work}})
 	}()
 	eventually(t, "a lease request", func() bool { return coord.leaseCalls() > 0 })
 	cancel()

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -143,20 +144,8 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 
 	ctx, stopSignals := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stopSignals()
-	stopNow := make(chan struct{})
-	go func() {
-		<-ctx.Done()
-		stopSignals()
-		// A second signal stops the runs at once.
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, syscall.SIGTERM, os.Interrupt)
-		defer signal.Stop(again)
-		select {
-		case <-again:
-			close(stopNow)
-		case <-stopNow:
-		}
-	}()
+	stopNow, release := secondSignal(ctx)
+	defer release()
 
 	coord := runproto.NewCoordinatorClient(servers, token, runproto.WithLogger(log))
 	log.Info("jetway agent", "server", coord.CurrentServer(), "runner_logs", opts.logDir)
@@ -174,14 +163,33 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 		Logger:       log,
 		DrainTimeout: opts.drainTimeout,
 		StopNow:      stopNow,
-		Sandbox:      sbConfig,
+		Sandbox:      &sbConfig,
 	})
-	select {
-	case <-stopNow:
-	default:
-		close(stopNow) // ends the goroutine above
-	}
 	return withExit(ExitFailed, err)
+}
+
+// secondSignal returns a channel that is closed when SIGTERM or SIGINT
+// arrives after ctx has ended (the first signal ends it): the operator
+// wants the drain over. release stops listening.
+func secondSignal(ctx context.Context) (stopNow <-chan struct{}, release func()) {
+	ch, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+		defer signal.Stop(sigs)
+		select {
+		case <-sigs:
+			close(ch)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(done) }) }
 }
 
 // daemonLogger logs what a long-running command does, to stderr: info
