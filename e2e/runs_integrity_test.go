@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/jetway-dev/jetway/internal/agent"
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/executor"
@@ -116,7 +117,8 @@ func fakeRunner(t *testing.T) (binary, envFile string) {
 func TestServerStoresEventsOnce(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	bin, envFile := fakeRunner(t)
-	url, token := servertest.Start(t, server.Options{DataDir: dataDir, Executor: &executor.Local{Binary: bin, LogDir: t.TempDir(), Grace: time.Second}})
+	url, token := servertest.Start(t, server.Options{DataDir: dataDir},
+		servertest.WithAgent(agent.LocalLauncher(&executor.Local{Binary: bin, LogDir: t.TempDir(), Grace: time.Second}), 2))
 	api1 := func(method, path string, body, out any) {
 		t.Helper()
 		var rd io.Reader

@@ -2,14 +2,20 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jetway-dev/jetway/internal/agent"
 	"github.com/jetway-dev/jetway/internal/executor"
+	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
 )
@@ -18,6 +24,8 @@ type serverOptions struct {
 	dataDir          string
 	listen           string
 	concurrency      int
+	labels           string
+	drainTimeout     time.Duration
 	sandbox          sandboxFlags
 	allowLocalDocker bool
 }
@@ -28,9 +36,15 @@ func newServerCommand(c *CLI) *cobra.Command {
 		Use:   "server",
 		Short: "Run the jetway server: API and the embedded parameter store",
 		Long: `Run the jetway server on one address: the /v1 JSON API (bearer token) with
-the run queue (runs execute as child runners, --concurrency at once and one
-per project at a time), the embedded parameter store speaking the AWS SSM and Secrets Manager APIs
-(SigV4), and /healthz.
+the run queue, the embedded parameter store speaking the AWS SSM and Secrets
+Manager APIs (SigV4), and /healthz.
+
+Runs execute on agents, one run per project at a time across all of them.
+The server has one of its own, "local": it executes --concurrency runs at
+once on this machine as child runners. With --concurrency 0 the server
+executes nothing itself and runs wait for agents on other machines (jetway
+agent --help). On SIGTERM the local runs have --drain-timeout to finish
+before they are stopped; the server serves until they have ended.
 
 On first start it creates in the data dir: token (the API token; it is never
 printed), master.key (encrypts secure values), and credentials + config (an
@@ -53,7 +67,9 @@ controls the machine: use a remote Docker host, or --allow-local-docker.`,
 	}
 	cmd.Flags().StringVar(&opts.dataDir, "data", "", "data directory (default ~/.local/share/jetway)")
 	cmd.Flags().StringVar(&opts.listen, "listen", "127.0.0.1:7070", "address to serve on")
-	cmd.Flags().IntVar(&opts.concurrency, "concurrency", 2, "runs that execute at once (one per project at a time)")
+	cmd.Flags().IntVar(&opts.concurrency, "concurrency", 2, "runs that execute at once on this machine (0: none, agents execute them)")
+	cmd.Flags().StringVar(&opts.labels, "labels", "", "labels of the server's own agent, k=v,… for runs_on (arch and os are set unless given)")
+	cmd.Flags().DurationVar(&opts.drainTimeout, "drain-timeout", 0, "how long this machine's runs may go on after SIGTERM before they are stopped (0: stopped at once)")
 	cmd.Flags().BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
 	opts.sandbox.bind(cmd.Flags())
 	return cmd
@@ -71,16 +87,20 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if err != nil {
 		return err
 	}
+	labels, err := parseLabels(opts.labels)
+	if err != nil {
+		return err
+	}
+	if opts.concurrency < 0 {
+		return usageError("--concurrency %d: give 0 (agents execute the runs) or more", opts.concurrency)
+	}
 	// Runners of a server that died left their sandboxes; nothing of them
-	// may live on into this server's runs.
+	// may live on into this server's runs. (Before the server answers, so
+	// that whoever sees it up sees them gone.)
 	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
 		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
 	}
-	srv, err := server.New(ctx, server.Options{
-		DataDir: opts.dataDir, Logger: c.Logger(), Concurrency: opts.concurrency,
-		Executor: &executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs"),
-			WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, AllowLocalDocker: opts.allowLocalDocker},
-	})
+	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Logger: c.Logger()})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}
@@ -102,9 +122,67 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	}
 	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
 	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
-	if err := srv.Serve(ctx, l); err != nil {
+	if opts.concurrency > 0 {
+		fmt.Fprintf(c.Out, "  runs:            %d at once on this machine (agent local), and on agents\n", opts.concurrency)
+	} else {
+		fmt.Fprintln(c.Out, "  runs:            on agents only (--concurrency 0); jetway agent --help says how to start one")
+	}
+
+	// The server serves until its own agent has drained, so that the
+	// runners can still report.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, l) }()
+	agentCtx, stopAgent := context.WithCancel(ctx)
+	defer stopAgent()
+	stopNow, release := secondSignal(ctx)
+	defer release()
+	drained := make(chan error, 1)
+	if opts.concurrency > 0 {
+		go func() {
+			drained <- agent.Run(agentCtx, agent.Options{
+				Coordinator: srv.Coordinator(),
+				Info: runproto.AgentInfo{Name: server.LocalAgent, Labels: labels, Version: readBuildVersion(debug.ReadBuildInfo()).Version,
+					Concurrency: opts.concurrency},
+				// Runners get SIGTERM when the server dies (the default
+				// parent-death signal): they report their runs cancelled.
+				Launcher: agent.LocalLauncher(&executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs"),
+					WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, AllowLocalDocker: opts.allowLocalDocker}),
+				ServerURL:    func() string { return "http://" + reachable(l.Addr()) },
+				Logger:       c.Logger(),
+				DrainTimeout: opts.drainTimeout,
+				StopNow:      stopNow,
+				// Swept above.
+				Sandbox: nil,
+			})
+		}()
+	} else {
+		drained <- nil
+	}
+	var serveErr, agentErr error
+	select {
+	case <-ctx.Done():
+		agentErr = <-drained
+		stopServing()
+		serveErr = <-served
+	case serveErr = <-served:
+		stopAgent()
+		agentErr = <-drained
+	}
+	if err := errors.Join(serveErr, agentErr); err != nil {
 		return withExit(ExitFailed, err)
 	}
 	fmt.Fprintln(c.Out, "jetway server stopped")
 	return nil
+}
+
+// reachable turns a listen address into one a runner on this machine can
+// dial: an unspecified address (0.0.0.0, ::) is reached at loopback.
+func reachable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 }
