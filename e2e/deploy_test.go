@@ -361,6 +361,9 @@ func TestServerKilledMidRun(t *testing.T) {
 	if err := syscall.Kill(runner, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	for syscall.Kill(runner, 0) == nil { // until it is gone, and its lock with it
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

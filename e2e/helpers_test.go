@@ -66,7 +66,7 @@ type serverProc struct {
 	URL     string
 	DataDir string
 	Home    string
-	log     *bytes.Buffer
+	log     *syncBuffer
 }
 
 func freePort(t *testing.T) int {
@@ -90,7 +90,7 @@ func startServer(t *testing.T, home string, port int, concurrency int) *serverPr
 func startServerWith(t *testing.T, home string, port int, concurrency int, flags ...string) *serverProc {
 	t.Helper()
 	bin := jetwayBinary(t)
-	s := &serverProc{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Home: home, DataDir: filepath.Join(home, ".local", "share", "jetway"), log: &bytes.Buffer{}}
+	s := &serverProc{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Home: home, DataDir: filepath.Join(home, ".local", "share", "jetway"), log: &syncBuffer{}}
 	args := append([]string{"server", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--concurrency", fmt.Sprint(concurrency)}, flags...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
