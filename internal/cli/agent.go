@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -40,7 +41,7 @@ type agentOptions struct {
 func newAgentCommand(c *CLI) *cobra.Command {
 	var opts agentOptions
 	cmd := &cobra.Command{
-		Use:   "agent --server URL --token jwa_… [--labels k=v,…] [--concurrency N]",
+		Use:   "agent --server URL [--labels k=v,…] [--concurrency N]",
 		Short: "Execute the server's runs on this machine (a runner agent)",
 		Long: `Execute runs for a jetway server on this machine. The agent asks the server
 for work (a long poll: a queued run reaches a waiting agent at once), starts
@@ -77,7 +78,8 @@ cancelled); a second signal stops them at once. If the agent is killed
 (kill -9, the machine dies) its runners die with it, and once the agent has
 been silent for the server's lease timeout (30s) the server fails its runs
 (or queues again, once, a run whose runner had not started yet).
-A revoked token (jetway agents revoke NAME) stops the agent and its runs.
+A revoked token (jetway agents revoke NAME) stops the agent and its runs,
+with exit status 2 like any configuration error.
 
 The runners' own diagnostics (not the runs' logs, which go to the server)
 are in --log-dir, a file per run.`,
@@ -90,7 +92,7 @@ are in --log-dir, a file per run.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.servers, "server", "", "the jetway server's URL, or several separated by commas (tried in order)")
+	f.StringVar(&opts.servers, "server", "", "the jetway server's URL, or several separated by commas (tried in order; default $JETWAY_AGENT_SERVER)")
 	f.StringVar(&opts.token, "token", "", "the agent token, jwa_… (default $JETWAY_AGENT_TOKEN; see jetway agents token create)")
 	f.StringVar(&opts.name, "name", "", "the agent's name, as given to jetway agents token create (default this machine's host name); the server knows the agent by its token")
 	f.StringVar(&opts.labels, "labels", "", "labels runs_on matches, k=v,… (arch and os are set unless given)")
@@ -103,7 +105,7 @@ are in --log-dir, a file per run.`,
 }
 
 func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
-	servers, err := parseServers(opts.servers)
+	servers, err := parseServers(first(opts.servers, c.Getenv("JETWAY_AGENT_SERVER")))
 	if err != nil {
 		return err
 	}
@@ -165,6 +167,11 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 		StopNow:      stopNow,
 		Sandbox:      &sbConfig,
 	})
+	if errors.Is(err, runproto.ErrAgentRefused) {
+		// A configuration error: a service manager should not restart
+		// the agent until someone gives it a new token.
+		return withExit(ExitUsage, err)
+	}
 	return withExit(ExitFailed, err)
 }
 

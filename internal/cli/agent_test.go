@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -91,7 +92,7 @@ func TestAgentLifecycle(t *testing.T) {
 	}
 	select {
 	case code := <-exited:
-		if code != ExitFailed || !strings.Contains(stderr.String(), "revoked") {
+		if code != ExitUsage || !strings.Contains(stderr.String(), "revoked") {
 			t.Errorf("the revoked agent exited %d; its log:\n%s", code, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
@@ -106,23 +107,27 @@ func TestAgentLifecycle(t *testing.T) {
 }
 
 func TestAgentUsageErrors(t *testing.T) {
+	token := map[string]string{"JETWAY_AGENT_TOKEN": "jwa_x"}
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		token string
-		want  string
+		name string
+		args []string
+		env  map[string]string
+		want string
 	}{
-		{"no server", nil, "jwa_x", "--server: give the jetway server's URL"},
-		{"not a URL", []string{"--server", "jetway.internal:7070"}, "jwa_x", `--server "jetway.internal:7070": want a URL`},
-		{"an empty one of several", []string{"--server", "http://a:7070,,http://b:7070"}, "jwa_x", `--server "": want a URL`},
-		{"no token", []string{"--server", "http://a:7070"}, "", "no agent token: set JETWAY_AGENT_TOKEN"},
-		{"an API token", []string{"--server", "http://a:7070"}, "0123abcd", "should start with jwa_"},
-		{"a label without a value", []string{"--server", "http://a:7070", "--labels", "pool"}, "jwa_x", `--labels "pool": want key=value`},
-		{"a label with a space", []string{"--server", "http://a:7070", "--labels", "pool=big builders"}, "jwa_x", `--labels "pool=big builders"`},
-		{"concurrency 0", []string{"--server", "http://a:7070", "--concurrency", "0"}, "jwa_x", "--concurrency 0"},
+		{"no server", nil, token, "--server: give the jetway server's URL"},
+		{"not a URL", []string{"--server", "jetway.internal:7070"}, token, `--server "jetway.internal:7070": want a URL`},
+		{"not a URL from the environment", nil, map[string]string{"JETWAY_AGENT_SERVER": "jetway.internal", "JETWAY_AGENT_TOKEN": "jwa_x"}, `--server "jetway.internal": want a URL`},
+		{"an empty one of several", []string{"--server", "http://a:7070,,http://b:7070"}, token, `--server "": want a URL`},
+		{"no token", []string{"--server", "http://a:7070"}, nil, "no agent token: set JETWAY_AGENT_TOKEN"},
+		{"an API token", []string{"--server", "http://a:7070", "--token", "0123abcd"}, nil, "should start with jwa_"},
+		{"a label without a value", []string{"--server", "http://a:7070", "--labels", "pool"}, token, `--labels "pool": want key=value`},
+		{"a label with a space", []string{"--server", "http://a:7070", "--labels", "pool=big builders"}, token, `--labels "pool=big builders"`},
+		{"concurrency 0", []string{"--server", "http://a:7070", "--concurrency", "0"}, token, "--concurrency 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, errOut := runJetway(t, map[string]string{"HOME": t.TempDir(), "JETWAY_AGENT_TOKEN": tc.token}, append([]string{"agent"}, tc.args...)...)
+			env := map[string]string{"HOME": t.TempDir()}
+			maps.Copy(env, tc.env)
+			code, _, errOut := runJetway(t, env, append([]string{"agent"}, tc.args...)...)
 			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, %s; want %d and %q", code, errOut, ExitUsage, tc.want)
 			}
