@@ -16,11 +16,11 @@ func TestUnroutableRunSaysWhyItWaits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, _, errOut := s.jetway(t, ctx, dir, "deploy")
-	if !strings.Contains(errOut, "waits: no agent can take it") || !strings.Contains(errOut, "runs_on pool=nowhere") {
+	if !strings.Contains(errOut, "is waiting for an agent with the labels pool=nowhere") || !strings.Contains(errOut, "no connected agent has them") {
 		t.Fatalf("deploy does not say why the run waits:\n%s", errOut)
 	}
 	code, out, _ := s.jetway(t, context.Background(), dir, "runs")
-	if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "runs_on pool=nowhere") {
+	if code != 0 || !strings.Contains(out, "queued") || !strings.Contains(out, "labels pool=nowhere") {
 		t.Fatalf("jetway runs does not say why the run waits:\n%s", out)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/agent"
+	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/runproto"
 )
@@ -240,9 +240,6 @@ func parseServers(s string) ([]string, error) {
 	return servers, nil
 }
 
-// labelRE is a label's key or value; config's rule for runs_on.
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
-
 // parseLabels reads --labels k=v,… over the defaults arch=GOARCH and
 // os=GOOS.
 func parseLabels(s string) (map[string]string, error) {
@@ -252,7 +249,7 @@ func parseLabels(s string) (map[string]string, error) {
 	}
 	for part := range strings.SplitSeq(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || !labelRE.MatchString(k) || !labelRE.MatchString(v) {
+		if !ok || !config.ValidLabel(k) || !config.ValidLabel(v) {
 			return nil, usageError("--labels %q: want key=value pairs separated by commas, of letters, digits, -, _ and . (e.g. pool=builders,arch=amd64)", part)
 		}
 		labels[k] = v

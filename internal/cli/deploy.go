@@ -221,7 +221,7 @@ func reportQueued(ctx context.Context, c *CLI, client *apiclient.Client, id stri
 				}
 				return
 			case r.Reason != "" && r.Reason != said:
-				fmt.Fprintf(c.Err, "jetway: run %s waits: %s\n", id, api.TermSafe(r.Reason))
+				fmt.Fprintf(c.Err, "jetway: run %s is %s\n", id, api.TermSafe(r.Reason))
 				said = r.Reason
 			}
 		}

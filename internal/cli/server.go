@@ -26,6 +26,7 @@ type serverOptions struct {
 	concurrency      int
 	labels           string
 	drainTimeout     time.Duration
+	leaseTimeout     time.Duration
 	sandbox          sandboxFlags
 	allowLocalDocker bool
 }
@@ -67,6 +68,7 @@ controls the machine: use a remote Docker host, or --allow-local-docker.`,
 	}
 	cmd.Flags().StringVar(&opts.dataDir, "data", "", "data directory (default ~/.local/share/jetway)")
 	cmd.Flags().StringVar(&opts.listen, "listen", "127.0.0.1:7070", "address to serve on")
+	cmd.Flags().DurationVar(&opts.leaseTimeout, "lease-timeout", runproto.DefaultLeaseTimeout, "an agent silent for this long loses its runs (they fail; one leased but not started is queued again)")
 	cmd.Flags().IntVar(&opts.concurrency, "concurrency", 2, "runs that execute at once on this machine (0: none, agents execute them)")
 	cmd.Flags().StringVar(&opts.labels, "labels", "", "labels of the server's own agent, k=v,… for runs_on (arch and os are set unless given)")
 	cmd.Flags().DurationVar(&opts.drainTimeout, "drain-timeout", 0, "how long this machine's runs may go on after SIGTERM before they are stopped (0: stopped at once)")
@@ -100,7 +102,10 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
 		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Logger: c.Logger()})
+	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
+		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
+	}
+	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}

@@ -144,6 +144,10 @@ var (
 // labelRE is an agent label's key or value.
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 
+// ValidLabel tells whether s may be an agent label's key or value (runs_on,
+// jetway agent --labels).
+func ValidLabel(s string) bool { return labelRE.MatchString(s) }
+
 // Matches tells whether an agent with labels may take the project's runs:
 // it has every label of runs_on with the same value.
 func (p *Project) Matches(labels map[string]string) bool {
@@ -234,7 +238,7 @@ func Parse(path string, data []byte) (*Project, error) {
 		return nil, err
 	}
 	for k, v := range raw.RunsOn {
-		if !labelRE.MatchString(k) || !labelRE.MatchString(v) {
+		if !ValidLabel(k) || !ValidLabel(v) {
 			return nil, bad("runs_on", "runs_on: %s: %s: labels are letters, digits, -, _ and . (e.g. runs_on: {pool: builders, arch: amd64})", k, v)
 		}
 	}

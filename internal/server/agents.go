@@ -110,6 +110,8 @@ func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr stri
 		case <-changed:
 		case <-timer.C:
 			return nil, nil
+		case <-s.stopping:
+			return nil, nil
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
@@ -183,7 +185,7 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 		s.agents.reported[id] = true
 		stop := s.agents.cancel[id]
 		s.agents.mu.Unlock()
-		if err != nil || api.Finished(run.Status) || run.Agent != req.Agent.Name || stop {
+		if err != nil || api.Finished(run.Status) || run.Agent != req.Agent.Name || stop || overdue(run) {
 			resp.Cancel = append(resp.Cancel, id)
 		}
 	}
@@ -203,6 +205,20 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 		}
 	}
 	return resp, nil
+}
+
+// overdue tells whether a run has run 2 minutes past its timeout: its
+// runner enforces the timeout itself, so this is the backstop for one
+// that hangs.
+func overdue(run storepkg.StoredRun) bool {
+	if run.StartedAt == nil {
+		return false
+	}
+	timeout := config.DefaultTimeout
+	if p, err := config.Parse(config.FileName, []byte(run.ProjectFile)); err == nil {
+		timeout = p.Timeout
+	}
+	return time.Since(*run.StartedAt) > timeout+2*time.Minute
 }
 
 // endRun ends a leased run that its runner will not end.
@@ -287,13 +303,14 @@ func (s *Server) explainQueue(ctx context.Context) {
 	for _, run := range queued {
 		p := runsOn(run)
 		reason := ""
-		if !slices.ContainsFunc(live, func(a runproto.AgentInfo) bool { return p.Matches(a.Labels) }) {
-			reason = "no agent can take it: none connected"
-			if len(p.RunsOn) > 0 {
-				reason += " has runs_on " + labelList(p.RunsOn)
-			}
+		switch {
+		case slices.ContainsFunc(live, func(a runproto.AgentInfo) bool { return p.Matches(a.Labels) }):
+		case len(p.RunsOn) > 0:
+			reason = "waiting for an agent with the labels " + labelList(p.RunsOn) + " (runs_on); no connected agent has them"
+		default:
+			reason = "waiting for an agent: none is connected"
 		}
-		if reason != run.Reason && !strings.HasPrefix(run.Reason, "agent ") {
+		if reason != run.Reason && !strings.Contains(run.Reason, "queued again") {
 			_ = s.runs.SetReason(ctx, run.ID, api.StatusQueued, reason)
 			s.hub.notify(run.ID)
 		}
@@ -345,7 +362,7 @@ func remoteAddr(r *http.Request) string {
 
 func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string) {
 	var req runproto.LeaseRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, name) {
 		return
 	}
 	req.Agent.Name = name
@@ -364,7 +381,7 @@ func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string)
 
 func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, name string) {
 	var req runproto.HeartbeatRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, name) {
 		return
 	}
 	req.Agent.Name = name
@@ -374,6 +391,16 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// sameAgent refuses an agent that calls itself by another name than its
+// token's: two machines sharing a token would mix up their runs.
+func sameAgent(w http.ResponseWriter, said, token string) bool {
+	if said != "" && said != token {
+		writeError(w, http.StatusBadRequest, "this token belongs to agent %q, not %q: start the agent with --name %s, or create a token for %s (jetway agents token create %s)", token, said, token, said, said)
+		return false
+	}
+	return true
 }
 
 var agentNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/web"
@@ -63,3 +64,9 @@ func (d dashboardSource) ListParams(ctx context.Context) ([]api.ParamInfo, error
 		token = next
 	}
 }
+
+func (d dashboardSource) ListAgents(ctx context.Context) ([]api.Agent, error) {
+	return d.s.agentList(ctx)
+}
+
+func (d dashboardSource) LeaseTimeout() time.Duration { return d.s.leaseTimeout }

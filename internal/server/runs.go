@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
@@ -43,18 +40,31 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 // run's token. Tokens are stored hashed with their run, so they outlive a
 // restart of the server: runs on agents go on.
 func (s *Server) runTokenOf(r *http.Request) (string, bool) {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !strings.HasPrefix(got, "jwr_") {
-		return "", false
-	}
-	id, err := s.runs.RunOfToken(r.Context(), hashToken(got))
-	return id, err == nil
+	run, ok := s.tokenRun(r)
+	return run.ID, ok && !api.Finished(run.Status)
 }
 
-// runAuthed requires the run token of the run in the path.
+func (s *Server) tokenRun(r *http.Request) (storepkg.StoredRun, bool) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !strings.HasPrefix(got, "jwr_") {
+		return storepkg.StoredRun{}, false
+	}
+	run, err := s.runs.RunOfToken(r.Context(), hashToken(got))
+	return run, err == nil
+}
+
+// eventsGrace is how long after its end a run's token still reports
+// events: a runner whose answer to the summary was lost sends it again.
+const eventsGrace = 10 * time.Minute
+
+// runAuthed requires the run token of the run in the path, while the run
+// lives (events: also for a while after).
 func (s *Server) runAuthed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := s.runTokenOf(r); !ok || id != r.PathValue("id") {
+		run, ok := s.tokenRun(r)
+		live := ok && (!api.Finished(run.Status) ||
+			r.Method == http.MethodPost && run.FinishedAt != nil && time.Since(*run.FinishedAt) < eventsGrace)
+		if !live || run.ID != r.PathValue("id") {
 			writeError(w, http.StatusUnauthorized, "missing or wrong run token")
 			return
 		}
@@ -289,13 +299,6 @@ func (s *Server) cancel(ctx context.Context, id string) (string, error) {
 	if api.Finished(run.Status) {
 		return run.Status, errAlreadyEnded
 	}
-	s.mu.Lock()
-	l := s.active[run.ID]
-	s.mu.Unlock()
-	if l != nil {
-		l.handle.Stop()
-		return "cancelling", nil
-	}
 	// Its agent stops it at its next heartbeat, within about a second; the
 	// runner then reports the run cancelled. An agent that has gone silent
 	// loses the run at its lease timeout.
@@ -421,119 +424,8 @@ func (h *hub) notify(id string) {
 	}
 }
 
-// launch is a run whose runner the server started.
-type launch struct {
-	project string
-	handle  *executor.Handle
-}
-
-func (s *Server) poke() {
-	s.agents.broadcast()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// schedule starts queued runs, oldest first, at most Concurrency at once
-// and one per project, so that two runs do not thrash one cache.
-func (s *Server) schedule(ctx context.Context) {
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		if s.exec != nil {
-			s.dispatch(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-tick.C:
-		}
-	}
-}
-
-func (s *Server) dispatch(ctx context.Context) {
-	for {
-		s.mu.Lock()
-		free := s.concurrency - len(s.active)
-		s.mu.Unlock()
-		if free <= 0 {
-			return
-		}
-		l, err := s.tryLease(ctx, runproto.AgentInfo{Name: LocalAgent, Concurrency: s.concurrency})
-		if err != nil {
-			s.log.Error("reading the queue", "err", err)
-			return
-		}
-		if l == nil {
-			return
-		}
-		s.start(ctx, l)
-	}
-}
-
-func (s *Server) start(ctx context.Context, lease *runproto.Lease) {
-	h, err := s.exec.Start(ctx, executor.Launch{RunID: lease.RunID, Token: lease.RunToken, ServerURL: s.url})
-	if err != nil {
-		s.endRun(ctx, lease.RunID, api.StatusFailed, "could not start a runner: "+err.Error())
-		return
-	}
-	s.mu.Lock()
-	s.active[lease.RunID] = &launch{project: lease.Project, handle: h}
-	s.mu.Unlock()
-	s.log.Info("run started", "run", lease.RunID, "project", lease.Project)
-	timeout := config.DefaultTimeout
-	if run, err := s.runs.GetRun(ctx, lease.RunID); err == nil {
-		if p, err := config.Parse(config.FileName, []byte(run.ProjectFile)); err == nil {
-			timeout = p.Timeout
-		}
-	}
-	go func() {
-		// The runner enforces the timeout itself; this is the backstop for
-		// a runner that hangs.
-		backstop := time.AfterFunc(timeout+2*time.Minute, h.Stop)
-		<-h.Done()
-		backstop.Stop()
-		s.forget(lease.RunID)
-		bg := context.Background()
-		current, err := s.runs.GetRun(bg, lease.RunID)
-		if err == nil && !api.Finished(current.Status) {
-			reason := fmt.Sprintf("the runner exited without a result (%v); its own log is %s", h.Err(), filepath.Join(s.dataDir, "runs", lease.RunID+".log"))
-			s.endRun(bg, lease.RunID, api.StatusFailed, reason)
-		}
-		s.hub.notify(lease.RunID)
-		s.poke()
-	}()
-}
-
-func (s *Server) forget(id string) {
-	s.mu.Lock()
-	delete(s.active, id)
-	s.mu.Unlock()
-	s.forgetRun(id)
-}
-
-// stopAll cancels every running run and waits for the runners to end.
-func (s *Server) stopAll(wait time.Duration) {
-	s.mu.Lock()
-	var handles []*executor.Handle
-	for _, l := range s.active {
-		handles = append(handles, l.handle)
-	}
-	s.mu.Unlock()
-	deadline := time.After(wait)
-	for _, h := range handles {
-		h.Stop()
-	}
-	for _, h := range handles {
-		select {
-		case <-h.Done():
-		case <-deadline:
-			return
-		}
-	}
-}
+// poke wakes the agents waiting for work: the queue changed.
+func (s *Server) poke() { s.agents.broadcast() }
 
 // runRefs lists the references of a run: what its run token may read.
 func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {

@@ -80,7 +80,7 @@ func TestLeaseMatchesLabels(t *testing.T) {
 		t.Fatalf("an agent without the labels leased %s", got)
 	}
 	s.explainQueue(context.Background())
-	if r := s.status(t, id); !strings.Contains(r.Reason, "runs_on pool=builders") {
+	if r := s.status(t, id); !strings.Contains(r.Reason, "labels pool=builders") {
 		t.Fatalf("the queued run does not say why it waits: %q", r.Reason)
 	}
 	if got := s.leaseNow(t, agent("b1", 2, "pool=builders", "arch=amd64")); got != id {

@@ -20,11 +20,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/bundle"
-	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
@@ -35,11 +33,6 @@ import (
 type Options struct {
 	DataDir string
 	Logger  *slog.Logger
-	// Concurrency is how many runs execute at once (default 2).
-	Concurrency int
-	// Executor starts runners; nil means runs stay queued (tests of the
-	// API alone).
-	Executor Executor
 	// LeaseTimeout is how long an agent may stay silent before it loses
 	// its runs (default runproto.DefaultLeaseTimeout).
 	LeaseTimeout time.Duration
@@ -68,12 +61,6 @@ const (
 	minBodyRate = 16 << 10
 )
 
-// Executor starts the runner of a run. The server declares what it needs;
-// internal/executor implements it.
-type Executor interface {
-	Start(ctx context.Context, launch executor.Launch) (*executor.Handle, error)
-}
-
 // Server holds the control plane's state.
 type Server struct {
 	dataDir string
@@ -84,19 +71,13 @@ type Server struct {
 	admin   params.AdminCredentials
 	aws     *params.API
 
-	runs        *storepkg.SQLite
-	blobs       bundle.Blobs
-	exec        Executor
-	concurrency int
-	url         string
-	wake        chan struct{}
-	hub         *hub
-
-	mu     sync.Mutex
-	active map[string]*launch // runs with a runner, by id
+	runs  *storepkg.SQLite
+	blobs bundle.Blobs
+	hub   *hub
 
 	agents       *agents
 	leaseTimeout time.Duration
+	stopping     chan struct{} // closed when Serve shuts down
 
 	newToken  string // the API token, when this start created it
 	dashboard *web.Dashboard
@@ -160,14 +141,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if created {
 		newToken = token
 	}
-	concurrency := opts.Concurrency
-	if concurrency <= 0 {
-		concurrency = 2
-	}
 	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
-		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, exec: opts.Executor, concurrency: concurrency,
-		wake: make(chan struct{}, 1), hub: newHub(), active: map[string]*launch{}, newToken: newToken,
+		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, hub: newHub(), newToken: newToken, stopping: make(chan struct{}),
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
 		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
@@ -333,31 +309,27 @@ func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-// Serve answers on l until ctx ends, then shuts down gracefully: it stops
-// accepting runs, cancels running ones and waits for their runners.
+// Serve answers on l until ctx ends, then shuts down gracefully. Runs on
+// agents go on; an agent inside this process is its caller's to stop
+// first (its runners report to this server until they end).
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	s.url = "http://" + reachable(l.Addr())
 	// No ReadTimeout or WriteTimeout: they would cut log streams and large
 	// uploads. Bodies are paced by limitBodies instead.
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: s.readHeaderTimeout, IdleTimeout: s.idleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
-	schedCtx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { defer close(schedDone); s.schedule(schedCtx) }()
+	leasesCtx, stopLeases := context.WithCancel(ctx)
 	leasesDone := make(chan struct{})
-	go func() { defer close(leasesDone); s.watchLeases(schedCtx) }()
-	s.poke()
+	go func() { defer close(leasesDone); s.watchLeases(leasesCtx) }()
 	var serveErr error
 	select {
 	case serveErr = <-done:
 	case <-ctx.Done():
 	}
-	stopSched()
-	<-schedDone
+	stopLeases()
 	<-leasesDone
-	s.stopAll(30 * time.Second)
+	close(s.stopping) // waiting leases answer "nothing" now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
@@ -365,15 +337,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		<-done
 	}
 	return errors.Join(serveErr, err, s.Close())
-}
-
-// reachable turns a listen address into one a local runner can dial.
-func reachable(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
-	}
-	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 }
 
 // Close releases the stores when Serve was never called.

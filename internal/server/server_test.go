@@ -325,6 +325,9 @@ func TestAgentTokens(t *testing.T) {
 	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "builder-1", Concurrency: 1, Labels: map[string]string{"pool": "b"}}}, &hb); err != nil {
 		t.Fatal(err)
 	}
+	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "someone-else"}}, nil); err == nil || !strings.Contains(err.Error(), "belongs to agent") {
+		t.Fatalf("an agent calling itself by another name: %v", err)
+	}
 	var agents []api.Agent
 	if err := c.Do(ctx, http.MethodGet, "/v1/agents", nil, nil, &agents); err != nil {
 		t.Fatal(err)

@@ -44,15 +44,13 @@ func (s *SQLite) SetReason(ctx context.Context, id, status, reason string) error
 	return err
 }
 
-// RunOfToken finds the live run whose run token hashes to tokenHash.
-func (s *SQLite) RunOfToken(ctx context.Context, tokenHash string) (string, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT id FROM runs WHERE token_hash = ? AND token_hash != '' AND status IN (?, ?)`,
-		tokenHash, api.StatusProvisioning, api.StatusRunning).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
+// RunOfToken finds the run whose run token hashes to tokenHash, live or
+// ended.
+func (s *SQLite) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, error) {
+	if tokenHash == "" {
+		return StoredRun{}, ErrNotFound
 	}
-	return id, err
+	return scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE token_hash = ?`, tokenHash))
 }
 
 // Active lists the runs that agents execute (provisioning or running),
