@@ -380,7 +380,7 @@ func TestServerKilledMidRun(t *testing.T) {
 	if passwd, _ := os.ReadFile("/etc/passwd"); strings.Contains(string(passwd), left[0]) {
 		t.Fatalf("the dead runner's user remains")
 	}
-	if pids := processWithMarker("sleep 300"); len(pids) > 0 {
+	if pids := testbed.ProcessesWith("sleep 300"); len(pids) > 0 {
 		t.Fatalf("the dead run's processes remain: %v", pids)
 	}
 	r := s2.run(t, longID)
@@ -413,21 +413,4 @@ func processWithEnv(t *testing.T, kv string) int {
 	}
 	t.Fatalf("no process has %s", kv)
 	return 0
-}
-
-// processWithMarker lists the processes whose command line holds marker.
-func processWithMarker(marker string) []int {
-	procs, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), marker) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

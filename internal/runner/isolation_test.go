@@ -16,6 +16,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/sandbox"
+	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
 // The tests of this file are the attacks of the "Run isolation" issue,
@@ -50,23 +51,6 @@ func assertNothingLeft(t *testing.T, runID string, rec *recorder) {
 	}
 }
 
-// processesWith lists the processes whose command line holds marker.
-func processesWith(marker string) []int {
-	procs, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if bytes.Contains(cmdline, []byte(marker)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // A pre_build leaves a fork-hopper and a setsid'd sleeper behind: both die
 // with the run, and the next run's user has another UID.
 func TestLeftoverProcessesDieWithTheRun(t *testing.T) {
@@ -86,7 +70,7 @@ func TestLeftoverProcessesDieWithTheRun(t *testing.T) {
 		t.Fatalf("summary %+v\n%s", s, rec.text())
 	}
 	for _, m := range []string{marker, sleeper} {
-		if pids := processesWith(m); len(pids) > 0 {
+		if pids := testbed.ProcessesWith(m); len(pids) > 0 {
 			t.Fatalf("processes with %q outlived the run: %v", m, pids)
 		}
 	}

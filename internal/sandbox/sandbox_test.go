@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
 func TestMain(m *testing.M) {
@@ -116,7 +118,7 @@ sleep 0.3; echo started`, hopper, marker, os.Getpid())
 		t.Fatalf("processes of UID %d outlived the sandbox: %v", uid, pids)
 	}
 	for _, m := range []string{marker, fmt.Sprintf("600.%d", os.Getpid())} {
-		if pids := processesWith(m); len(pids) != 0 {
+		if pids := testbed.ProcessesWith(m); len(pids) != 0 {
 			t.Fatalf("processes with %q outlived the sandbox: %v", m, pids)
 		}
 	}
@@ -127,22 +129,6 @@ sleep 0.3; echo started`, hopper, marker, os.Getpid())
 	if next.UID == uid {
 		t.Fatalf("the next sandbox reused UID %d", uid)
 	}
-}
-
-func processesWith(marker string) []int {
-	procs, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if bytes.Contains(cmdline, []byte(marker)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func TestPrivateTmpDirs(t *testing.T) {
