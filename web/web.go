@@ -1,8 +1,8 @@
 // Package web is the dashboard: server-rendered pages (html/template) with
 // a little plain JavaScript for live updates, every asset embedded in the
-// binary. It reads runs and parameters through Source, which the server
-// implements; it never sees a secret value (logs are masked by the runner,
-// parameters are listed without values).
+// binary. It reads runs, agents and parameters through Source, which the
+// server implements; it never sees a secret value (logs are masked by the
+// runner, parameters are listed without values).
 package web
 
 import (
@@ -40,7 +40,8 @@ type Chunk struct {
 	Data string
 }
 
-// Source is what the dashboard reads and does.
+// Source is what the dashboard reads and does. Its methods may be called
+// concurrently, by every open page.
 type Source interface {
 	ListRuns(ctx context.Context, project, status string, limit int) ([]api.Run, error)
 	GetRun(ctx context.Context, id string) (api.Run, error)
@@ -49,6 +50,11 @@ type Source interface {
 	LogChanged(id string) <-chan struct{}
 	CancelRun(ctx context.Context, id string) error
 	ListParams(ctx context.Context) ([]api.ParamInfo, error)
+	// ListAgents lists the agents as they are now, as GET /v1/agents does.
+	ListAgents(ctx context.Context) ([]api.Agent, error)
+	// LeaseTimeout is how long an agent may stay silent before it loses
+	// its runs: the Agents page shows it offline from then on.
+	LeaseTimeout() time.Duration
 }
 
 // Dashboard serves the pages.
@@ -99,7 +105,7 @@ func New(opts Options) (*Dashboard, error) {
 		"bytes":    api.HumanBytes,
 		"short":    func(s string) string { return s[:min(19, len(s))] },
 	}
-	for _, page := range []string{"login", "runs", "run", "params", "hosts"} {
+	for _, page := range []string{"login", "runs", "run", "params", "hosts", "agents"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", page, err)
@@ -158,6 +164,8 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET /events", d.auth(d.runEvents))
 	mux.Handle("GET /params", d.auth(d.paramsPage))
 	mux.Handle("GET /hosts", d.auth(d.hostsPage))
+	mux.Handle("GET /agents", d.auth(d.agentsPage))
+	mux.Handle("GET /agents/events", d.auth(d.agentEvents))
 	// Every state-changing request must come from the dashboard's own
 	// origin (Sec-Fetch-Site, else Origin against Host); forms also carry
 	// the session's CSRF token, for browsers that send neither header.
@@ -277,11 +285,19 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 // runRow is a run as the list shows it.
 type runRow struct {
 	ID, Project, Status, Git, StartedBy, Started, Duration, Cache string
+	// Agent executes or executed the run; Reason says why the run ended
+	// so, or while it is queued why it waits — then Waits says it too.
+	Agent, Reason, Waits string
 }
 
 func row(r api.Run) runRow {
-	return runRow{ID: r.ID, Project: r.Project, Status: r.Status, Git: r.Git.String(), StartedBy: r.StartedBy,
-		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: r.Summary.CacheText()}
+	rr := runRow{ID: r.ID, Project: r.Project, Status: r.Status, Git: r.Git.String(), StartedBy: r.StartedBy,
+		Started: fmtTime(r.StartedAt), Duration: fmtDuration(r.Duration()), Cache: r.Summary.CacheText(),
+		Agent: r.Agent, Reason: r.Reason}
+	if r.Status == api.StatusQueued {
+		rr.Waits = r.Reason
+	}
+	return rr
 }
 
 func (d *Dashboard) runsPage(w http.ResponseWriter, r *http.Request, sess Session) {
@@ -455,38 +471,42 @@ func writeData(b *strings.Builder, text string) {
 	}
 }
 
-// runEvents streams changed rows of the runs list.
+// runEvents streams the rows of the runs list (a "run" event with a
+// runRow), oldest first, each when it changes; with ?run=ID only that
+// run's, for its page. It starts with every row, so that nothing that
+// changed between the page and the stream is missed.
 func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request, sess Session) {
 	ctx := r.Context()
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
+	list := func() ([]api.Run, error) { return d.source.ListRuns(ctx, "", "", 100) }
+	if id := r.URL.Query().Get("run"); id != "" {
+		list = func() ([]api.Run, error) {
+			run, err := d.source.GetRun(ctx, id)
+			return []api.Run{run}, err
+		}
+	}
 	sent := map[string]string{}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	first := true
 	for {
-		runs, err := d.source.ListRuns(ctx, "", "", 100)
+		runs, err := list()
 		if err != nil {
 			return
 		}
 		for i := len(runs) - 1; i >= 0; i-- {
 			rr := row(runs[i])
-			key := rr.Status + rr.Duration
-			if !api.Finished(rr.Status) && rr.Status == api.StatusRunning {
-				key = rr.Status // running durations tick; the page counts them
-			}
+			// Not the duration: an unfinished run's changes at every look,
+			// and a finished run's is final when its status changes.
+			key := strings.Join([]string{rr.Status, rr.Agent, rr.Reason}, "\x00")
 			if sent[rr.ID] == key {
 				continue
 			}
 			sent[rr.ID] = key
-			if first {
-				continue
-			}
 			b, _ := json.Marshal(rr)
 			fmt.Fprintf(w, "event: run\ndata: %s\n\n", b)
 		}
-		first = false
 		if flusher != nil {
 			flusher.Flush()
 		}

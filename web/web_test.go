@@ -58,13 +58,13 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 func TestPagesNeedSignIn(t *testing.T) {
 	base, _, ids := newServer(t)
 	c := &http.Client{CheckRedirect: noRedirects}
-	for _, path := range []string{"/", "/runs/" + ids[0], "/params", "/hosts", "/?project=alpha"} {
+	for _, path := range []string{"/", "/runs/" + ids[0], "/params", "/hosts", "/agents", "/?project=alpha"} {
 		resp, _ := get(t, c, base+path)
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
 			t.Errorf("GET %s without a session: %d %s", path, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
-	for _, path := range []string{"/events", "/runs/" + ids[0] + "/log"} {
+	for _, path := range []string{"/events", "/events?run=" + ids[0], "/agents/events", "/runs/" + ids[0] + "/log"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Accept", "text/event-stream")
 		resp, err := c.Do(req)
