@@ -139,6 +139,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	id := strings.TrimSpace(out)
 	waitText(ctx, t, "#run-"+id, "dashboard", 30*time.Second)
 	waitText(ctx, t, "#run-"+id+" .status", "succeeded", 60*time.Second)
+	waitText(ctx, t, "#run-"+id+" td.agent", "local", time.Second) // the server's own agent ran it
 	screenshot(ctx, t, "runs.png")
 
 	// The run page: the log, masked, with colours and line links.
@@ -157,6 +158,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("run page DOM lacks colours or line links, or holds the secret")
 	}
 	waitText(ctx, t, ".timeline", "build", 10*time.Second)
+	waitText(ctx, t, "#run-agent", "local", time.Second)
 	screenshot(ctx, t, "run.png")
 
 	// The Docker hosts page shows what the runner reported.
