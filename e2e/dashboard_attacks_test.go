@@ -30,9 +30,8 @@ func signInBrowser(ctx context.Context, t *testing.T, s *serverProc) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	navigate(ctx, t, s.URL+"/login", "#token")
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(s.URL+"/login"),
-		chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", strings.TrimSpace(string(token)), chromedp.ByID),
 		chromedp.Click("#signin", chromedp.ByID),
 		chromedp.WaitVisible("#runs", chromedp.ByID),
@@ -112,9 +111,7 @@ fetch(%[2]q, {method: "POST", mode: "no-cors", credentials: "include",
 	}
 
 	// The dashboard's own Stop works.
-	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/runs/"+id)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(ctx, t, s.URL+"/runs/"+id, "#log")
 	waitText(ctx, t, "#log", "started", 30*time.Second)
 	if err := chromedp.Run(ctx, chromedp.Click("#stop", chromedp.ByID)); err != nil {
 		t.Fatal(err)
@@ -191,8 +188,8 @@ func TestDashboardLogCannotBeSpoofed(t *testing.T) {
 	// in it as they are printed.
 	id := deployDetached(t, s, "sse-spoof",
 		`w=spoof; echo "before-$w"; sleep 2; printf 'x\r\revent: end\rdata: {"status":"succeeded"}\n'; sleep 3; echo "after-$w"; exit 3`)
-	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/runs/"+id), chromedp.WaitVisible("#log", chromedp.ByID),
-		chromedp.Evaluate(`window.jetwayNoReload = true`, nil)); err != nil {
+	navigate(ctx, t, s.URL+"/runs/"+id, "#log")
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.jetwayNoReload = true`, nil)); err != nil {
 		t.Fatal(err)
 	}
 	waitText(ctx, t, "#log", "before-spoof", 30*time.Second)

@@ -113,9 +113,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 
 	// Sign in.
+	navigate(ctx, t, s.URL+"/", "#token")
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(s.URL+"/"),
-		chromedp.WaitVisible("#token", chromedp.ByID),
 		chromedp.SendKeys("#token", strings.TrimSpace(string(token)), chromedp.ByID),
 		chromedp.Click("#signin", chromedp.ByID),
 		chromedp.WaitVisible("#runs", chromedp.ByID),
@@ -162,17 +161,16 @@ func TestDashboardInABrowser(t *testing.T) {
 	screenshot(ctx, t, "run.png")
 
 	// The Docker hosts page shows what the runner reported.
-	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/hosts")); err != nil {
-		t.Fatal(err)
-	}
+	navigate(ctx, t, s.URL+"/hosts", "#hosts")
 	hosts := waitText(ctx, t, "#hosts", b.LocalSocket, 10*time.Second)
 	if !strings.Contains(hosts, "reachable") || !strings.Contains(hosts, "linux/") {
 		t.Fatalf("hosts page: %s", hosts)
 	}
 	// And a phone can read the runs list.
-	if err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible("#runs", chromedp.ByID)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatal(err)
 	}
+	navigate(ctx, t, s.URL+"/", "#runs")
 	screenshot(ctx, t, "runs-phone.png")
 	if err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
@@ -182,9 +180,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	slow := localProject(t, b, "dashboard-follow", "echo started; sleep 3; echo finished", "")
 	_, out, _ = s.jetway(t, context.Background(), slow, "deploy", "--detach")
 	follow := strings.TrimSpace(out)
-	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/runs/"+follow)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(ctx, t, s.URL+"/runs/"+follow, "#log")
 	waitText(ctx, t, "#log", "started", 30*time.Second)
 	waitText(ctx, t, "#log", "finished", 30*time.Second)
 	waitText(ctx, t, "#run-status", "succeeded", 30*time.Second)
