@@ -385,8 +385,10 @@ func (a *agent) drain() {
 	select {
 	case <-done:
 	case <-timer.C:
-		a.log.Warn("the drain timeout has passed; stopping the runs left", "runs", a.running())
-		a.stopAll()
+		if left := a.running(); len(left) > 0 {
+			a.log.Warn("the drain timeout has passed; stopping the runs left", "runs", left)
+			a.stopAll()
+		}
 	case <-a.opts.StopNow:
 		a.log.Warn("told to stop now; stopping the runs left", "runs", a.running())
 		a.stopAll()

@@ -67,9 +67,9 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	}
 	r.summary.DockerHostURL = spec.String()
 	if r.opts.RefuseLocalDocker && isLocalDaemon(ctx, spec) {
-		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the server's own machine: through it a phase could control that machine, so jetway server refuses the run. "+
-			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS) or run it on an agent on another machine; "+
-			"an operator who accepts the risk starts the server with --allow-local-docker", spec)
+		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the machine this runner runs on: through it a phase could control that machine (and the other runs on it), so the run is refused. "+
+			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS), or run it on an agent on another machine; "+
+			"an operator who accepts the risk starts jetway server (or jetway agent) with --allow-local-docker", spec)
 	}
 	timeout := r.opts.DockerTimeout
 	if timeout == 0 {

@@ -115,7 +115,8 @@ func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr stri
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
-		s.agents.heard(req.Agent, addr)
+		// Not "heard" again here: a partitioned agent's long poll stays
+		// open on this side, and must not keep it alive. Heartbeats do.
 	}
 }
 
