@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,13 +24,17 @@ type benchEnv struct {
 	bed     *testbed.Bed
 	work    string
 	jetway  string // the jetway binary
-	home    string // the server's and the clients' HOME
-	server  *exec.Cmd
-	url     string
+	home    string // the main server's and the clients' HOME
+	url     string // the main server's
 	client  *apiclient.Client
 	sshPath string // PATH whose ssh uses the bed's key and known_hosts
 	sshConf string
 	base    string // the base image in the registry
+
+	servers   []*jetwayServer // every server started, the main one first
+	agents    []*agentProc
+	runsDir   string // the work dirs of the scenarios' own executors
+	executors int    // how many got a work dir and UID range
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*benchEnv, error) {
@@ -50,53 +53,18 @@ func setup(ctx context.Context, log *slog.Logger) (*benchEnv, error) {
 		e.close()
 		return nil, err
 	}
-	if err := e.startServer(ctx); err != nil {
+	// Some scenarios use the bed's local daemon (the cheapest real run).
+	srv, err := e.startServer(ctx, "main", "127.0.0.1", false, "--concurrency", "4", "--allow-local-docker")
+	if err != nil {
 		e.close()
 		return nil, err
 	}
+	e.url, e.home, e.client = srv.url, srv.home, srv.client
 	if err := e.prepare(ctx); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
-}
-
-func (e *benchEnv) startServer(ctx context.Context) error {
-	e.home = filepath.Join(e.work, "home")
-	if err := os.MkdirAll(e.home, 0o755); err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	e.url = "http://" + addr
-	// Some scenarios use the bed's local daemon (the cheapest real run).
-	e.server = exec.Command(e.jetway, "server", "--listen", addr, "--concurrency", "4", "--allow-local-docker")
-	e.server.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH")}
-	logFile, err := os.Create(filepath.Join(e.work, "server.log"))
-	if err != nil {
-		return err
-	}
-	e.server.Stdout, e.server.Stderr = logFile, logFile
-	if err := e.server.Start(); err != nil {
-		return err
-	}
-	for range 200 {
-		if resp, err := http.Get(e.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			token, err := os.ReadFile(filepath.Join(e.home, ".local", "share", "jetway", "token"))
-			if err != nil {
-				return err
-			}
-			e.client = apiclient.New(e.url, strings.TrimSpace(string(token)))
-			return nil
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return fmt.Errorf("the server did not start; see %s", filepath.Join(e.work, "server.log"))
 }
 
 // prepare stores the secrets, pushes a base image to the registry (a fresh
@@ -208,15 +176,14 @@ func (e *benchEnv) copyProject(example, name string, replace map[string]string) 
 }
 
 func (e *benchEnv) close() {
-	if e.server != nil && e.server.Process != nil {
-		_ = e.server.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { e.server.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			e.server.Process.Kill()
-		}
+	for _, a := range e.agents {
+		a.stop()
+	}
+	for _, s := range e.servers {
+		s.stop()
+	}
+	if e.runsDir != "" {
+		os.RemoveAll(e.runsDir)
 	}
 	if e.bed != nil {
 		if err := e.bed.Down(); err != nil {

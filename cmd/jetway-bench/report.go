@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ type Scenario struct {
 	Ratio    *Ratio    `json:"ratio,omitempty"`
 	Notes    []string  `json:"notes,omitempty"`
 	Seconds  float64   `json:"seconds"`
+	// Started and Reps say which run measured it (and with how many
+	// repetitions): a run with --only keeps the other scenarios of the last
+	// report (zero in reports older than these fields, which then take the
+	// report's).
+	Started time.Time `json:"started,omitzero"`
+	Reps    int       `json:"reps,omitempty"`
 }
 
 // Measure is one series of samples.
@@ -34,13 +41,16 @@ type Measure struct {
 	Name    string    `json:"name"`
 	Unit    string    `json:"unit"`
 	Samples []float64 `json:"samples"`
+	// P99 shows the series' 99th percentile beside its median (for
+	// latencies, where every sample is one run).
+	P99 bool `json:"p99,omitempty"`
 }
 
-// Ratio compares two medians against a target.
+// Ratio compares two medians, against a target if there is one.
 type Ratio struct {
 	Name   string  `json:"name"`
 	Value  float64 `json:"value"`
-	Target string  `json:"target"`
+	Target string  `json:"target,omitempty"`
 	Met    bool    `json:"met"`
 }
 
@@ -91,20 +101,34 @@ func format(x float64) string {
 // Markdown renders the scenario as a table.
 func (s Scenario) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n### %d. %s\n\n| measure | median | min–max | n |\n|---|---|---|---|\n", s.N, s.Title)
+	tail := slices.ContainsFunc(s.Measures, func(m Measure) bool { return m.P99 })
+	if tail {
+		fmt.Fprintf(&b, "\n### %d. %s\n\n| measure | median (p50) | p99 | min–max | n |\n|---|---|---|---|---|\n", s.N, s.Title)
+	} else {
+		fmt.Fprintf(&b, "\n### %d. %s\n\n| measure | median | min–max | n |\n|---|---|---|---|\n", s.N, s.Title)
+	}
 	for _, m := range s.Measures {
 		if len(m.Samples) == 0 {
 			continue
 		}
 		lo, hi := m.minMax()
-		fmt.Fprintf(&b, "| %s | %s %s | %s–%s | %d |\n", m.Name, format(m.Median()), m.Unit, format(lo), format(hi), len(m.Samples))
+		p99 := ""
+		switch {
+		case m.P99:
+			p99 = fmt.Sprintf(" %s %s |", format(percentile(m.Samples, 0.99)), m.Unit)
+		case tail:
+			p99 = " — |"
+		}
+		fmt.Fprintf(&b, "| %s | %s %s |%s %s–%s | %d |\n", m.Name, format(m.Median()), m.Unit, p99, format(lo), format(hi), len(m.Samples))
 	}
-	if s.Ratio != nil {
+	if r := s.Ratio; r != nil && r.Target == "" {
+		fmt.Fprintf(&b, "\n%s: **%s**\n", r.Name, format(r.Value))
+	} else if r != nil {
 		verdict := "**met**"
-		if !s.Ratio.Met {
+		if !r.Met {
 			verdict = "**not met**"
 		}
-		fmt.Fprintf(&b, "\n%s: **%s** (target %s: %s)\n", s.Ratio.Name, format(s.Ratio.Value), s.Ratio.Target, verdict)
+		fmt.Fprintf(&b, "\n%s: **%s** (target %s: %s)\n", r.Name, format(r.Value), r.Target, verdict)
 	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "\n%s\n", n)
@@ -121,9 +145,8 @@ const (
 // there is none).
 func (r Report) WriteMarkdown(path string) error {
 	var b strings.Builder
-	b.WriteString(beginMark + "\n## All scenarios in one run (issue 7)\n\n")
-	fmt.Fprintf(&b, "Command: `bash scripts/bench.sh` (raw figures: `bench-results/bench.json`). Run %s, %d repetitions, on %s.\n",
-		r.Started.Format("2006-01-02 15:04 UTC"), r.Reps, r.Machine)
+	b.WriteString(beginMark + "\n## All scenarios (issues 7 and 13)\n\n")
+	fmt.Fprintf(&b, "Command: `bash scripts/bench.sh` (raw figures: `bench-results/bench.json`). %s. Machine: %s.\n", r.runs(), r.Machine)
 	for _, s := range r.Scenarios {
 		b.WriteString(s.Markdown())
 	}
@@ -136,6 +159,52 @@ func (r Report) WriteMarkdown(path string) error {
 		text += "\n" + b.String()
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// runs says when the scenarios were measured: one run, or (after runs
+// with --only) each run and its scenarios.
+func (r Report) runs() string {
+	type run struct {
+		started time.Time
+		reps    int
+		ns      []string
+	}
+	var list []*run
+	for _, s := range r.Scenarios {
+		i := slices.IndexFunc(list, func(x *run) bool { return x.started.Equal(s.Started) })
+		if i < 0 {
+			list = append(list, &run{started: s.Started, reps: s.Reps})
+			i = len(list) - 1
+		}
+		list[i].ns = append(list[i].ns, fmt.Sprint(s.N))
+	}
+	if len(list) <= 1 {
+		return fmt.Sprintf("Run %s, %d repetitions unless a title says otherwise", r.Started.Format("2006-01-02 15:04 UTC"), r.Reps)
+	}
+	var parts []string
+	for _, x := range list {
+		part := fmt.Sprintf("scenarios %s: run %s", strings.Join(x.ns, ", "), x.started.Format("2006-01-02 15:04 UTC"))
+		if x.reps != r.Reps {
+			part += fmt.Sprintf(" with %d repetitions", x.reps)
+		}
+		parts = append(parts, part)
+	}
+	return "Runs with `--only`: " + strings.Join(parts, "; ") + fmt.Sprintf("; %d repetitions unless a title says otherwise; every scenario's figures and its peers' come from one run", r.Reps)
+}
+
+// merge keeps the scenarios of an earlier report that this one did not
+// run (a run with --only), in scenario order.
+func (r *Report) merge(old Report) {
+	for _, s := range old.Scenarios {
+		if slices.ContainsFunc(r.Scenarios, func(x Scenario) bool { return x.N == s.N }) {
+			continue
+		}
+		if s.Started.IsZero() {
+			s.Started, s.Reps = old.Started, old.Reps
+		}
+		r.Scenarios = append(r.Scenarios, s)
+	}
+	slices.SortFunc(r.Scenarios, func(a, b Scenario) int { return a.N - b.N })
 }
 
 func machine() string {
