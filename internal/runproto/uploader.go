@@ -28,8 +28,9 @@ type UploaderOptions struct {
 	// run's).
 	Logger *slog.Logger
 
-	// FlushEvery is how long an event may wait for others to join its
-	// batch (200 ms). A summary, and Close, send at once.
+	// FlushEvery is the least time between two batches (200 ms), and so
+	// how long an event may wait for others to join its batch. A summary,
+	// and Close, send at once.
 	FlushEvery time.Duration
 	// MaxBatchEvents and MaxBatchBytes bound a batch (500 events, 1 MiB of
 	// JSON). An event alone over MaxBatchBytes is cut to fit.
@@ -93,18 +94,20 @@ type Uploader struct {
 	life    context.Context
 	endLife context.CancelFunc
 
-	mu      sync.Mutex
-	seq     int64    // the number of the last event emitted
-	queue   []queued // unacknowledged events, in order
-	bytes   int      // their encoded size
-	urgent  bool     // a summary is queued: send without waiting
-	closing bool
-	broken  error         // the server refused the events for good
-	lost    int           // events dropped after broken or after Close
-	wake    chan struct{} // capacity 1: something changed for the sender
-	room    chan struct{} // closed and replaced when the queue shrinks
-	closed  chan struct{} // closed by Close
-	done    chan struct{} // closed when the sender has ended
+	mu     sync.Mutex
+	seq    int64    // the number of the last event emitted
+	queue  []queued // unacknowledged events, in order
+	bytes  int      // their encoded size
+	urgent bool     // a summary is queued: send without waiting
+	// lastSent is when the last batch went out.
+	lastSent time.Time
+	closing  bool
+	broken   error         // the server refused the events for good
+	lost     int           // events dropped after broken or after Close
+	wake     chan struct{} // capacity 1: something changed for the sender
+	room     chan struct{} // closed and replaced when the queue shrinks
+	closed   chan struct{} // closed by Close
+	done     chan struct{} // closed when the sender has ended
 }
 
 type queued struct {
@@ -263,9 +266,11 @@ func (u *Uploader) next() (b batch, ok bool) {
 			size += len(u.queue[n].data) + 1
 			n++
 		}
+		// At most one batch every FlushEvery: an event after a quiet spell
+		// (a run's first, say) goes at once, a burst waits to join one batch.
 		var wait time.Duration
 		if n > 0 {
-			wait = time.Until(u.queue[0].at.Add(u.opts.FlushEvery))
+			wait = time.Until(u.lastSent.Add(u.opts.FlushEvery))
 		}
 		// Between the end of the run's context and Close nothing is sent:
 		// the run is ending, and Close sends the rest under its deadline.
@@ -283,6 +288,7 @@ func (u *Uploader) next() (b batch, ok bool) {
 			}
 			body.WriteByte(']')
 			b = batch{body: body.Bytes(), first: u.queue[0].seq, last: u.queue[n-1].seq, final: u.closing}
+			u.lastSent = time.Now()
 			u.mu.Unlock()
 			return b, true
 		}

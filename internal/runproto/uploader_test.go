@@ -344,3 +344,24 @@ func TestUploaderSummaryAtOnce(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An event after a quiet spell (a run's first) goes at once; the events of
+// a burst right after it wait FlushEvery to share one batch.
+func TestUploaderSendsAfterQuietAtOnceAndBatchesBursts(t *testing.T) {
+	f := newFakeServer(t)
+	u := f.uploader(context.Background(), UploaderOptions{FlushEvery: time.Hour})
+	defer u.Close()
+	u.Emit(api.Event{Type: "log", Message: "first"})
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(f.st.String(), "first") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first event waited for FlushEvery: %q", f.st.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	u.Emit(api.Event{Type: "log", Message: "second"})
+	time.Sleep(200 * time.Millisecond)
+	if strings.Contains(f.st.String(), "second") {
+		t.Fatal("an event right after a batch did not wait for FlushEvery")
+	}
+}
