@@ -146,12 +146,18 @@ func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sand
 		if err := searchable(cfg.WorkDir); err != nil {
 			return nil, err
 		}
+		// The runner reads the workspace as root beneath its root, never
+		// following a link; a hard link is no link to follow, and only
+		// this setting stops a phase from linking a root-only file in.
+		if v, err := os.ReadFile("/proc/sys/fs/protected_hardlinks"); err == nil && strings.TrimSpace(string(v)) != "1" {
+			return nil, errors.New("fs.protected_hardlinks is off: a phase could hard-link files of other users into its workspace, which the runner reads as root; turn it on (sysctl -w fs.protected_hardlinks=1, and in /etc/sysctl.d) before running runs")
+		}
 	}
-	dir, err := os.MkdirTemp(cfg.WorkDir, "run-"+runID+"-")
+	dir, lock, err := newSandboxDir(cfg.WorkDir, runID)
 	if err != nil {
 		return nil, fmt.Errorf("creating the sandbox: %w", err)
 	}
-	sb := &Sandbox{Dir: dir, Home: filepath.Join(dir, "home"), Workspace: filepath.Join(dir, "workspace"),
+	sb := &Sandbox{Dir: dir, lock: lock, Home: filepath.Join(dir, "home"), Workspace: filepath.Join(dir, "workspace"),
 		UID: os.Getuid(), GID: os.Getgid(), log: cfg.Logger}
 	if err := sb.setUp(ctx, cfg, limits); err != nil {
 		_ = sb.Remove(context.WithoutCancel(ctx))
@@ -164,14 +170,6 @@ func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
 	if err := os.Chmod(sb.Dir, 0o711); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(filepath.Join(sb.Dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return err
-	}
-	sb.lock = lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("locking the sandbox: %w", err)
-	}
 	root := os.Geteuid() == 0
 	if root {
 		uid, err := allocateUser(ctx, cfg, sb.Dir, sb.Home)
@@ -180,7 +178,7 @@ func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
 		}
 		sb.created = true
 		sb.UID, sb.GID, sb.User = uid, uid, userName(uid)
-		if _, err := lock.WriteString(strconv.Itoa(uid) + "\n"); err != nil {
+		if _, err := sb.lock.WriteString(strconv.Itoa(uid) + "\n"); err != nil {
 			return err
 		}
 	}
@@ -271,6 +269,33 @@ func (sb *Sandbox) Remove(ctx context.Context) error {
 
 const lockFile = ".lock"
 
+// newSandboxDir makes a run's directory, locked, under the name Sweep
+// looks at only once it is locked: it is made as new-*, its lock taken,
+// and then renamed to run-*, so that a Sweep of another runner of this
+// work dir never takes a sandbox being made for a dead one.
+func newSandboxDir(workDir, runID string) (string, *os.File, error) {
+	tmp, err := os.MkdirTemp(workDir, "new-"+runID+"-")
+	if err != nil {
+		return "", nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(tmp, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	dir := filepath.Join(workDir, "run-"+strings.TrimPrefix(filepath.Base(tmp), "new-"))
+	if err == nil {
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return dir, lock, nil
+}
+
 // searchable checks that run users can reach their sandboxes: the work dir
 // and every directory above it must let others pass (x). A work dir inside
 // the server's data dir (0700) would not.
@@ -309,6 +334,11 @@ func Sweep(ctx context.Context, cfg Config) error {
 	}
 	var errs []error
 	for _, e := range entries {
+		if info, err := e.Info(); err == nil && e.IsDir() && strings.HasPrefix(e.Name(), "new-") && time.Since(info.ModTime()) > time.Minute {
+			// A runner died while it made this one; nothing lives in it.
+			errs = append(errs, os.RemoveAll(filepath.Join(cfg.WorkDir, e.Name())))
+			continue
+		}
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "run-") {
 			continue
 		}
@@ -342,7 +372,7 @@ func retry(ctx context.Context, within time.Duration, f func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := f()
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil || errors.Is(err, errTaken) || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)

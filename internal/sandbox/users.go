@@ -40,11 +40,22 @@ func userExists(uid int) bool {
 	return err == nil
 }
 
+// machineLock serialises making run users across every runner of the
+// machine, whatever their work dirs: two agents of one machine may share a
+// UID range.
+const machineLock = "/run/lock/jetway-run-users.lock"
+
 // allocateUser creates the run user with the next UID of the range that no
-// account, group or process uses, under a lock shared by every runner of
-// this work dir. UIDs go round the range, so a UID comes back only after
-// the whole range was used.
+// account, group or process uses. The next UID is kept in the work dir, so
+// UIDs go round the range and one comes back only after the whole range
+// was used.
 func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error) {
+	if global, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		defer global.Close()
+		if err := syscall.Flock(int(global.Fd()), syscall.LOCK_EX); err != nil {
+			return 0, err
+		}
+	}
 	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".uids"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return 0, err
@@ -75,7 +86,9 @@ func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error
 		if _, err := user.LookupGroupId(strconv.Itoa(uid)); err == nil {
 			continue
 		}
-		if err := createUser(ctx, uid, dir, home); err != nil {
+		if err := createUser(ctx, uid, dir, home); errors.Is(err, errTaken) {
+			continue // made meanwhile by something that does not take our lock
+		} else if err != nil {
 			return 0, err
 		}
 		if err := lock.Truncate(0); err == nil {
@@ -92,6 +105,9 @@ func createUser(ctx context.Context, uid int, dir, home string) error {
 	name, id := userName(uid), strconv.Itoa(uid)
 	return retry(ctx, 10*time.Second, func() error {
 		if out, err := sysCommand(ctx, "groupadd", "--gid", id, name).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
+			if strings.Contains(string(out), "not unique") {
+				return errTaken
+			}
 			return fmt.Errorf("creating the run group %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
 		// The account expired long ago and has no login shell: its passwd
@@ -101,12 +117,18 @@ func createUser(ctx context.Context, uid int, dir, home string) error {
 		// they are started as the UID.
 		out, err := sysCommand(ctx, "useradd", "--uid", id, "--gid", id, "--no-create-home", "--home-dir", home,
 			"--shell", nologinShell(), "--expiredate", "1", "--comment", "jetway run in "+dir, name).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "not unique") {
+			return errTaken
+		}
 		if err != nil {
 			return fmt.Errorf("creating the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
 		return nil
 	})
 }
+
+// errTaken is a UID or GID that another account has.
+var errTaken = errors.New("UID or GID taken")
 
 // nologinShell is the machine's shell that refuses logins.
 func nologinShell() string {
