@@ -27,23 +27,23 @@ import (
 const LocalAgent = "local"
 
 // agents is what the server knows of its agents beyond the store: when
-// each last spoke, and which runs they reported. It lives in memory: after
-// a restart, every agent gets a full lease timeout to speak again.
+// each last spoke, as what and from where. It lives in memory (and is
+// written to the store every persistEvery, for jetway agents ls): after a
+// restart, every agent gets a full lease timeout to speak again.
 type agents struct {
-	mu       sync.Mutex
-	seen     map[string]time.Time
-	info     map[string]runproto.AgentInfo
-	address  map[string]string
-	reported map[string]bool // runs an agent has said it executes
-	cancel   map[string]bool // runs whose agent is to stop them
-	changed  chan struct{}   // closed when a lease might now succeed
+	mu        sync.Mutex
+	seen      map[string]time.Time
+	info      map[string]runproto.AgentInfo
+	address   map[string]string
+	persisted map[string]time.Time // when seen was last written to the store
+	changed   chan struct{}        // closed when a lease might now succeed
 
 	leaseMu sync.Mutex // one lease decision at a time: one run per project
 }
 
 func newAgents() *agents {
 	return &agents{seen: map[string]time.Time{}, info: map[string]runproto.AgentInfo{}, address: map[string]string{},
-		reported: map[string]bool{}, cancel: map[string]bool{}, changed: make(chan struct{})}
+		persisted: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
 // wait returns a channel that is closed at the next change of the queue.
@@ -61,16 +61,41 @@ func (a *agents) broadcast() {
 	a.changed = make(chan struct{})
 }
 
-// heard records that an agent spoke, as what, and from where.
-func (a *agents) heard(info runproto.AgentInfo, addr string) {
+// persistEvery bounds how often an agent's last contact is written.
+const persistEvery = 10 * time.Second
+
+// heard records that an agent spoke, as what, and from where; it reports
+// whether that is worth writing to the store now.
+func (a *agents) heard(info runproto.AgentInfo, addr string) (persist bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.seen[info.Name] = time.Now()
+	now := time.Now()
+	a.seen[info.Name] = now
 	a.info[info.Name] = info
 	if addr != "" {
 		a.address[info.Name] = addr
 	}
+	if now.Sub(a.persisted[info.Name]) < persistEvery {
+		return false
+	}
+	a.persisted[info.Name] = now
+	return true
 }
+
+// heard records an agent's contact, and now and then writes it to the
+// store (a server restart then still shows when agents were last seen).
+func (s *Server) heard(ctx context.Context, info runproto.AgentInfo, addr string) {
+	if !s.agents.heard(info, addr) || info.Name == LocalAgent {
+		return
+	}
+	now := time.Now().UTC()
+	if err := s.runs.AgentSeen(ctx, api.Agent{Name: info.Name, Labels: info.Labels, Version: info.Version, Concurrency: info.Concurrency, Address: addr, LastSeen: &now}); err != nil {
+		s.log.Warn("recording an agent's contact", "agent", info.Name, "err", err)
+	}
+}
+
+// errAgentRevoked refuses a lease to an agent revoked during its request.
+var errAgentRevoked = errors.New("the agent's token was revoked")
 
 // hashToken is how tokens are stored: a leaked database holds no token.
 func hashToken(token string) string {
@@ -97,7 +122,7 @@ func (c localCoordinator) Heartbeat(ctx context.Context, req runproto.HeartbeatR
 // lease waits up to LeaseWait for a queued run the agent may take, and
 // leases it.
 func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr string) (*runproto.Lease, error) {
-	s.agents.heard(req.Agent, addr)
+	s.heard(ctx, req.Agent, addr)
 	timer := time.NewTimer(runproto.LeaseWait)
 	defer timer.Stop()
 	for {
@@ -126,6 +151,12 @@ func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr stri
 func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runproto.Lease, error) {
 	s.agents.leaseMu.Lock()
 	defer s.agents.leaseMu.Unlock()
+	if agent.Name != LocalAgent {
+		// Revoked while its long poll waited: no run, and no run token.
+		if a, err := s.runs.AgentByName(ctx, agent.Name); err != nil || a.Revoked {
+			return nil, errAgentRevoked
+		}
+	}
 	active, err := s.runs.Active(ctx)
 	if err != nil {
 		return nil, err
@@ -174,19 +205,27 @@ func runsOn(run storepkg.StoredRun) *config.Project {
 	return p
 }
 
+// leaseGrace is how long after its lease a run may be missing from its
+// agent's heartbeats (the agent lists a run once its runner has started):
+// 10 s, or the lease timeout when that is shorter.
+func (s *Server) leaseGrace() time.Duration { return min(10*time.Second, s.leaseTimeout) }
+
 // heartbeat renews an agent's runs and says which of them to stop. A run
-// the agent reported before and no longer reports ended on the agent
-// without a result.
+// leased to the agent that it has not listed for leaseGrace was never
+// started (it goes back to the queue, once) or ended without a result.
 func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, addr string) (*runproto.HeartbeatResponse, error) {
-	s.agents.heard(req.Agent, addr)
+	s.heard(ctx, req.Agent, addr)
 	resp := &runproto.HeartbeatResponse{}
 	for _, id := range req.Running {
 		run, err := s.runs.GetRun(ctx, id)
-		s.agents.mu.Lock()
-		s.agents.reported[id] = true
-		stop := s.agents.cancel[id]
-		s.agents.mu.Unlock()
-		if err != nil || api.Finished(run.Status) || run.Agent != req.Agent.Name || stop || overdue(run) {
+		if errors.Is(err, storepkg.ErrNotFound) {
+			resp.Cancel = append(resp.Cancel, id)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if api.Finished(run.Status) || run.Agent != req.Agent.Name || run.CancelRequested || overdue(run) {
 			resp.Cancel = append(resp.Cancel, id)
 		}
 	}
@@ -195,17 +234,25 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 		return nil, err
 	}
 	for _, run := range active {
-		if run.Agent != req.Agent.Name || slices.Contains(req.Running, run.ID) {
+		if run.Agent != req.Agent.Name || slices.Contains(req.Running, run.ID) || run.StartedAt == nil || time.Since(*run.StartedAt) < s.leaseGrace() {
 			continue
 		}
-		s.agents.mu.Lock()
-		gone := s.agents.reported[run.ID]
-		s.agents.mu.Unlock()
-		if gone {
-			s.endRun(ctx, run.ID, api.StatusFailed, "the runner on agent "+req.Agent.Name+" exited without a result")
+		if run.Status == api.StatusProvisioning && run.Attempts < 2 {
+			s.requeue(ctx, run.ID, fmt.Sprintf("agent %s did not start the run; queued again", req.Agent.Name))
+			continue
 		}
+		s.endRun(ctx, run.ID, api.StatusFailed, "the runner on agent "+req.Agent.Name+" exited without a result")
 	}
 	return resp, nil
+}
+
+// requeue puts a leased run that never started back in the queue.
+func (s *Server) requeue(ctx context.Context, id, reason string) {
+	if ok, _ := s.runs.Requeue(ctx, id, reason); ok {
+		s.appendLog(ctx, id, reason+"\n")
+		s.hub.notify(id)
+		s.agents.broadcast()
+	}
 }
 
 // overdue tells whether a run has run 2 minutes past its timeout: its
@@ -228,16 +275,8 @@ func (s *Server) endRun(ctx context.Context, id, status, reason string) {
 		s.appendLog(ctx, id, "error: "+reason+"\n")
 		s.log.Warn("run ended by the server", "run", id, "status", status, "reason", reason)
 	}
-	s.forgetRun(id)
 	s.hub.notify(id)
 	s.agents.broadcast()
-}
-
-func (s *Server) forgetRun(id string) {
-	s.agents.mu.Lock()
-	defer s.agents.mu.Unlock()
-	delete(s.agents.reported, id)
-	delete(s.agents.cancel, id)
 }
 
 // watchLeases ends the runs of agents that went silent, queues a run
@@ -265,7 +304,6 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 	for _, run := range active {
 		s.agents.mu.Lock()
 		last, ok := s.agents.seen[run.Agent]
-		reported := s.agents.reported[run.ID]
 		s.agents.mu.Unlock()
 		if !ok {
 			last = start // a restarted server gives every agent a full lease timeout
@@ -273,14 +311,9 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 		if time.Since(last) < s.leaseTimeout {
 			continue
 		}
-		if run.Status == api.StatusProvisioning && !reported && run.Attempts < 2 {
-			reason := fmt.Sprintf("agent %s lost before the run started; queued again", run.Agent)
-			if ok, _ := s.runs.Requeue(ctx, run.ID, reason); ok {
-				s.appendLog(ctx, run.ID, reason+"\n")
-				s.forgetRun(run.ID)
-				s.hub.notify(run.ID)
-				s.agents.broadcast()
-			}
+		// Not started: it has sent no event yet.
+		if run.Status == api.StatusProvisioning && run.Attempts < 2 {
+			s.requeue(ctx, run.ID, fmt.Sprintf("agent %s lost before the run started; queued again", run.Agent))
 			continue
 		}
 		s.endRun(ctx, run.ID, api.StatusFailed, fmt.Sprintf("agent %s lost (no heartbeat for %s)", run.Agent, s.leaseTimeout))
@@ -311,7 +344,7 @@ func (s *Server) explainQueue(ctx context.Context) {
 		default:
 			reason = "waiting for an agent: none is connected"
 		}
-		if reason != run.Reason && !strings.Contains(run.Reason, "queued again") {
+		if reason != run.Reason {
 			_ = s.runs.SetReason(ctx, run.ID, api.StatusQueued, reason)
 			s.hub.notify(run.ID)
 		}
@@ -344,8 +377,13 @@ func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, string))
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if ok {
 			a, err := s.runs.AgentOfToken(r.Context(), hashToken(token))
-			if err == nil && !a.Revoked {
+			switch {
+			case err == nil && !a.Revoked:
 				h(w, r, a.Name)
+				return
+			case err != nil && !errors.Is(err, storepkg.ErrNotFound):
+				// Not a refusal: the agent must not give up on it.
+				writeError(w, http.StatusInternalServerError, "looking the agent up: %v", err)
 				return
 			}
 		}
@@ -371,6 +409,8 @@ func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string)
 	switch {
 	case err != nil && r.Context().Err() != nil:
 		return // the agent hung up
+	case errors.Is(err, errAgentRevoked):
+		writeError(w, http.StatusUnauthorized, "this agent's token was revoked; see jetway agents token create --help")
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "%v", err)
 	case l == nil:
@@ -485,8 +525,16 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	// Its runs end now; its runners learn it at their next event.
-	active, _ := s.runs.Active(r.Context())
+	// Its runs end now, and their tokens with them: its runners can read
+	// and report nothing more; the agent, refused, stops them.
+	active, err := s.runs.Active(r.Context())
+	if err == nil {
+		err = s.runs.DropTokens(r.Context(), name)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "agent %s is revoked, but its runs could not be ended: %v", name, err)
+		return
+	}
 	for _, run := range active {
 		if run.Agent == name {
 			s.endRun(r.Context(), run.ID, api.StatusCancelled, "agent "+name+" revoked")
@@ -496,5 +544,6 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	delete(s.agents.seen, name)
 	delete(s.agents.info, name)
 	s.agents.mu.Unlock()
+	s.agents.broadcast() // its waiting lease ends refused
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": name})
 }

@@ -40,17 +40,21 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 // run's token. Tokens are stored hashed with their run, so they outlive a
 // restart of the server: runs on agents go on.
 func (s *Server) runTokenOf(r *http.Request) (string, bool) {
-	run, ok := s.tokenRun(r)
-	return run.ID, ok && !api.Finished(run.Status)
+	run, err := s.tokenRun(r)
+	if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
+		s.log.Error("looking a run token up", "err", err)
+	}
+	return run.ID, err == nil && !api.Finished(run.Status)
 }
 
-func (s *Server) tokenRun(r *http.Request) (storepkg.StoredRun, bool) {
+// tokenRun is the run whose token the request bears; ErrNotFound when it
+// bears none.
+func (s *Server) tokenRun(r *http.Request) (storepkg.StoredRun, error) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || !strings.HasPrefix(got, "jwr_") {
-		return storepkg.StoredRun{}, false
+		return storepkg.StoredRun{}, storepkg.ErrNotFound
 	}
-	run, err := s.runs.RunOfToken(r.Context(), hashToken(got))
-	return run, err == nil
+	return s.runs.RunOfToken(r.Context(), hashToken(got))
 }
 
 // eventsGrace is how long after its end a run's token still reports
@@ -61,8 +65,13 @@ const eventsGrace = 10 * time.Minute
 // lives (events: also for a while after).
 func (s *Server) runAuthed(h func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		run, ok := s.tokenRun(r)
-		live := ok && (!api.Finished(run.Status) ||
+		run, err := s.tokenRun(r)
+		if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
+			// Not a wrong token: a 401 would make the runner give up.
+			writeError(w, http.StatusInternalServerError, "looking the run token up: %v", err)
+			return
+		}
+		live := err == nil && (!api.Finished(run.Status) ||
 			r.Method == http.MethodPost && run.FinishedAt != nil && time.Since(*run.FinishedAt) < eventsGrace)
 		if !live || run.ID != r.PathValue("id") {
 			writeError(w, http.StatusUnauthorized, "missing or wrong run token")
@@ -302,9 +311,9 @@ func (s *Server) cancel(ctx context.Context, id string) (string, error) {
 	// Its agent stops it at its next heartbeat, within about a second; the
 	// runner then reports the run cancelled. An agent that has gone silent
 	// loses the run at its lease timeout.
-	s.agents.mu.Lock()
-	s.agents.cancel[run.ID] = true
-	s.agents.mu.Unlock()
+	if err := s.runs.RequestCancel(ctx, run.ID); err != nil {
+		return "", err
+	}
 	return "cancelling", nil
 }
 
@@ -380,7 +389,6 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			if done {
 				s.log.Info("run finished", "run", id, "status", summary.Status)
-				s.forgetRun(id)
 				s.agents.broadcast() // its project is free
 			}
 		}

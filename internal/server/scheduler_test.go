@@ -50,9 +50,21 @@ func agent(name string, concurrency int, labels ...string) runproto.AgentInfo {
 	return a
 }
 
-// tryLease leases without waiting.
+// register gives a fake agent a token, as jetway agents token create does.
+func (s *Server) register(t *testing.T, name string) {
+	t.Helper()
+	if name == LocalAgent {
+		return
+	}
+	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name); err != nil && err != storepkg.ErrExists {
+		t.Fatal(err)
+	}
+}
+
+// leaseNow leases without waiting.
 func (s *Server) leaseNow(t *testing.T, a runproto.AgentInfo) string {
 	t.Helper()
+	s.register(t, a.Name)
 	s.agents.heard(a, "")
 	l, err := s.tryLease(context.Background(), a)
 	if err != nil {
@@ -128,6 +140,7 @@ func TestLeaseRespectsConcurrency(t *testing.T) {
 func TestLongPollAnswersAtOnce(t *testing.T) {
 	s := newTestServer(t, time.Minute)
 	got := make(chan *runproto.Lease, 1)
+	s.register(t, "w")
 	go func() {
 		l, _ := s.lease(context.Background(), runproto.LeaseRequest{Agent: agent("w", 1)}, "")
 		got <- l
@@ -181,20 +194,23 @@ func TestSilentAgentsLoseTheirRuns(t *testing.T) {
 	}
 }
 
-// A live agent keeps its runs, hears of cancellations at its next
-// heartbeat, and a runner that vanished without a result fails its run.
+// A live agent keeps its runs and hears of cancellations at its next
+// heartbeat; a run it stops listing went back to the queue when it had
+// not started, and failed when it had.
 func TestHeartbeats(t *testing.T) {
-	s := newTestServer(t, 2*time.Second)
+	s := newTestServer(t, time.Second)
 	ctx := context.Background()
-	a, b := s.queue(t, "a", ""), s.queue(t, "b", "")
-	s.leaseNow(t, agent("live", 2))
-	s.leaseNow(t, agent("live", 2))
+	a, b, c := s.queue(t, "a", ""), s.queue(t, "b", ""), s.queue(t, "c", "")
+	live := agent("live", 3)
+	for range 3 {
+		s.leaseNow(t, live)
+	}
 	for range 4 {
-		resp, err := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: agent("live", 2), Running: []string{a, b}}, "")
+		resp, err := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: live, Running: []string{a, b, c}}, "")
 		if err != nil || len(resp.Cancel) > 0 {
 			t.Fatalf("%+v %v", resp, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(400 * time.Millisecond)
 		s.expireLeases(ctx, time.Now())
 	}
 	if r := s.status(t, a); r.Status != api.StatusProvisioning {
@@ -203,16 +219,53 @@ func TestHeartbeats(t *testing.T) {
 	if status, err := s.cancel(ctx, a); err != nil || status != "cancelling" {
 		t.Fatalf("cancel: %s %v", status, err)
 	}
-	resp, _ := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: agent("live", 2), Running: []string{a, b}}, "")
+	resp, _ := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: live, Running: []string{a, b, c}}, "")
 	if len(resp.Cancel) != 1 || resp.Cancel[0] != a {
 		t.Fatalf("the cancellation did not reach the agent: %+v", resp)
 	}
-	// b's runner vanished.
-	if _, err := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: agent("live", 2), Running: []string{a}}, ""); err != nil {
+	// b had started (its runner sent events), c had not; both vanish.
+	if _, err := s.runs.Transition(ctx, b, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: live, Running: []string{a}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r := s.status(t, b); r.Status != api.StatusFailed || !strings.Contains(r.Reason, "exited without a result") {
 		t.Fatalf("a vanished runner's run: %+v", r.Run)
+	}
+	if r := s.status(t, c); r.Status != api.StatusQueued || !strings.Contains(r.Reason, "did not start") {
+		t.Fatalf("a run its agent never started: %+v", r.Run)
+	}
+}
+
+// A run leased within the grace need not be listed yet.
+func TestHeartbeatGraceForNewLeases(t *testing.T) {
+	s := newTestServer(t, time.Minute)
+	ctx := context.Background()
+	id := s.queue(t, "p", "")
+	s.leaseNow(t, agent("slow", 1))
+	if _, err := s.heartbeat(ctx, runproto.HeartbeatRequest{Agent: agent("slow", 1)}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.status(t, id); r.Status != api.StatusProvisioning {
+		t.Fatalf("a just-leased run was taken back: %+v", r.Run)
+	}
+}
+
+// An agent revoked while its lease waits gets no run (and no run token).
+func TestRevokedAgentGetsNoLease(t *testing.T) {
+	s := newTestServer(t, time.Minute)
+	ctx := context.Background()
+	s.register(t, "gone")
+	if err := s.runs.RevokeAgent(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	id := s.queue(t, "p", "")
+	if _, err := s.tryLease(ctx, agent("gone", 1)); err != errAgentRevoked {
+		t.Fatalf("a revoked agent's lease: %v", err)
+	}
+	if r := s.status(t, id); r.Status != api.StatusQueued {
+		t.Fatalf("the run went to a revoked agent: %+v", r.Run)
 	}
 }
 

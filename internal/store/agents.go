@@ -37,6 +37,19 @@ func (s *SQLite) Requeue(ctx context.Context, id, reason string) (bool, error) {
 	return n == 1, nil
 }
 
+// RequestCancel records that a user asked to stop a leased run.
+func (s *SQLite) RequestCancel(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, id)
+	return err
+}
+
+// DropTokens ends the run tokens of an agent's runs: they can neither read
+// nor report any more.
+func (s *SQLite) DropTokens(ctx context.Context, agent string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET token_hash = '' WHERE agent = ?`, agent)
+	return err
+}
+
 // SetReason changes the reason a run in status shows, if it is still in
 // it.
 func (s *SQLite) SetReason(ctx context.Context, id, status, reason string) error {
@@ -83,6 +96,11 @@ func (s *SQLite) CreateAgent(ctx context.Context, name, tokenHash string) error 
 // AgentOfToken finds the agent whose token hashes to tokenHash.
 func (s *SQLite) AgentOfToken(ctx context.Context, tokenHash string) (StoredAgent, error) {
 	return scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE token_hash = ?`, tokenHash))
+}
+
+// AgentByName finds an agent by its name.
+func (s *SQLite) AgentByName(ctx context.Context, name string) (StoredAgent, error) {
+	return scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = ?`, name))
 }
 
 // ListAgents lists the agents by name.

@@ -59,6 +59,8 @@ var added = []struct{ table, column, decl string }{
 	{"runs", "agent", "TEXT NOT NULL DEFAULT ''"},
 	{"runs", "token_hash", "TEXT NOT NULL DEFAULT ''"},
 	{"runs", "attempts", "INTEGER NOT NULL DEFAULT 0"},
+	// A stop asked for while an agent executes the run.
+	{"runs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 func addColumns(ctx context.Context, db *sql.DB) error {
@@ -128,6 +130,9 @@ type StoredRun struct {
 	Pass        map[string]string
 	// Attempts counts the leases the run had.
 	Attempts int
+	// CancelRequested: a user asked to stop the run; its agent is told at
+	// its next heartbeat.
+	CancelRequested bool
 }
 
 // CreateRun inserts a queued run.
@@ -139,7 +144,7 @@ func (s *SQLite) CreateRun(ctx context.Context, r StoredRun) error {
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested`
 
 func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
@@ -147,7 +152,7 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var created int64
 	var started, finished sql.NullInt64
 	var summary sql.NullString
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts); err != nil {
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &r.CancelRequested); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
