@@ -68,7 +68,7 @@ A run goes to an agent whose labels include all of its jetway.yaml runs_on
 arch (this machine's, e.g. amd64) and os=linux unless --labels says
 otherwise. One run per project executes at a time across all agents.
 
-With several --server URLs (replicas, or fallbacks) the agent talks to one
+With several --server URLs (addresses of the same server, as fallbacks) the agent talks to one
 and moves to the next when it gets no answer or a 5xx; its runners talk to
 the one that was current when they started.
 

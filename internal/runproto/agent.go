@@ -6,36 +6,6 @@ import (
 	"time"
 )
 
-// # Agents
-//
-// An agent executes runs on its machine. It pulls work, the way GitLab
-// Runner, Buildkite and Woodpecker agents do: the server never dials an
-// agent, so an agent needs only a way out to the server.
-//
-//	POST /v1/agent/lease      LeaseRequest → 200 Lease | 204 (nothing within the wait)
-//	POST /v1/agent/heartbeat  HeartbeatRequest → 200 HeartbeatResponse
-//
-// Both take the agent's token (Authorization: Bearer jwa_…), which can do
-// nothing else; a revoked or unknown token gets 401, and the agent stops.
-//
-// Lease is a long poll: the server answers as soon as a queued run fits
-// the agent (its labels match the run's runs_on, and no other run of the
-// project runs anywhere), or with 204 after LeaseWait. The lease hands over
-// the run and a run token: the runner fetches the run's spec and bundle,
-// reads its references and sends its events with that token alone (see
-// Events above, and RunClient).
-//
-// Heartbeat says the agent is alive and which runs it executes, every
-// HeartbeatEvery. It renews those runs' leases and answers which of them to
-// stop: cancelled by a user, ended by the server, or not the agent's. An
-// agent silent for the server's lease timeout loses its runs: they fail
-// with the reason "agent NAME lost (no heartbeat for 30s)"; a run leased but
-// never started is queued again, once.
-//
-// Run tokens are stored hashed with the run, so a server restart does not
-// touch runs on agents: they go on, their uploaders buffer events, and send
-// again from the last number the restarted server acknowledged.
-
 // Paths of the agent protocol.
 const (
 	LeasePath     = "/v1/agent/lease"

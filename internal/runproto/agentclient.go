@@ -15,8 +15,9 @@ import (
 )
 
 // CoordinatorClient is the agent's half of the agent protocol over HTTP.
-// It knows one or more servers (replicas of one control plane, or
-// fallbacks) and talks to one at a time, the current one: a request that
+// It knows one or more addresses of one server (fallbacks: lease state
+// lives in that server's memory, so they must reach the same process) and
+// talks to one at a time, the current one: a request that
 // gets no answer from it (connection refused, reset, timed out) or a 5xx
 // goes to the next server in the list, at once, and that one becomes
 // current. It stays current until it fails in turn; the client does not
@@ -194,6 +195,10 @@ func (c *CoordinatorClient) postTo(ctx context.Context, server, path string, tim
 		return false, nil
 	case resp.StatusCode == http.StatusUnauthorized:
 		return false, fmt.Errorf("%s: %w", server, ErrAgentRefused)
+	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusForbidden:
+		// A request the server will never take (say, a --name that is not
+		// the token's): retrying cannot help, so it is a refusal too.
+		return false, &RefusedError{Server: server, Err: statusError(resp, answer)}
 	case resp.StatusCode == http.StatusNotFound:
 		return false, fmt.Errorf("the server at %s does not know %s (404): is it a jetway server, of a version with agents?", server, path)
 	case resp.StatusCode >= 500:
@@ -202,6 +207,16 @@ func (c *CoordinatorClient) postTo(ctx context.Context, server, path string, tim
 		return false, fmt.Errorf("%s%s: %w", server, path, statusError(resp, answer))
 	}
 }
+
+// RefusedError is a refusal the server explains; it is ErrAgentRefused
+// for errors.Is, so the agent stops.
+type RefusedError struct {
+	Server string
+	Err    error
+}
+
+func (e *RefusedError) Error() string        { return e.Server + " refused this agent: " + e.Err.Error() }
+func (e *RefusedError) Is(target error) bool { return target == ErrAgentRefused }
 
 // statusError is an error answer, with the server's {"error": …} message
 // when it sent one.

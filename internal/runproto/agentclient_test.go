@@ -118,7 +118,7 @@ func TestCoordinatorClientLease(t *testing.T) {
 		{name: "a run", statuses: []int{200}, want: &Lease{RunID: "r1", Project: "hello", RunToken: "jwr_1"}, calls: []int32{1}},
 		{name: "nothing within the wait", statuses: []int{204}, calls: []int32{1}},
 		{name: "a refused token stops at the first server", statuses: []int{200, 200}, token: "jwa_revoked", refused: true, wantErr: "revoked", calls: []int32{1, 0}},
-		{name: "a bad request is no reason to move", statuses: []int{400, 200}, wantErr: `400 Bad Request: labels: key "" is empty`, calls: []int32{1, 0}},
+		{name: "a bad request is a refusal, and no reason to move", statuses: []int{400, 200}, refused: true, wantErr: `refused this agent: 400 Bad Request: labels: key "" is empty`, calls: []int32{1, 0}},
 		{name: "a 500 moves to the next server", statuses: []int{500, 200}, want: &Lease{RunID: "r1", Project: "hello", RunToken: "jwr_1"}, calls: []int32{1, 1}, current: 1},
 		{name: "a 503 then a 204", statuses: []int{503, 204}, calls: []int32{1, 1}, current: 1},
 		{name: "a refused connection moves to the next server", statuses: []int{0, 200}, want: &Lease{RunID: "r1", Project: "hello", RunToken: "jwr_1"}, calls: []int32{0, 1}, current: 1},

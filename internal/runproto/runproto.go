@@ -1,8 +1,45 @@
-// Package runproto is the protocol between a runner and the server, both
-// halves of it, so that they are read and tested together. Today it holds
-// the upload of a run's events; the rest of the runner's side of the
-// protocol (lease, heartbeat, spec, bundle, credentials, cancellation)
-// joins it.
+// Package runproto is the protocol between the server and who executes
+// runs (agents, and the runners they start), both halves of it, so that
+// they are read and tested together: agents lease runs and report with
+// heartbeats (Coordinator, with its HTTP client; the server implements it
+// in process for its own agent), and a runner uploads its run's numbered
+// events (Uploader). A runner also reads its run's spec and bundle and its
+// references' credentials with its run token, through the routes
+// GET /v1/runs/{id}/spec, GET /v1/runs/{id}/bundle and POST
+// /v1/credentials.
+//
+// # Agents
+//
+// An agent executes runs on its machine. It pulls work, the way GitLab
+// Runner, Buildkite and Woodpecker agents do: the server never dials an
+// agent, so an agent needs only a way out to the server.
+//
+//	POST /v1/agent/lease      LeaseRequest → 200 Lease | 204 (nothing within the wait)
+//	POST /v1/agent/heartbeat  HeartbeatRequest → 200 HeartbeatResponse
+//
+// Both take the agent's token (Authorization: Bearer jwa_…), which can do
+// nothing else; a revoked or unknown token gets 401, and the agent stops.
+//
+// Lease is a long poll: the server answers as soon as a queued run fits
+// the agent (its labels match the run's runs_on, and no other run of the
+// project runs anywhere), or with 204 after LeaseWait. The lease hands over
+// the run and a run token: the runner fetches the run's spec and bundle,
+// reads its references and sends its events with that token alone (see
+// Events above, and RunClient).
+//
+// Heartbeat says the agent is alive and which runs it executes, every
+// HeartbeatEvery. It renews those runs' leases and answers which of them to
+// stop: cancelled by a user, ended by the server, or not the agent's. A
+// run the agent leased but has not listed for 10 s (the agent lists a run
+// once its runner started) is queued again once if it never sent an event,
+// and fails otherwise. An agent silent for the server's lease timeout loses
+// its runs: they fail with the reason "agent NAME lost (no heartbeat for
+// 30s)"; a run leased but never started is queued again, once. A 400
+// (say, a name that is not the token's) is a refusal as final as a 401.
+//
+// Run tokens are stored hashed with the run, so a server restart does not
+// touch runs on agents: they go on, their uploaders buffer events, and send
+// again from the last number the restarted server acknowledged.
 //
 // # Events
 //
@@ -19,8 +56,9 @@
 //     Acked+1: events are missing in between; the runner resends from
 //     Acked+1.
 //   - 400 for a batch that is not numbered consecutively from 1 up, 401 for
-//     a token that is not the run's (the run has ended, or the server has
-//     forgotten it): the runner stops sending.
+//     a token that is not the run's (the run ended more than 10 minutes
+//     ago, or its agent was revoked): the runner stops sending. A 5xx is
+//     sent again.
 //
 // A summary event ends the run; the server applies it whenever it arrives,
 // also in a resent batch, since ending an ended run changes nothing.
