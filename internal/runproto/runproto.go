@@ -25,7 +25,7 @@
 // project runs anywhere), or with 204 after LeaseWait. The lease hands over
 // the run and a run token: the runner fetches the run's spec and bundle,
 // reads its references and sends its events with that token alone (see
-// Events above, and RunClient).
+// Events below).
 //
 // Heartbeat says the agent is alive and which runs it executes, every
 // HeartbeatEvery. It renews those runs' leases and answers which of them to
