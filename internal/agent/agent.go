@@ -42,12 +42,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
@@ -186,7 +185,7 @@ func (a *agent) run(ctx context.Context) error {
 		defer close(heartbeatDone)
 		a.heartbeat(beating, stopLeasing)
 	}()
-	a.log.Info("agent started", "concurrency", a.opts.Info.Concurrency, "labels", labelList(a.opts.Info.Labels))
+	a.log.Info("agent started", "concurrency", a.opts.Info.Concurrency, "labels", config.LabelString(a.opts.Info.Labels))
 	a.lease(leasing, stopLeasing)
 
 	refused := context.Cause(leasing)
@@ -406,15 +405,6 @@ func (a *agent) stopAll() {
 func (r *run) stop() {
 	r.stopped = true
 	r.h.Stop()
-}
-
-// labelList renders labels as k=v,… in key order, for the log.
-func labelList(labels map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		parts = append(parts, k+"="+labels[k])
-	}
-	return strings.Join(parts, ",")
 }
 
 // sleep waits for d; false when ctx ended first.

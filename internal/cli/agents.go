@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/config"
 )
 
 func newAgentsCommand(c *CLI) *cobra.Command {
@@ -160,7 +161,7 @@ func printAgents(w io.Writer, agents []api.Agent, now time.Time) error {
 		if a.LastSeen != nil {
 			slots = fmt.Sprintf("%d/%d", len(a.Running), a.Concurrency)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, first(labelList(a.Labels), "-"), first(a.Version, "-"), first(a.Address, "-"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, first(config.LabelString(a.Labels), "-"), first(a.Version, "-"), first(a.Address, "-"),
 			seen, slots, first(strings.Join(a.Running, ","), "-"))
 	}
 	return tw.Flush()

@@ -46,7 +46,7 @@ func newSandboxInitCommand() *cobra.Command {
 		Use:    sandbox.InitArg + " DIR",
 		Short:  "Hold a run's namespaces (started by the runner)",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   exactArgs(1, "DIR"),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if code := sandbox.InitMain(args[0]); code != 0 {
 				return withExit(code, errors.New("the sandbox init failed"))

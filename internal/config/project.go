@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -143,6 +145,15 @@ var (
 
 // labelRE is an agent label's key or value.
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+
+// LabelString renders labels as k=v,… in key order.
+func LabelString(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		parts = append(parts, k+"="+labels[k])
+	}
+	return strings.Join(parts, ",")
+}
 
 // ValidLabel tells whether s may be an agent label's key or value (runs_on,
 // jetway agent --labels).

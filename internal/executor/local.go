@@ -97,6 +97,11 @@ func (l *Local) Start(_ context.Context, launch Launch) (*Handle, error) {
 	go func() {
 		h.err = cmd.Wait()
 		logFile.Close()
+		// A runner that ended well has nothing to tell; keep the logs of
+		// those that did not, for the operator.
+		if h.err == nil {
+			_ = os.Remove(logFile.Name())
+		}
 		close(h.done)
 	}()
 	return h, nil

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"regexp"
@@ -340,7 +339,7 @@ func (s *Server) explainQueue(ctx context.Context) {
 		switch {
 		case slices.ContainsFunc(live, func(a runproto.AgentInfo) bool { return p.Matches(a.Labels) }):
 		case len(p.RunsOn) > 0:
-			reason = "waiting for an agent with the labels " + labelList(p.RunsOn) + " (runs_on); no connected agent has them"
+			reason = "waiting for an agent with the labels " + config.LabelString(p.RunsOn) + " (runs_on); no connected agent has them"
 		default:
 			reason = "waiting for an agent: none is connected"
 		}
@@ -349,15 +348,6 @@ func (s *Server) explainQueue(ctx context.Context) {
 			s.hub.notify(run.ID)
 		}
 	}
-}
-
-func labelList(labels map[string]string) string {
-	keys := slices.Sorted(maps.Keys(labels))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + labels[k]
-	}
-	return strings.Join(parts, ",")
 }
 
 // The HTTP side.
