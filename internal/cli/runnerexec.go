@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,10 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runner"
 	"github.com/jetway-dev/jetway/internal/runproto"
 )
@@ -45,10 +41,9 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	client := apiclient.New(server, token)
-	base := "/v1/runs/" + url.PathEscape(id)
-	var spec api.RunSpec
-	if err := client.Do(ctx, http.MethodGet, base+"/spec", nil, nil, &spec); err != nil {
+	var run runproto.Run = runproto.NewRunClient(server, id, token, c.Getenv("JETWAY_SSM_ENDPOINT"))
+	spec, err := run.Spec(ctx)
+	if err != nil {
 		return clientError(err)
 	}
 	src, err := os.MkdirTemp("", "jetway-bundle-"+id+"-")
@@ -56,7 +51,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		return err
 	}
 	defer os.RemoveAll(src)
-	sink := runproto.NewUploader(ctx, runproto.UploaderOptions{Server: server, RunID: id, Token: token, HTTP: client.HTTP, Logger: c.Logger()})
+	sink := run.Events(ctx, runproto.UploaderOptions{Logger: c.Logger()})
 	defer func() {
 		if err := sink.Close(); err != nil {
 			c.Logger().Error("sending the run's events", "err", err)
@@ -64,10 +59,10 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	}()
 	// A bundle that cannot be fetched or unpacked whole fails the run with
 	// the reason (it names the file), never runs it on a partial workspace.
-	resp, err := client.Stream(ctx, http.MethodGet, base+"/bundle", nil, nil, nil)
+	tar, err := run.Bundle(ctx)
 	if err == nil {
-		err = bundle.Extract(resp.Body, src)
-		resp.Body.Close()
+		err = bundle.Extract(tar, src)
+		tar.Close()
 	} else {
 		err = fmt.Errorf("bundle: %w", clientError(err))
 	}
@@ -95,9 +90,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		Project:   project,
 		Env:       spec.Env,
 		RunID:     id,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
-			return client.Resolve(ctx, c.Getenv("JETWAY_SSM_ENDPOINT"), refs)
-		},
+		Resolve:   run.Resolve,
 		ClientEnv: clientEnv,
 		PhaseEnv:  phaseBaseEnv(c),
 		Sink:      sink,
