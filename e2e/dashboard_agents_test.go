@@ -88,7 +88,7 @@ func TestDashboardAgentsInABrowser(t *testing.T) {
 	// The server's own agent is there; b1 appears once it has a token.
 	waitText(ctx, t, `nav a[href="/agents"]`, "Agents", time.Second)
 	navigate(ctx, t, s.URL+"/agents", "#agents")
-	waitText(ctx, t, "main > p", "An agent silent for 15s is offline", time.Second)
+	waitText(ctx, t, "main > p", "An agent silent for "+lease.String()+" is offline", time.Second)
 	waitText(ctx, t, "#agent-local", "online", 10*time.Second)
 	evaluate(ctx, t, "window.notReloaded = true", nil)
 	var created api.NewAgentResponse
@@ -175,7 +175,7 @@ func TestDashboardAgentsInABrowser(t *testing.T) {
 	postJSON(t, s, "/v1/agent/heartbeat", created.Token, strings.Replace(b1, `"running":[]`, `"running":["`+waiting+`"]`, 1), nil)
 	silent := time.Now()
 	waitText(ctx, t, "#run-agent", "b1", 10*time.Second)
-	waitText(ctx, t, "#run-status", "provisioning", time.Second)
+	waitText(ctx, t, "#run-status", "running", time.Second) // its agent said it runs it
 	var reasonHidden bool
 	evaluate(ctx, t, `document.getElementById("run-reason").hidden && document.getElementById("run-reason-label").hidden`, &reasonHidden)
 	if evaluate(ctx, t, "window.notReloaded === true", &notReloaded); !reasonHidden || !notReloaded {
@@ -202,6 +202,6 @@ func TestDashboardAgentsInABrowser(t *testing.T) {
 	// And the server failed b1's run.
 	waitStatus(t, s, waiting, api.StatusFailed, 15*time.Second)
 	navigate(ctx, t, s.URL+"/runs/"+waiting, "#facts")
-	waitText(ctx, t, "#run-reason", "agent b1 lost (no heartbeat for 15s)", 10*time.Second)
+	waitText(ctx, t, "#run-reason", "agent b1 lost (no heartbeat for "+lease.String()+")", 10*time.Second)
 	waitText(ctx, t, "#run-agent", "b1", time.Second)
 }

@@ -39,6 +39,10 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// A page left for another stays alive in the back/forward cache
+		// with its event streams open; a few of them fill the browser's six
+		// connections to the server, and the next page waits for one to end.
+		chromedp.Flag("disable-features", "site-per-process,Translate,BlinkGenPropertyTrees,BackForwardCache"),
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	)

@@ -131,7 +131,7 @@ func (d *Dashboard) agentEvents(w http.ResponseWriter, r *http.Request, sess Ses
 		if key := seenKey(agents); key != sentSeen {
 			ages := map[string]int64{}
 			for _, a := range agents {
-				if a.LastSeen != nil {
+				if a.LastSeen != nil && !a.Revoked { // a revoked agent is not online or offline
 					ages[a.Name] = max(now.Sub(*a.LastSeen), 0).Milliseconds()
 				}
 			}

@@ -119,7 +119,8 @@ func (t *sshTransport) handshake(ctx context.Context) (*ssh.Client, error) {
 		deadline = d
 	}
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn // the closure must not read conn while it is rewrapped below
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	conn = withQuickAck(conn)
 	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, t.config)

@@ -30,9 +30,9 @@
 // Heartbeat says the agent is alive and which runs it executes, every
 // HeartbeatEvery. It renews those runs' leases and answers which of them to
 // stop: cancelled by a user, ended by the server, or not the agent's. A
-// run the agent leased but has not listed for 10 s (the agent lists a run
-// once its runner started) is queued again once if it never sent an event,
-// and fails otherwise. An agent silent for the server's lease timeout loses
+// run the agent lists is running from then on; one it leased but has not
+// listed for 10 s (it lists a run once its runner has started) is queued
+// again once if it never started, and fails otherwise. An agent silent for the server's lease timeout loses
 // its runs: they fail with the reason "agent NAME lost (no heartbeat for
 // 30s)"; a run leased but never started is queued again, once. A 400
 // (say, a name that is not the token's) is a refusal as final as a 401.

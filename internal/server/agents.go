@@ -226,6 +226,16 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 		}
 		if api.Finished(run.Status) || run.Agent != req.Agent.Name || run.CancelRequested || overdue(run) {
 			resp.Cancel = append(resp.Cancel, id)
+			continue
+		}
+		// Its agent runs its runner: it has started, whether or not an
+		// event came yet (a lost agent's started run fails, it is not
+		// queued again).
+		if run.Status == api.StatusProvisioning {
+			if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
+				return nil, err
+			}
+			s.hub.notify(id)
 		}
 	}
 	active, err := s.runs.Active(ctx)
@@ -310,7 +320,7 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 		if time.Since(last) < s.leaseTimeout {
 			continue
 		}
-		// Not started: it has sent no event yet.
+		// Not started: its agent never listed it, and it sent no event.
 		if run.Status == api.StatusProvisioning && run.Attempts < 2 {
 			s.requeue(ctx, run.ID, fmt.Sprintf("agent %s lost before the run started; queued again", run.Agent))
 			continue
