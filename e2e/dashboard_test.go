@@ -111,21 +111,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	s := startServer(t, t.TempDir(), freePort(t), 2)
 	const secret = "dashboard-secret-4711"
 	s.putParam(t, "/dash/SECRET_X", "SecureString", secret)
-	token, err := os.ReadFile(filepath.Join(s.DataDir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// Sign in.
-	navigate(ctx, t, s.URL+"/", "#token")
-	err = chromedp.Run(ctx,
-		chromedp.SendKeys("#token", strings.TrimSpace(string(token)), chromedp.ByID),
-		chromedp.Click("#signin", chromedp.ByID),
-		chromedp.WaitVisible("#runs", chromedp.ByID),
-	)
-	if err != nil {
-		t.Fatalf("sign in: %v\n%s", err, s.log.String())
-	}
+	navigate(ctx, t, s.URL+"/", "#token") // the runs list asks to sign in first
+	signInBrowser(ctx, t, s)
 
 	// A run appears and finishes live on the list.
 	dir := localProject(t, b, "dashboard", `echo "the secret is $SECRET_X"; printf '\033[32mgreen\033[0m\n'; sleep 2; echo done`,
