@@ -66,9 +66,9 @@ A run goes to an agent whose labels include all of its jetway.yaml runs_on
 arch (this machine's, e.g. amd64) and os=linux unless --labels says
 otherwise. One run per project executes at a time across all agents.
 
-With several --server URLs (addresses of the same server, as fallbacks) the agent talks to one
-and moves to the next when it gets no answer or a 5xx; its runners talk to
-the one that was current when they started.
+With several --server URLs (addresses of one server, as fallbacks) the
+agent talks to one and moves to the next when it gets no answer or a 5xx;
+its runners talk to the one that was current when they started.
 
 SIGTERM or Ctrl-C drains: no more runs are taken, and the running ones have
 --drain-timeout to finish before they are stopped (they report themselves
@@ -80,7 +80,7 @@ A revoked token (jetway agents revoke NAME) stops the agent and its runs,
 with exit status 2 like any configuration error.
 
 The runners' own diagnostics (not the runs' logs, which go to the server)
-are in --log-dir, a file per run.`,
+are in --log-dir, a file per run, kept when its runner did not end well.`,
 		Example: `  JETWAY_AGENT_TOKEN=jwa_… jetway agent --server http://jetway.internal:7070 --labels pool=builders --concurrency 4
   jetway agent --server http://10.0.0.2:7070,http://10.0.0.3:7070 --name build-2   # token from $JETWAY_AGENT_TOKEN
   # as a service: deploy/systemd/jetway-agent.service`,
