@@ -220,7 +220,7 @@ func (e *agentsBed) startAgent(t *testing.T, name string, inMachine bool, labels
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code, out, errOut := e.s.jetway(t, ctx, "/", "agents", "token", "create", name)
+	code, out, errOut := e.s.jetway(t, ctx, "/", "agents", "token", "create", name, "--labels", labels)
 	if code != 0 {
 		t.Fatalf("agents token create %s: exit %d %s", name, code, errOut)
 	}

@@ -92,7 +92,7 @@ func TestDashboardAgentsInABrowser(t *testing.T) {
 	waitText(ctx, t, "#agent-local", "online", 10*time.Second)
 	evaluate(ctx, t, "window.notReloaded = true", nil)
 	var created api.NewAgentResponse
-	postJSON(t, s, "/v1/agents", strings.TrimSpace(string(apiToken)), `{"name":"b1"}`, &created)
+	postJSON(t, s, "/v1/agents", strings.TrimSpace(string(apiToken)), `{"name":"b1","labels":{"pool":"builders"}}`, &created)
 	if !strings.HasPrefix(created.Token, "jwa_") {
 		t.Fatalf("agent token %+v", created)
 	}

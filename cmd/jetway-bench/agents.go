@@ -147,7 +147,11 @@ type agentSpec struct {
 // and starts `jetway agent` with it, as an operator would; it returns once
 // the server has heard from the agent (its first lease request).
 func (e *benchEnv) startAgent(ctx context.Context, s *jetwayServer, spec agentSpec) (*agentProc, error) {
-	create := exec.CommandContext(ctx, e.jetway, "agents", "token", "create", spec.name)
+	createArgs := []string{"agents", "token", "create", spec.name}
+	if spec.labels != "" {
+		createArgs = append(createArgs, "--labels", spec.labels) // the token decides what the agent may claim
+	}
+	create := exec.CommandContext(ctx, e.jetway, createArgs...)
 	create.Env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH"), "JETWAY_SERVER=" + s.url}
 	var stderr bytes.Buffer
 	create.Stderr = &stderr

@@ -268,11 +268,19 @@ type Agent struct {
 	LastSeen    *time.Time        `json:"last_seen,omitempty"`
 	Running     []string          `json:"running,omitempty"`
 	Revoked     bool              `json:"revoked,omitempty"`
+	// Allowed and MaxConcurrency are what its token lets it claim.
+	Allowed        map[string]string `json:"allowed_labels,omitempty"`
+	MaxConcurrency int               `json:"max_concurrency,omitempty"`
 }
 
-// NewAgentRequest creates an agent's token (POST /v1/agents).
+// NewAgentRequest creates an agent's token (POST /v1/agents). Labels and
+// MaxConcurrency bound what the agent may claim: an agent token reads the
+// secrets of every run it leases, so which runs it may lease is the
+// operator's decision, not the agent's.
 type NewAgentRequest struct {
-	Name string `json:"name"`
+	Name           string            `json:"name"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	MaxConcurrency int               `json:"max_concurrency,omitempty"`
 }
 
 // NewAgentResponse carries the token, shown this once.

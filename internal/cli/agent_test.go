@@ -38,12 +38,12 @@ func agentWorkDir(t *testing.T) string {
 // the agent stops with the reason.
 func TestAgentLifecycle(t *testing.T) {
 	env := serverEnv(t)
-	code, token, errOut := runJetway(t, env, "agents", "token", "create", "build-1")
+	code, token, errOut := runJetway(t, env, "agents", "token", "create", "build-1", "--labels", "pool=builders")
 	token = strings.TrimSpace(token)
 	if code != 0 || !strings.HasPrefix(token, "jwa_") || strings.Contains(token, "\n") {
 		t.Fatalf("token create: %d %q %s; want the token alone on stdout", code, token, errOut)
 	}
-	if !strings.Contains(errOut, "jetway agent --server URL --name build-1") || strings.Contains(errOut, token) {
+	if !strings.Contains(errOut, "jetway agent --server URL --name build-1 --labels pool=builders") || strings.Contains(errOut, token) {
 		t.Errorf("token create's hint: %s; want how to start the agent, without the token again", errOut)
 	}
 	if code, _, errOut := runJetway(t, env, "agents", "token", "create", "build-1"); code != ExitFailed || !strings.Contains(errOut, "exists") {

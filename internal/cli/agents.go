@@ -41,7 +41,9 @@ client command.`,
 
 type agentsTokenCreateOptions struct {
 	clientFlags
-	json bool
+	json           bool
+	labels         string
+	maxConcurrency int
 }
 
 func newAgentsTokenCreateCommand(c *CLI) *cobra.Command {
@@ -55,7 +57,13 @@ start the agent goes to standard error, so that
 
   jetway agents token create build-1 > build-1.token
 
-writes the token alone. A name is taken until it is revoked.`,
+writes the token alone. A name is taken until it is revoked.
+
+An agent token reads the secrets of every run its agent leases, so what the
+agent may claim is decided here, not by the agent: --labels are the labels
+(besides the arch and os of its machine) it may have — runs whose runs_on
+asks for others never go to it, whatever its own --labels say — and
+--max-concurrency bounds how many runs it holds at once.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAgentsTokenCreate(cmd.Context(), c, opts, args[0])
@@ -63,13 +71,27 @@ writes the token alone. A name is taken until it is revoked.`,
 	}
 	opts.clientFlags.bind(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON {name, token}")
+	cmd.Flags().StringVar(&opts.labels, "labels", "", "labels k=v,… the agent may claim (e.g. pool=builders); without, it takes only runs without runs_on (or with arch/os only)")
+	cmd.Flags().IntVar(&opts.maxConcurrency, "max-concurrency", 0, "runs the agent may hold at once (0: 8)")
 	return cmd
 }
 
 func runAgentsTokenCreate(ctx context.Context, c *CLI, opts agentsTokenCreateOptions, name string) error {
 	client := opts.client(c)
+	var allowed map[string]string
+	if strings.TrimSpace(opts.labels) != "" {
+		labels, err := parseLabels(opts.labels)
+		if err != nil {
+			return err
+		}
+		allowed = map[string]string{}
+		for _, part := range strings.Split(opts.labels, ",") {
+			k, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			allowed[k] = labels[k]
+		}
+	}
 	var resp api.NewAgentResponse
-	if err := client.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: name}, &resp); err != nil {
+	if err := client.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: name, Labels: allowed, MaxConcurrency: opts.maxConcurrency}, &resp); err != nil {
 		return clientError(err)
 	}
 	if opts.json {
@@ -83,12 +105,19 @@ func runAgentsTokenCreate(ctx context.Context, c *CLI, opts agentsTokenCreateOpt
 	fmt.Fprintf(c.Err, `
 This is agent %[1]s's token; it is not shown again. On the agent's machine, as root:
 
-  JETWAY_AGENT_TOKEN=<the token> jetway agent --server %[2]s --name %[1]s
+  JETWAY_AGENT_TOKEN=<the token> jetway agent --server %[2]s --name %[1]s%[3]s
 
 or as a service: put JETWAY_AGENT_TOKEN=<the token> in /etc/jetway/agent.env
 (mode 0600) and install deploy/systemd/jetway-agent.service.
-`, resp.Name, server)
+`, resp.Name, server, labelsFlag(opts.labels))
 	return nil
+}
+
+func labelsFlag(labels string) string {
+	if strings.TrimSpace(labels) == "" {
+		return ""
+	}
+	return " --labels " + strings.TrimSpace(labels)
 }
 
 // isLoopback tells whether a server URL names this machine.

@@ -372,14 +372,17 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 
 // agentAuthed requires an agent's token: it can lease and report, nothing
 // else. The token names the agent, whatever the request says.
-func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
+func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, storepkg.StoredAgent)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if ok {
 			a, err := s.runs.AgentOfToken(r.Context(), hashToken(token))
 			switch {
 			case err == nil && !a.Revoked:
-				h(w, r, a.Name)
+				// An agent's requests are small; a big one is an attack on
+				// the server's memory.
+				r.Body = http.MaxBytesReader(w, r.Body, maxAgentBody)
+				h(w, r, a)
 				return
 			case err != nil && !errors.Is(err, storepkg.ErrNotFound):
 				// Not a refusal: the agent must not give up on it.
@@ -399,12 +402,12 @@ func remoteAddr(r *http.Request) string {
 	return host
 }
 
-func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string) {
+func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, a storepkg.StoredAgent) {
 	var req runproto.LeaseRequest
-	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, name) {
+	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, a.Name) || !validAgentRequest(w, req.Agent, req.Running) {
 		return
 	}
-	req.Agent.Name = name
+	req.Agent = bound(a, req.Agent)
 	l, err := s.lease(r.Context(), req, remoteAddr(r))
 	switch {
 	case err != nil && r.Context().Err() != nil:
@@ -420,18 +423,67 @@ func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, name string)
 	}
 }
 
-func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, name string) {
+func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a storepkg.StoredAgent) {
 	var req runproto.HeartbeatRequest
-	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, name) {
+	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, a.Name) || !validAgentRequest(w, req.Agent, req.Running) {
 		return
 	}
-	req.Agent.Name = name
+	req.Agent = bound(a, req.Agent)
+	slices.Sort(req.Running)
+	req.Running = slices.Compact(req.Running)
 	resp, err := s.heartbeat(r.Context(), req, remoteAddr(r))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// Bounds of what an agent says of itself.
+const (
+	maxAgentBody    = 64 << 10
+	maxAgentLabels  = 32
+	maxAgentRunning = 1024
+	// defaultMaxConcurrency is an agent's bound when its token names none.
+	defaultMaxConcurrency = 8
+)
+
+// validAgentRequest refuses labels that are not labels and lists no agent
+// could hold.
+func validAgentRequest(w http.ResponseWriter, info runproto.AgentInfo, running []string) bool {
+	if len(info.Labels) > maxAgentLabels || len(running) > maxAgentRunning || len(info.Version) > 128 {
+		writeError(w, http.StatusBadRequest, "at most %d labels, %d running runs and a version of 128 bytes", maxAgentLabels, maxAgentRunning)
+		return false
+	}
+	for k, v := range info.Labels {
+		if !config.ValidLabel(k) || !config.ValidLabel(v) {
+			writeError(w, http.StatusBadRequest, "label %.64q=%.64q: letters, digits, -, _ and . only", k, v)
+			return false
+		}
+	}
+	return true
+}
+
+// bound is what an agent may claim of what it says: the machine facts it
+// reports (arch, os) and, of other labels, only those its token allows
+// with the same value; no more runs at once than its token allows. An
+// agent token reads the secrets of every run it leases, so which runs it
+// may take is the operator's decision (jetway agents token create
+// --labels), not the agent's.
+func bound(a storepkg.StoredAgent, info runproto.AgentInfo) runproto.AgentInfo {
+	labels := map[string]string{}
+	for k, v := range info.Labels {
+		if k == "arch" || k == "os" || a.Allowed[k] == v {
+			labels[k] = v
+		}
+	}
+	info.Name, info.Labels = a.Name, labels
+	limit := a.MaxConcurrency
+	if limit <= 0 {
+		limit = defaultMaxConcurrency
+	}
+	info.Concurrency = min(max(info.Concurrency, 1), limit)
+	return info
 }
 
 // sameAgent refuses an agent that calls itself by another name than its
@@ -455,8 +507,15 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "agent name %q: use lower-case letters, digits, ., _ and - (and not %q, the server's own)", req.Name, LocalAgent)
 		return
 	}
+	if !validAgentRequest(w, runproto.AgentInfo{Labels: req.Labels}, nil) {
+		return
+	}
+	if req.MaxConcurrency < 0 || req.MaxConcurrency > 256 {
+		writeError(w, http.StatusBadRequest, "max concurrency %d: give 1 to 256 (0: %d)", req.MaxConcurrency, defaultMaxConcurrency)
+		return
+	}
 	token := "jwa_" + newID(24)
-	err := s.runs.CreateAgent(r.Context(), req.Name, hashToken(token))
+	err := s.runs.CreateAgent(r.Context(), req.Name, hashToken(token), req.Labels, req.MaxConcurrency)
 	switch {
 	case errors.Is(err, storepkg.ErrExists):
 		writeError(w, http.StatusConflict, "agent %q exists; revoke it first (jetway agents revoke %s) to make a new token", req.Name, req.Name)
@@ -516,6 +575,10 @@ func (s *Server) agentList(ctx context.Context) ([]api.Agent, error) {
 
 func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	// Under the lease lock: no lease lands between the revocation and the
+	// end of the agent's runs.
+	s.agents.leaseMu.Lock()
+	defer s.agents.leaseMu.Unlock()
 	err := s.runs.RevokeAgent(r.Context(), name)
 	if errors.Is(err, storepkg.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no agent %q (jetway agents ls lists them)", name)

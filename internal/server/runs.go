@@ -368,6 +368,17 @@ var _ runproto.EventStore = (*storepkg.SQLite)(nil)
 // ends it.
 func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// An ended run takes no new event: a runner that resends its last
+	// batch learns what was stored, and nothing forges the log's end.
+	if run, err := s.runs.GetRun(r.Context(), id); err == nil && api.Finished(run.Status) {
+		acked, err := s.runs.EventsAcked(r.Context(), id)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, runproto.EventsAck{Acked: acked})
+		return
+	}
 	runproto.HandleEvents(w, r, s.runs, id, func(ctx context.Context, events []api.Event) error {
 		defer s.hub.notify(id)
 		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {

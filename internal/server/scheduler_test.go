@@ -56,7 +56,7 @@ func (s *Server) register(t *testing.T, name string) {
 	if name == LocalAgent {
 		return
 	}
-	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name); err != nil && err != storepkg.ErrExists {
+	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name, nil, 0); err != nil && err != storepkg.ErrExists {
 		t.Fatal(err)
 	}
 }
@@ -288,5 +288,37 @@ func TestRestartKeepsAgentRuns(t *testing.T) {
 	}
 	if r := s2.status(t, local); r.Status != api.StatusFailed || r.Reason != "server restarted" {
 		t.Fatalf("a run of the server's own agent after a restart: %+v", r.Run)
+	}
+}
+
+// An agent claims only what its token allows: a compromised agent that
+// says pool=trusted and concurrency 1000 gets neither.
+func TestAgentsClaimOnlyWhatTheirTokenAllows(t *testing.T) {
+	s := newTestServer(t, time.Minute)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		allowed map[string]string
+		max     int
+		claimed runproto.AgentInfo
+		want    runproto.AgentInfo
+	}{
+		{"nothing allowed", nil, 0, agent("x", 1000, "pool=trusted", "arch=amd64"), runproto.AgentInfo{Name: "x", Labels: map[string]string{"arch": "amd64"}, Concurrency: defaultMaxConcurrency}},
+		{"narrowed", map[string]string{"pool": "trusted", "gpu": "yes"}, 4, agent("x", 2, "pool=trusted", "site=far"), runproto.AgentInfo{Name: "x", Labels: map[string]string{"pool": "trusted"}, Concurrency: 2}},
+		{"another value", map[string]string{"pool": "builders"}, 4, agent("x", 9, "pool=trusted"), runproto.AgentInfo{Name: "x", Labels: map[string]string{}, Concurrency: 4}},
+	} {
+		got := bound(storepkg.StoredAgent{Agent: api.Agent{Name: "x", Allowed: tc.allowed, MaxConcurrency: tc.max}}, tc.claimed)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	id := s.queue(t, "secret", "runs_on: {pool: trusted}\n")
+	evil := bound(storepkg.StoredAgent{Agent: api.Agent{Name: "evil"}}, agent("evil", 1000, "pool=trusted"))
+	s.register(t, "evil")
+	if l, err := s.tryLease(ctx, evil); err != nil || l != nil {
+		t.Fatalf("an agent whose token allows no pool leased %+v (%v)", l, err)
+	}
+	if r := s.status(t, id); r.Status != api.StatusQueued {
+		t.Fatalf("the run: %+v", r.Run)
 	}
 }

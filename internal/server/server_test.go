@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -308,7 +309,7 @@ func TestAgentTokens(t *testing.T) {
 	c := apiclient.New(url, token)
 	ctx := context.Background()
 	var created api.NewAgentResponse
-	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "builder-1"}, &created); err != nil {
+	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "builder-1", Labels: map[string]string{"pool": "b"}}, &created); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(created.Token, "jwa_") {
@@ -327,6 +328,17 @@ func TestAgentTokens(t *testing.T) {
 	}
 	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "someone-else"}}, nil); err == nil || !strings.Contains(err.Error(), "belongs to agent") {
 		t.Fatalf("an agent calling itself by another name: %v", err)
+	}
+	// What an agent says of itself is bounded: labels, lists, bodies.
+	many := map[string]string{}
+	for i := range 40 {
+		many[fmt.Sprintf("k%d", i)] = "v"
+	}
+	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "builder-1", Labels: many}}, nil); err == nil {
+		t.Fatal("40 labels were taken")
+	}
+	if err := agentClient.Do(ctx, http.MethodPost, runproto.HeartbeatPath, nil, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Name: "builder-1", Version: strings.Repeat("v", 200<<10)}}, nil); err == nil {
+		t.Fatal("a 200 KB heartbeat was taken")
 	}
 	var agents []api.Agent
 	if err := c.Do(ctx, http.MethodGet, "/v1/agents", nil, nil, &agents); err != nil {

@@ -80,10 +80,12 @@ type StoredAgent struct {
 
 // CreateAgent registers an agent's token; a revoked agent's name can be
 // taken again, a live one's not (ErrExists).
-func (s *SQLite) CreateAgent(ctx context.Context, name, tokenHash string) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, ?, ?)
-		ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, revoked = 0, info = '{}', address = '', last_seen = NULL
-		WHERE agents.revoked = 1`, name, tokenHash, time.Now().UnixNano())
+func (s *SQLite) CreateAgent(ctx context.Context, name, tokenHash string, allowed map[string]string, maxConcurrency int) error {
+	labels, _ := json.Marshal(allowed)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at, allowed, max_concurrency) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, revoked = 0, info = '{}', address = '', last_seen = NULL,
+			allowed = excluded.allowed, max_concurrency = excluded.max_concurrency
+		WHERE agents.revoked = 1`, name, tokenHash, time.Now().UnixNano(), string(labels), maxConcurrency)
 	if err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (s *SQLite) ListAgents(ctx context.Context) ([]StoredAgent, error) {
 // RevokeAgent revokes an agent's token; ErrNotFound if there is no such
 // live agent.
 func (s *SQLite) RevokeAgent(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE agents SET revoked = 1 WHERE name = ? AND revoked = 0`, name)
+	res, err := s.db.ExecContext(ctx, `UPDATE agents SET revoked = 1, info = '{}' WHERE name = ? AND revoked = 0`, name)
 	if err != nil {
 		return err
 	}
@@ -151,14 +153,14 @@ type agentInfo struct {
 	Concurrency int               `json:"concurrency"`
 }
 
-const agentColumns = `name, token_hash, created_at, revoked, info, address, last_seen`
+const agentColumns = `name, token_hash, created_at, revoked, info, address, last_seen, allowed, max_concurrency`
 
 func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 	var a StoredAgent
 	var created int64
 	var seen sql.NullInt64
-	var info string
-	if err := row.Scan(&a.Name, &a.TokenHash, &created, &a.Revoked, &info, &a.Address, &seen); err != nil {
+	var info, allowed string
+	if err := row.Scan(&a.Name, &a.TokenHash, &created, &a.Revoked, &info, &a.Address, &seen, &allowed, &a.MaxConcurrency); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return a, ErrNotFound
 		}
@@ -167,6 +169,7 @@ func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 	var i agentInfo
 	_ = json.Unmarshal([]byte(info), &i)
 	a.Labels, a.Version, a.Concurrency = i.Labels, i.Version, i.Concurrency
+	_ = json.Unmarshal([]byte(allowed), &a.Allowed)
 	a.CreatedAt = time.Unix(0, created).UTC()
 	if seen.Valid && seen.Int64 > 0 {
 		t := time.Unix(0, seen.Int64).UTC()

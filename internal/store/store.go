@@ -61,6 +61,9 @@ var added = []struct{ table, column, decl string }{
 	{"runs", "attempts", "INTEGER NOT NULL DEFAULT 0"},
 	// A stop asked for while an agent executes the run.
 	{"runs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"},
+	// What an agent's token lets it claim.
+	{"agents", "allowed", "TEXT NOT NULL DEFAULT '{}'"},
+	{"agents", "max_concurrency", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 func addColumns(ctx context.Context, db *sql.DB) error {
