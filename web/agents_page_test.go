@@ -19,11 +19,13 @@ import (
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
 
-// createAgent makes an agent's token through the API.
+// createAgent makes an agent's token through the API, allowing the
+// labels the tests' agents claim.
 func createAgent(t *testing.T, base, token, name string) string {
 	t.Helper()
 	var resp api.NewAgentResponse
-	if err := apiclient.New(base, token).Do(context.Background(), http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: name}, &resp); err != nil {
+	allowed := map[string]string{"pool": "builders", "gpu": "yes"}
+	if err := apiclient.New(base, token).Do(context.Background(), http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: name, Labels: allowed}, &resp); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(resp.Token, "jwa_") {
