@@ -371,28 +371,6 @@ func (a *agentProc) runUsers(t *testing.T) map[string]int {
 	return users
 }
 
-// pidsOf lists the processes whose real or effective UID is uid.
-func pidsOf(uid int) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for line := range strings.SplitSeq(string(status), "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[0] == "Uid:" && (f[1] == strconv.Itoa(uid) || f[2] == strconv.Itoa(uid)) {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
 // runnerPids lists the runner processes of a run.
 func runnerPids(id string) []int {
 	var pids []int
@@ -426,7 +404,7 @@ func (a *agentProc) waitGone(t *testing.T, timeout time.Duration, run string, us
 			left = append(left, fmt.Sprintf("run users %v", now))
 		}
 		for name, uid := range users {
-			if pids := pidsOf(uid); len(pids) > 0 {
+			if pids := sandbox.ProcessesOf(uid); len(pids) > 0 {
 				left = append(left, fmt.Sprintf("processes %v of %s", pids, name))
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -357,7 +358,13 @@ func TestServerKilledMidRun(t *testing.T) {
 	}
 	// A runner that cannot clean up: SIGKILL, before the server's death
 	// could ask it to.
-	runner := processWithEnv(t, "JETWAY_RUN_ID="+longID)
+	// The runner is the oldest process with the run's id in its
+	// environment (its phases have it too).
+	runners := runnerPids(longID)
+	if len(runners) == 0 {
+		t.Fatal("no runner process for the run")
+	}
+	runner := slices.Min(runners)
 	if err := syscall.Kill(runner, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -393,24 +400,4 @@ func TestServerKilledMidRun(t *testing.T) {
 	if r := s2.waitFinished(t, []string{shortID}, time.Minute)[0]; r.Status != api.StatusSucceeded {
 		t.Fatalf("the queued run after the restart: %+v", r)
 	}
-}
-
-// processWithEnv finds the process whose environment holds kv.
-func processWithEnv(t *testing.T, kv string) int {
-	t.Helper()
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		env, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
-		for _, e := range strings.Split(string(env), "\x00") {
-			if e == kv {
-				return pid
-			}
-		}
-	}
-	t.Fatalf("no process has %s", kv)
-	return 0
 }
