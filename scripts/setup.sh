@@ -23,6 +23,9 @@ have pkill           || need_pkgs+=(procps)
 have useradd         || need_pkgs+=(passwd)
 have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
 have chromium        || need_pkgs+=(chromium)
+# PostgreSQL for the store's tests (throw-away clusters made with initdb);
+# its service is not needed and not started.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
