@@ -1,0 +1,136 @@
+package sqldb
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/jetway-dev/jetway/internal/pgtest"
+)
+
+var pg pgtest.Shared
+
+func TestMain(m *testing.M) { code := m.Run(); pg.Close(); os.Exit(code) }
+
+func TestRebind(t *testing.T) {
+	pgdb := &DB{Dialect: Postgres}
+	for _, tc := range []struct{ in, want string }{
+		{`SELECT 1`, `SELECT 1`},
+		{`a = ? AND b IN (?, ?)`, `a = $1 AND b IN ($2, $3)`},
+		{`x = '?' AND y = ?`, `x = '?' AND y = $1`},
+		{`x = 'it''s ?' AND y = ?`, `x = 'it''s ?' AND y = $1`},
+	} {
+		if got := pgdb.Rebind(tc.in); got != tc.want {
+			t.Errorf("Rebind(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if got := (&DB{Dialect: SQLite}).Rebind(tc.in); got != tc.in {
+			t.Errorf("SQLite Rebind(%q) = %q", tc.in, got)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://jetway:s3cret@db:5432/jetway": "postgres://jetway:xxxxx@db:5432/jetway",
+		"postgres://jetway@db/jetway":             "postgres://jetway@db/jetway",
+		"postgres:///jetway?host=/run":            "postgres:///jetway?host=/run",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// engines opens an empty database of each engine.
+func engines(t *testing.T) map[string]*DB {
+	ctx := context.Background()
+	lite, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lite.Close() })
+	pgdb, err := OpenPostgres(ctx, pg.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pgdb.Close() })
+	return map[string]*DB{"sqlite": lite, "postgres": pgdb}
+}
+
+func TestMigrate(t *testing.T) {
+	steps := []Migration{
+		{Name: "things", Up: Statements(`CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`, `CREATE TABLE things (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL)`)},
+		{Name: "things.size", Up: Statements(`ALTER TABLE things ADD COLUMN size INTEGER NOT NULL DEFAULT 0`, `ALTER TABLE things ADD COLUMN size BIGINT NOT NULL DEFAULT 0`)},
+	}
+	for name, db := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := db.Migrate(ctx, "test", steps[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO things (name) VALUES (?)`, "a"); err != nil {
+				t.Fatal(err)
+			}
+			// Again: nothing to do; then the next step keeps the data.
+			if err := db.Migrate(ctx, "test", steps[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Migrate(ctx, "test", steps); err != nil {
+				t.Fatal(err)
+			}
+			var n, size int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*), MAX(size) FROM things WHERE name = ?`, "a").Scan(&n, &size); err != nil || n != 1 {
+				t.Fatalf("after migrating: %d rows, %v", n, err)
+			}
+			if v, err := db.Version(ctx, "test"); err != nil || v != 2 {
+				t.Fatalf("version %d, %v", v, err)
+			}
+			// A binary that knows one step less refuses the database.
+			err := db.Migrate(ctx, "test", steps[:1])
+			var tooNew *SchemaTooNewError
+			if !errors.As(err, &tooNew) || tooNew.Have != 2 || tooNew.Supports != 1 {
+				t.Fatalf("an older binary: %v", err)
+			}
+			// A failing step leaves nothing half done.
+			bad := append(steps, Migration{Name: "broken", Up: Statements(`ALTER TABLE things ADD COLUMN x INTEGER; SELECT nope FROM nowhere`, `ALTER TABLE things ADD COLUMN x INTEGER; SELECT nope FROM nowhere`)})
+			if err := db.Migrate(ctx, "test", bad); err == nil {
+				t.Fatal("a broken step succeeded")
+			}
+			if v, _ := db.Version(ctx, "test"); v != 2 {
+				t.Fatalf("version %d after a failed step", v)
+			}
+		})
+	}
+}
+
+// Replicas starting together on one database migrate it once.
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	url := pg.DB(t)
+	steps := []Migration{{Name: "things", Up: Statements("", `CREATE TABLE things (id BIGSERIAL PRIMARY KEY)`)}}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := OpenPostgres(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			errs <- db.Migrate(ctx, "test", steps)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
