@@ -360,7 +360,7 @@ func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
 }
 
 // The store keeps the events' log and their numbers.
-var _ runproto.EventStore = (*storepkg.SQLite)(nil)
+var _ runproto.EventStore = (*storepkg.Store)(nil)
 
 // runEvents takes a batch of the runner's (masked, numbered) events; see
 // runproto for the protocol. Their text goes into the log once however

@@ -71,7 +71,7 @@ type Server struct {
 	admin   params.AdminCredentials
 	aws     *params.API
 
-	runs  *storepkg.SQLite
+	runs  *storepkg.Store
 	blobs bundle.Blobs
 	hub   *hub
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 // ErrExists refuses a name that is taken.
@@ -15,9 +16,12 @@ var ErrExists = errors.New("exists already")
 
 // LeaseRun hands a queued run to an agent with the hash of its run token,
 // and reports whether it did (false when another lease took it first).
-func (s *SQLite) LeaseRun(ctx context.Context, id, agent, tokenHash string) (bool, error) {
+func (s *Store) LeaseRun(ctx context.Context, id, agent, tokenHash string) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, agent = ?, token_hash = ?, attempts = attempts + 1, started_at = ?, reason = ''
 		WHERE id = ? AND status = ?`, api.StatusProvisioning, agent, tokenHash, time.Now().UnixNano(), id, api.StatusQueued)
+	if sqldb.IsUniqueViolation(err) {
+		return false, nil // another run of the project is active
+	}
 	if err != nil {
 		return false, err
 	}
@@ -27,7 +31,7 @@ func (s *SQLite) LeaseRun(ctx context.Context, id, agent, tokenHash string) (boo
 
 // Requeue puts a leased run that never started back in the queue, with
 // the reason shown while it waits.
-func (s *SQLite) Requeue(ctx context.Context, id, reason string) (bool, error) {
+func (s *Store) Requeue(ctx context.Context, id, reason string) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, agent = '', token_hash = '', started_at = NULL, reason = ?
 		WHERE id = ? AND status = ?`, api.StatusQueued, reason, id, api.StatusProvisioning)
 	if err != nil {
@@ -38,28 +42,28 @@ func (s *SQLite) Requeue(ctx context.Context, id, reason string) (bool, error) {
 }
 
 // RequestCancel records that a user asked to stop a leased run.
-func (s *SQLite) RequestCancel(ctx context.Context, id string) error {
+func (s *Store) RequestCancel(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, id)
 	return err
 }
 
 // DropTokens ends the run tokens of an agent's runs: they can neither read
 // nor report any more.
-func (s *SQLite) DropTokens(ctx context.Context, agent string) error {
+func (s *Store) DropTokens(ctx context.Context, agent string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET token_hash = '' WHERE agent = ?`, agent)
 	return err
 }
 
 // SetReason changes the reason a run in status shows, if it is still in
 // it.
-func (s *SQLite) SetReason(ctx context.Context, id, status, reason string) error {
+func (s *Store) SetReason(ctx context.Context, id, status, reason string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET reason = ? WHERE id = ? AND status = ?`, reason, id, status)
 	return err
 }
 
 // RunOfToken finds the run whose run token hashes to tokenHash, live or
 // ended.
-func (s *SQLite) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, error) {
+func (s *Store) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, error) {
 	if tokenHash == "" {
 		return StoredRun{}, ErrNotFound
 	}
@@ -68,7 +72,7 @@ func (s *SQLite) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, e
 
 // Active lists the runs that agents execute (provisioning or running),
 // oldest first.
-func (s *SQLite) Active(ctx context.Context) ([]StoredRun, error) {
+func (s *Store) Active(ctx context.Context) ([]StoredRun, error) {
 	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) ORDER BY seq`, api.StatusProvisioning, api.StatusRunning)
 }
 
@@ -80,7 +84,7 @@ type StoredAgent struct {
 
 // CreateAgent registers an agent's token; a revoked agent's name can be
 // taken again, a live one's not (ErrExists).
-func (s *SQLite) CreateAgent(ctx context.Context, name, tokenHash string, allowed map[string]string, maxConcurrency int) error {
+func (s *Store) CreateAgent(ctx context.Context, name, tokenHash string, allowed map[string]string, maxConcurrency int) error {
 	labels, _ := json.Marshal(allowed)
 	res, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at, allowed, max_concurrency) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at, revoked = 0, info = '{}', address = '', last_seen = NULL,
@@ -96,17 +100,17 @@ func (s *SQLite) CreateAgent(ctx context.Context, name, tokenHash string, allowe
 }
 
 // AgentOfToken finds the agent whose token hashes to tokenHash.
-func (s *SQLite) AgentOfToken(ctx context.Context, tokenHash string) (StoredAgent, error) {
+func (s *Store) AgentOfToken(ctx context.Context, tokenHash string) (StoredAgent, error) {
 	return scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE token_hash = ?`, tokenHash))
 }
 
 // AgentByName finds an agent by its name.
-func (s *SQLite) AgentByName(ctx context.Context, name string) (StoredAgent, error) {
+func (s *Store) AgentByName(ctx context.Context, name string) (StoredAgent, error) {
 	return scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE name = ?`, name))
 }
 
 // ListAgents lists the agents by name.
-func (s *SQLite) ListAgents(ctx context.Context) ([]StoredAgent, error) {
+func (s *Store) ListAgents(ctx context.Context) ([]StoredAgent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -125,7 +129,7 @@ func (s *SQLite) ListAgents(ctx context.Context) ([]StoredAgent, error) {
 
 // RevokeAgent revokes an agent's token; ErrNotFound if there is no such
 // live agent.
-func (s *SQLite) RevokeAgent(ctx context.Context, name string) error {
+func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE agents SET revoked = 1, info = '{}' WHERE name = ? AND revoked = 0`, name)
 	if err != nil {
 		return err
@@ -137,7 +141,7 @@ func (s *SQLite) RevokeAgent(ctx context.Context, name string) error {
 }
 
 // AgentSeen records what an agent said of itself, from where, and when.
-func (s *SQLite) AgentSeen(ctx context.Context, a api.Agent) error {
+func (s *Store) AgentSeen(ctx context.Context, a api.Agent) error {
 	info, _ := json.Marshal(agentInfo{Labels: a.Labels, Version: a.Version, Concurrency: a.Concurrency})
 	var seen int64
 	if a.LastSeen != nil {
@@ -160,12 +164,14 @@ func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 	var created int64
 	var seen sql.NullInt64
 	var info, allowed string
-	if err := row.Scan(&a.Name, &a.TokenHash, &created, &a.Revoked, &info, &a.Address, &seen, &allowed, &a.MaxConcurrency); err != nil {
+	var revoked int
+	if err := row.Scan(&a.Name, &a.TokenHash, &created, &revoked, &info, &a.Address, &seen, &allowed, &a.MaxConcurrency); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return a, ErrNotFound
 		}
 		return a, err
 	}
+	a.Revoked = revoked != 0
 	var i agentInfo
 	_ = json.Unmarshal([]byte(info), &i)
 	a.Labels, a.Version, a.Concurrency = i.Labels, i.Version, i.Concurrency
@@ -176,4 +182,82 @@ func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 		a.LastSeen = &t
 	}
 	return a, nil
+}
+
+// LeaseNext hands agent the oldest queued run that match accepts and whose
+// project has no active run, with the hash of its run token, unless the
+// agent already has limit active runs. It reports false when there is
+// nothing for it.
+//
+// Servers sharing a database may lease at the same moment. On PostgreSQL a
+// candidate is locked with FOR UPDATE SKIP LOCKED, so a server passes over
+// a run another is handing out instead of waiting for it; the update only
+// succeeds on a run still queued; and the unique index on active runs per
+// project refuses a second active run of a project leased elsewhere in
+// the same instant.
+func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(StoredRun) bool) (StoredRun, bool, error) {
+	active, err := s.Active(ctx)
+	if err != nil {
+		return StoredRun{}, false, err
+	}
+	busy := map[string]bool{}
+	mine := 0
+	for _, r := range active {
+		busy[r.Project] = true
+		if r.Agent == agent {
+			mine++
+		}
+	}
+	if mine >= limit {
+		return StoredRun{}, false, nil
+	}
+	queued, err := s.Queued(ctx)
+	if err != nil {
+		return StoredRun{}, false, err
+	}
+	for _, run := range queued {
+		if busy[run.Project] || !match(run) {
+			continue
+		}
+		ok, err := s.leaseOne(ctx, run.ID, agent, tokenHash)
+		if err != nil {
+			return StoredRun{}, false, err
+		}
+		if !ok {
+			// Taken, cancelled, or its project became busy meanwhile.
+			busy[run.Project] = true
+			continue
+		}
+		leased, err := s.GetRun(ctx, run.ID)
+		return leased, err == nil, err
+	}
+	return StoredRun{}, false, nil
+}
+
+func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string) (bool, error) {
+	if s.db.Dialect != sqldb.Postgres {
+		return s.LeaseRun(ctx, id, agent, tokenHash)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var got string
+	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE id = ? AND status = ? FOR UPDATE SKIP LOCKED`, id, api.StatusQueued).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // another server holds it, or it is no longer queued
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, agent = ?, token_hash = ?, attempts = attempts + 1, started_at = ?, reason = '' WHERE id = ?`,
+		api.StatusProvisioning, agent, tokenHash, time.Now().UnixNano(), id)
+	if sqldb.IsUniqueViolation(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
 }

@@ -12,46 +12,48 @@ import (
 // TestAppendEventsOnce: a batch of events is stored once, whatever is
 // resent, and only after what is stored already.
 func TestAppendEventsOnce(t *testing.T) {
-	s, ctx := open(t), context.Background()
-	create(t, s, "r", "p")
-	steps := []struct {
-		name         string
-		after, upTo  int64
-		text         string
-		want         bool
-		wantAcked    int64
-		wantLogAfter string
-	}{
-		{"first batch", 0, 3, "one\n", true, 3, "one\n"},
-		{"the same batch again", 0, 3, "one\n", false, 3, "one\n"},
-		{"a batch from a stale view", 2, 4, "stale\n", false, 3, "one\n"},
-		{"the next batch", 3, 5, "two\n", true, 5, "one\ntwo\n"},
-		{"events without text", 5, 6, "", true, 6, "one\ntwo\n"},
-	}
-	for _, st := range steps {
-		ok, err := s.AppendEvents(ctx, "r", st.after, st.upTo, st.text)
-		if err != nil || ok != st.want {
-			t.Fatalf("%s: AppendEvents = %v, %v; want %v", st.name, ok, err, st.want)
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		create(t, s, "r", "p")
+		steps := []struct {
+			name         string
+			after, upTo  int64
+			text         string
+			want         bool
+			wantAcked    int64
+			wantLogAfter string
+		}{
+			{"first batch", 0, 3, "one\n", true, 3, "one\n"},
+			{"the same batch again", 0, 3, "one\n", false, 3, "one\n"},
+			{"a batch from a stale view", 2, 4, "stale\n", false, 3, "one\n"},
+			{"the next batch", 3, 5, "two\n", true, 5, "one\ntwo\n"},
+			{"events without text", 5, 6, "", true, 6, "one\ntwo\n"},
 		}
-		acked, err := s.EventsAcked(ctx, "r")
-		if err != nil || acked != st.wantAcked {
-			t.Fatalf("%s: EventsAcked = %d, %v; want %d", st.name, acked, err, st.wantAcked)
+		for _, st := range steps {
+			ok, err := s.AppendEvents(ctx, "r", st.after, st.upTo, st.text)
+			if err != nil || ok != st.want {
+				t.Fatalf("%s: AppendEvents = %v, %v; want %v", st.name, ok, err, st.want)
+			}
+			acked, err := s.EventsAcked(ctx, "r")
+			if err != nil || acked != st.wantAcked {
+				t.Fatalf("%s: EventsAcked = %d, %v; want %d", st.name, acked, err, st.wantAcked)
+			}
+			chunks, _ := s.ReadLog(ctx, "r", 0)
+			var log strings.Builder
+			for _, c := range chunks {
+				log.WriteString(c.Data)
+			}
+			if log.String() != st.wantLogAfter {
+				t.Fatalf("%s: log %q, want %q", st.name, log.String(), st.wantLogAfter)
+			}
 		}
-		chunks, _ := s.ReadLog(ctx, "r", 0)
-		var log strings.Builder
-		for _, c := range chunks {
-			log.WriteString(c.Data)
+		if ok, err := s.AppendEvents(ctx, "nope", 0, 1, "x\n"); ok || err != nil {
+			t.Errorf("AppendEvents of an unknown run: %v %v", ok, err)
 		}
-		if log.String() != st.wantLogAfter {
-			t.Fatalf("%s: log %q, want %q", st.name, log.String(), st.wantLogAfter)
+		if _, err := s.EventsAcked(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("EventsAcked of an unknown run: %v", err)
 		}
-	}
-	if ok, err := s.AppendEvents(ctx, "nope", 0, 1, "x\n"); ok || err != nil {
-		t.Errorf("AppendEvents of an unknown run: %v %v", ok, err)
-	}
-	if _, err := s.EventsAcked(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("EventsAcked of an unknown run: %v", err)
-	}
+	})
 }
 
 // schemaV1 is the runs table as the first release created it, before

@@ -1,6 +1,8 @@
-// Package store keeps runs, their log chunks and bundle manifests in
-// SQLite (WAL). Queries stay plain SQL so that a PostgreSQL implementation
-// can follow the same shape.
+// Package store keeps runs, their logs, agents, bundle manifests, blobs,
+// dashboard sessions and settings in SQLite (WAL, the embedded default) or
+// PostgreSQL (several servers on one database). One implementation serves
+// both: the SQL is written once (see package sqldb), and the conformance
+// tests run every test on each engine.
 package store
 
 import (
@@ -12,119 +14,46 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // the embedded database
-
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 // ErrNotFound is returned for a run or bundle that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// SQLite is the embedded store.
-type SQLite struct {
-	db *sql.DB
+// Store is the run store on either engine.
+type Store struct {
+	db *sqldb.DB
 }
 
-// Open opens (creating) DATA/jetway.db.
-func Open(ctx context.Context, dataDir string) (*SQLite, error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "jetway.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+// Open opens (creating) the embedded store DATA/jetway.db.
+func Open(ctx context.Context, dataDir string) (*Store, error) {
+	db, err := sqldb.OpenSQLite(ctx, filepath.Join(dataDir, "jetway.db"))
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	s, err := New(ctx, db)
+	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New brings db's schema up to date and returns the store over it. The
+// store owns db from then on: Close closes it.
+func New(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	if err := db.Migrate(ctx, "runs", migrations); err != nil {
 		return nil, fmt.Errorf("preparing the run database: %w", err)
 	}
-	if err := addColumns(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("upgrading the run database: %w", err)
-	}
-	// Every request of a runner looks its run up by its token's hash.
-	if _, err := db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS runs_token ON runs(token_hash)`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("upgrading the run database: %w", err)
-	}
-	return &SQLite{db: db}, nil
+	return &Store{db: db}, nil
 }
 
-// added lists the columns that came after a table's first release. The
-// schema's CREATE TABLE IF NOT EXISTS leaves an existing table as it was,
-// so each is added to a database that lacks it; the list only grows.
-var added = []struct{ table, column, decl string }{
-	// The sequence number of the last of a run's events stored.
-	{"runs", "events_acked", "INTEGER NOT NULL DEFAULT 0"},
-	// The agent that leased the run, the hash of its run token, and how
-	// often it was leased.
-	{"runs", "agent", "TEXT NOT NULL DEFAULT ''"},
-	{"runs", "token_hash", "TEXT NOT NULL DEFAULT ''"},
-	{"runs", "attempts", "INTEGER NOT NULL DEFAULT 0"},
-	// A stop asked for while an agent executes the run.
-	{"runs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"},
-	// What an agent's token lets it claim.
-	{"agents", "allowed", "TEXT NOT NULL DEFAULT '{}'"},
-	{"agents", "max_concurrency", "INTEGER NOT NULL DEFAULT 0"},
-}
-
-func addColumns(ctx context.Context, db *sql.DB) error {
-	for _, c := range added {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			continue
-		}
-		if _, err := db.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.decl); err != nil {
-			return fmt.Errorf("adding %s.%s: %w", c.table, c.column, err)
-		}
-	}
-	return nil
-}
-
-const schema = `
-CREATE TABLE IF NOT EXISTS runs (
-	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-	id           TEXT NOT NULL UNIQUE,
-	project      TEXT NOT NULL,
-	status       TEXT NOT NULL,
-	reason       TEXT NOT NULL DEFAULT '',
-	env          TEXT NOT NULL DEFAULT '',
-	started_by   TEXT NOT NULL DEFAULT '',
-	git          TEXT NOT NULL DEFAULT '{}',
-	bundle       TEXT NOT NULL,
-	project_file TEXT NOT NULL,
-	pass         TEXT NOT NULL DEFAULT '{}',
-	created_at   INTEGER NOT NULL,
-	started_at   INTEGER,
-	finished_at  INTEGER,
-	summary      TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status, seq);
-CREATE INDEX IF NOT EXISTS runs_project ON runs(project, seq);
-CREATE TABLE IF NOT EXISTS log_chunks (
-	run_id TEXT NOT NULL,
-	seq    INTEGER NOT NULL,
-	data   TEXT NOT NULL,
-	PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE IF NOT EXISTS agents (
-	name       TEXT PRIMARY KEY,
-	token_hash TEXT NOT NULL,
-	created_at INTEGER NOT NULL,
-	revoked    INTEGER NOT NULL DEFAULT 0,
-	info       TEXT NOT NULL DEFAULT '{}',
-	address    TEXT NOT NULL DEFAULT '',
-	last_seen  INTEGER
-);
-CREATE TABLE IF NOT EXISTS bundles (
-	id         TEXT PRIMARY KEY,
-	manifest   TEXT NOT NULL,
-	created_at INTEGER NOT NULL
-);`
+// DB is the database under the store, for the stores that share it.
+func (s *Store) DB() *sqldb.DB { return s.db }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.db.Close() }
 
 // StoredRun is a run with what only the server and its runner see.
 type StoredRun struct {
@@ -136,26 +65,35 @@ type StoredRun struct {
 	// CancelRequested: a user asked to stop the run; its agent is told at
 	// its next heartbeat.
 	CancelRequested bool
+	// RunsOn are the labels an agent needs to take the run; nil for a run
+	// stored before they were, whose ProjectFile says.
+	RunsOn map[string]string
 }
 
 // CreateRun inserts a queued run.
-func (s *SQLite) CreateRun(ctx context.Context, r StoredRun) error {
+func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 	git, _ := json.Marshal(r.Git)
 	pass, _ := json.Marshal(r.Pass)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano())
+	runsOn := r.RunsOn
+	if runsOn == nil {
+		runsOn = map[string]string{}
+	}
+	labels, _ := json.Marshal(runsOn)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), string(labels))
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on`
 
 func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
 	var git, pass string
 	var created int64
 	var started, finished sql.NullInt64
-	var summary sql.NullString
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &r.CancelRequested); err != nil {
+	var summary, runsOn sql.NullString
+	var cancel int
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -163,6 +101,11 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	}
 	_ = json.Unmarshal([]byte(git), &r.Git)
 	_ = json.Unmarshal([]byte(pass), &r.Pass)
+	r.CancelRequested = cancel != 0
+	if runsOn.Valid {
+		r.RunsOn = map[string]string{}
+		_ = json.Unmarshal([]byte(runsOn.String), &r.RunsOn)
+	}
 	r.CreatedAt = time.Unix(0, created).UTC()
 	if started.Valid {
 		t := time.Unix(0, started.Int64).UTC()
@@ -180,13 +123,13 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 }
 
 // GetRun reads one run.
-func (s *SQLite) GetRun(ctx context.Context, id string) (StoredRun, error) {
+func (s *Store) GetRun(ctx context.Context, id string) (StoredRun, error) {
 	return scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 }
 
 // ListRuns lists runs newest first, optionally of one project and/or in
 // some states.
-func (s *SQLite) ListRuns(ctx context.Context, project string, statuses []string, limit int) ([]StoredRun, error) {
+func (s *Store) ListRuns(ctx context.Context, project string, statuses []string, limit int) ([]StoredRun, error) {
 	q := `SELECT ` + runColumns + ` FROM runs WHERE 1=1`
 	var args []any
 	if project != "" {
@@ -207,11 +150,11 @@ func (s *SQLite) ListRuns(ctx context.Context, project string, statuses []string
 }
 
 // Queued lists queued runs oldest first.
-func (s *SQLite) Queued(ctx context.Context) ([]StoredRun, error) {
+func (s *Store) Queued(ctx context.Context) ([]StoredRun, error) {
 	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE status = ? ORDER BY seq`, api.StatusQueued)
 }
 
-func (s *SQLite) queryRuns(ctx context.Context, q string, args ...any) ([]StoredRun, error) {
+func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]StoredRun, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -239,7 +182,7 @@ func repeat(s string, n int) string {
 // Transition moves a run from one of the states in from to status, and
 // reports whether it did (false when the run had moved on already).
 // Entering provisioning stamps started_at; a final state stamps finished_at.
-func (s *SQLite) Transition(ctx context.Context, id string, from []string, status, reason string, summary *api.Summary) (bool, error) {
+func (s *Store) Transition(ctx context.Context, id string, from []string, status, reason string, summary *api.Summary) (bool, error) {
 	now := time.Now().UnixNano()
 	set := `status = ?, reason = CASE WHEN ? = '' THEN reason ELSE ? END`
 	args := []any{status, reason, reason}
@@ -272,7 +215,7 @@ func (s *SQLite) Transition(ctx context.Context, id string, from []string, statu
 // FailUnfinished marks runs that a previous server process left in
 // provisioning or running on one of agents (the server's own) as failed
 // with reason. Runs on other agents go on.
-func (s *SQLite) FailUnfinished(ctx context.Context, reason string, agents ...string) (int64, error) {
+func (s *Store) FailUnfinished(ctx context.Context, reason string, agents ...string) (int64, error) {
 	args := []any{api.StatusFailed, reason, time.Now().UnixNano(), api.StatusProvisioning, api.StatusRunning}
 	q := `UPDATE runs SET status = ?, reason = ?, finished_at = ? WHERE status IN (?, ?)`
 	if len(agents) > 0 {
@@ -289,16 +232,37 @@ func (s *SQLite) FailUnfinished(ctx context.Context, reason string, agents ...st
 }
 
 // AppendLog stores the next chunk of a run's log and returns its number.
-func (s *SQLite) AppendLog(ctx context.Context, runID, data string) (int64, error) {
+func (s *Store) AppendLog(ctx context.Context, runID, data string) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	seq, err := appendChunk(ctx, tx, runID, data)
+	if err != nil {
+		return 0, err
+	}
+	return seq, tx.Commit()
+}
+
+// appendChunk numbers a chunk from its run's counter, whose row lock
+// makes concurrent appends to one run take turns.
+func appendChunk(ctx context.Context, tx *sqldb.Tx, runID, data string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, `INSERT INTO log_chunks (run_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM log_chunks WHERE run_id = ?), ?) RETURNING seq`,
-		runID, runID, data).Scan(&seq)
+	err := tx.QueryRowContext(ctx, `UPDATE runs SET log_seq = log_seq + 1 WHERE id = ? RETURNING log_seq`, runID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO log_chunks (run_id, seq, data) VALUES (?, ?, ?)`, runID, seq, data)
 	return seq, err
 }
 
 // EventsAcked returns the sequence number of the last of a run's events
 // stored (0 before the first).
-func (s *SQLite) EventsAcked(ctx context.Context, runID string) (int64, error) {
+func (s *Store) EventsAcked(ctx context.Context, runID string) (int64, error) {
 	var acked int64
 	err := s.db.QueryRowContext(ctx, `SELECT events_acked FROM runs WHERE id = ?`, runID).Scan(&acked)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -313,7 +277,7 @@ func (s *SQLite) EventsAcked(ctx context.Context, runID string) (int64, error) {
 // reports whether it did: false means another request stored events in
 // between, so the caller reads EventsAcked again and stores what is left.
 // That check is what keeps a resent batch from being stored twice.
-func (s *SQLite) AppendEvents(ctx context.Context, runID string, after, upTo int64, text string) (bool, error) {
+func (s *Store) AppendEvents(ctx context.Context, runID string, after, upTo int64, text string) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -327,8 +291,7 @@ func (s *SQLite) AppendEvents(ctx context.Context, runID string, after, upTo int
 		return false, err
 	}
 	if text != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_chunks (run_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM log_chunks WHERE run_id = ?), ?)`,
-			runID, runID, text); err != nil {
+		if _, err := appendChunk(ctx, tx, runID, text); err != nil {
 			return false, err
 		}
 	}
@@ -342,7 +305,7 @@ type Chunk struct {
 }
 
 // ReadLog returns the chunks after seq, in order.
-func (s *SQLite) ReadLog(ctx context.Context, runID string, after int64) ([]Chunk, error) {
+func (s *Store) ReadLog(ctx context.Context, runID string, after int64) ([]Chunk, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, data FROM log_chunks WHERE run_id = ? AND seq > ? ORDER BY seq`, runID, after)
 	if err != nil {
 		return nil, err
@@ -360,14 +323,14 @@ func (s *SQLite) ReadLog(ctx context.Context, runID string, after int64) ([]Chun
 }
 
 // PutBundle stores a manifest under its id.
-func (s *SQLite) PutBundle(ctx context.Context, id string, m api.Manifest) error {
+func (s *Store) PutBundle(ctx context.Context, id string, m api.Manifest) error {
 	b, _ := json.Marshal(m)
-	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO bundles (id, manifest, created_at) VALUES (?, ?, ?)`, id, string(b), time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (id, manifest, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, string(b), time.Now().UnixNano())
 	return err
 }
 
 // GetBundle reads a manifest.
-func (s *SQLite) GetBundle(ctx context.Context, id string) (api.Manifest, error) {
+func (s *Store) GetBundle(ctx context.Context, id string) (api.Manifest, error) {
 	var m api.Manifest
 	var raw string
 	err := s.db.QueryRowContext(ctx, `SELECT manifest FROM bundles WHERE id = ?`, id).Scan(&raw)

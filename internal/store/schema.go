@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jetway-dev/jetway/internal/sqldb"
+)
+
+// migrations are the run store's schema, step by step; the list only
+// grows. Each step names what it adds.
+var migrations = []sqldb.Migration{
+	{Name: "runs, logs, agents, bundles", Up: baseSchema},
+	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: sqldb.Statements(v2SQLite, v2Postgres)},
+}
+
+// baseSchema is the schema of jetway before versioned migrations. On
+// SQLite it adopts a jetway.db of any earlier release: CREATE … IF NOT
+// EXISTS leaves an existing table alone, and addColumns adds what came
+// later to it.
+func baseSchema(ctx context.Context, tx *sqldb.Tx) error {
+	if tx.Dialect() == sqldb.Postgres {
+		_, err := tx.Tx.ExecContext(ctx, basePostgres)
+		return err
+	}
+	if _, err := tx.Tx.ExecContext(ctx, baseSQLite); err != nil {
+		return err
+	}
+	if err := addColumns(ctx, tx); err != nil {
+		return err
+	}
+	_, err := tx.Tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS runs_token ON runs(token_hash)`)
+	return err
+}
+
+// added lists the columns that came after a table's first release, before
+// migrations were versioned.
+var added = []struct{ table, column, decl string }{
+	{"runs", "events_acked", "INTEGER NOT NULL DEFAULT 0"},
+	{"runs", "agent", "TEXT NOT NULL DEFAULT ''"},
+	{"runs", "token_hash", "TEXT NOT NULL DEFAULT ''"},
+	{"runs", "attempts", "INTEGER NOT NULL DEFAULT 0"},
+	{"runs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"},
+	{"agents", "allowed", "TEXT NOT NULL DEFAULT '{}'"},
+	{"agents", "max_concurrency", "INTEGER NOT NULL DEFAULT 0"},
+}
+
+func addColumns(ctx context.Context, tx *sqldb.Tx) error {
+	for _, c := range added {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, c.table, c.column).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE `+c.table+` ADD COLUMN `+c.column+` `+c.decl); err != nil {
+			return fmt.Errorf("adding %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
+}
+
+const baseSQLite = `
+CREATE TABLE IF NOT EXISTS runs (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id           TEXT NOT NULL UNIQUE,
+	project      TEXT NOT NULL,
+	status       TEXT NOT NULL,
+	reason       TEXT NOT NULL DEFAULT '',
+	env          TEXT NOT NULL DEFAULT '',
+	started_by   TEXT NOT NULL DEFAULT '',
+	git          TEXT NOT NULL DEFAULT '{}',
+	bundle       TEXT NOT NULL,
+	project_file TEXT NOT NULL,
+	pass         TEXT NOT NULL DEFAULT '{}',
+	created_at   INTEGER NOT NULL,
+	started_at   INTEGER,
+	finished_at  INTEGER,
+	summary      TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, seq);
+CREATE INDEX IF NOT EXISTS runs_project ON runs(project, seq);
+CREATE TABLE IF NOT EXISTS log_chunks (
+	run_id TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	data   TEXT NOT NULL,
+	PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS agents (
+	name       TEXT PRIMARY KEY,
+	token_hash TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	revoked    INTEGER NOT NULL DEFAULT 0,
+	info       TEXT NOT NULL DEFAULT '{}',
+	address    TEXT NOT NULL DEFAULT '',
+	last_seen  INTEGER
+);
+CREATE TABLE IF NOT EXISTS bundles (
+	id         TEXT PRIMARY KEY,
+	manifest   TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);`
+
+const basePostgres = `
+CREATE TABLE runs (
+	seq              BIGSERIAL PRIMARY KEY,
+	id               TEXT NOT NULL UNIQUE,
+	project          TEXT NOT NULL,
+	status           TEXT NOT NULL,
+	reason           TEXT NOT NULL DEFAULT '',
+	env              TEXT NOT NULL DEFAULT '',
+	started_by       TEXT NOT NULL DEFAULT '',
+	git              TEXT NOT NULL DEFAULT '{}',
+	bundle           TEXT NOT NULL,
+	project_file     TEXT NOT NULL,
+	pass             TEXT NOT NULL DEFAULT '{}',
+	created_at       BIGINT NOT NULL,
+	started_at       BIGINT,
+	finished_at      BIGINT,
+	summary          TEXT,
+	events_acked     BIGINT NOT NULL DEFAULT 0,
+	agent            TEXT NOT NULL DEFAULT '',
+	token_hash       TEXT NOT NULL DEFAULT '',
+	attempts         INTEGER NOT NULL DEFAULT 0,
+	cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_status ON runs(status, seq);
+CREATE INDEX runs_project ON runs(project, seq);
+CREATE INDEX runs_token ON runs(token_hash);
+CREATE TABLE log_chunks (
+	run_id TEXT NOT NULL,
+	seq    BIGINT NOT NULL,
+	data   TEXT NOT NULL,
+	PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE agents (
+	name            TEXT PRIMARY KEY,
+	token_hash      TEXT NOT NULL,
+	created_at      BIGINT NOT NULL,
+	revoked         INTEGER NOT NULL DEFAULT 0,
+	info            TEXT NOT NULL DEFAULT '{}',
+	address         TEXT NOT NULL DEFAULT '',
+	last_seen       BIGINT,
+	allowed         TEXT NOT NULL DEFAULT '{}',
+	max_concurrency INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE bundles (
+	id         TEXT PRIMARY KEY,
+	manifest   TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);`
+
+// v2: log chunks are numbered from a counter on their run, which the
+// append takes a row lock on, so concurrent appends of one run from two
+// servers queue instead of both taking MAX(seq)+1. runs_on is stored at
+// submission so routing needs no YAML parse (NULL: a run from before,
+// whose project file is parsed). The partial unique index makes "one
+// active run per project" the database's rule, whichever server leases.
+// An older database could hold two active runs of a project only after a
+// crash; all but the newest are failed first.
+const v2Common = `
+UPDATE runs SET status = 'failed', reason = 'failed while upgrading: another run of the project was active'
+	WHERE status IN ('provisioning', 'running')
+	AND seq NOT IN (SELECT MAX(seq) FROM runs WHERE status IN ('provisioning', 'running') GROUP BY project);
+CREATE UNIQUE INDEX runs_one_active_per_project ON runs(project) WHERE status IN ('provisioning', 'running');
+`
+
+const v2SQLite = `
+ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN runs_on TEXT;
+UPDATE runs SET log_seq = (SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE run_id = runs.id);
+` + v2Common + `
+CREATE TABLE sessions (
+	id_hash TEXT PRIMARY KEY,
+	csrf    TEXT NOT NULL,
+	token   TEXT NOT NULL,
+	expires INTEGER NOT NULL
+);
+CREATE TABLE settings (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE blobs (
+	hash       TEXT PRIMARY KEY,
+	size       INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE blob_chunks (
+	hash TEXT NOT NULL,
+	n    INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (hash, n)
+);`
+
+const v2Postgres = `
+ALTER TABLE runs ADD COLUMN log_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN runs_on TEXT;
+UPDATE runs SET log_seq = (SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE run_id = runs.id);
+` + v2Common + `
+CREATE TABLE sessions (
+	id_hash TEXT PRIMARY KEY,
+	csrf    TEXT NOT NULL,
+	token   TEXT NOT NULL,
+	expires BIGINT NOT NULL
+);
+CREATE TABLE settings (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE blobs (
+	hash       TEXT PRIMARY KEY,
+	size       BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE blob_chunks (
+	hash TEXT NOT NULL,
+	n    INTEGER NOT NULL,
+	data BYTEA NOT NULL,
+	PRIMARY KEY (hash, n)
+);`
