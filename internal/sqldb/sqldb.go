@@ -151,6 +151,9 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	return &Tx{Tx: tx, db: db}, nil
 }
 
+// Dialect is the engine of the transaction's database.
+func (tx *Tx) Dialect() Dialect { return tx.db.Dialect }
+
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return tx.Tx.ExecContext(ctx, tx.db.Rebind(q), args...)
