@@ -1,0 +1,110 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+	"time"
+)
+
+func TestSessions(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		live := StoredSession{IDHash: "h1", CSRF: "c1", Token: "t1", Expires: time.Now().Add(time.Hour)}
+		old := StoredSession{IDHash: "h2", CSRF: "c2", Token: "t1", Expires: time.Now().Add(-time.Second)}
+		for _, sess := range []StoredSession{old, live} {
+			if err := s.CreateSession(ctx, sess); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, ok, err := s.LookupSession(ctx, "h1"); !ok || err != nil || got.CSRF != "c1" || got.Token != "t1" {
+			t.Fatalf("live session: %+v %v %v", got, ok, err)
+		}
+		if _, ok, _ := s.LookupSession(ctx, "h2"); ok {
+			t.Fatal("an expired session was found")
+		}
+		if err := s.RevokeSession(ctx, "h1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := s.LookupSession(ctx, "h1"); ok {
+			t.Fatal("a revoked session was found")
+		}
+	})
+}
+
+func TestSettingFirstWriterWins(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if v, err := s.Setting(ctx, "k", "first"); err != nil || v != "first" {
+			t.Fatalf("%q %v", v, err)
+		}
+		if v, err := s.Setting(ctx, "k", "second"); err != nil || v != "first" {
+			t.Fatalf("%q %v", v, err)
+		}
+	})
+}
+
+func TestBlobsRoundTrip(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for _, size := range []int{0, 1, blobChunk, 2*blobChunk + 17} {
+			content := make([]byte, size)
+			_, _ = rand.Read(content)
+			hash := "h" + string(rune('a'+size%26))
+			if err := s.PutBlob(ctx, hash, bytes.NewReader(content)); err != nil {
+				t.Fatal(err)
+			}
+			// Stored once: a second upload changes nothing.
+			if err := s.PutBlob(ctx, hash, bytes.NewReader([]byte("other"))); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.BlobSize(ctx, hash); err != nil || n != int64(size) {
+				t.Fatalf("size %d: %d %v", size, n, err)
+			}
+			r, err := s.OpenBlob(ctx, hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("size %d: read %d bytes, %v", size, len(got), err)
+			}
+			if err := s.DeleteBlob(ctx, hash); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.OpenBlob(ctx, hash); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a deleted blob: %v", err)
+			}
+		}
+	})
+}
+
+// What one server publishes, another hears.
+func TestPublishListen(t *testing.T) {
+	url := pg.DB(t)
+	a, b := openPostgres(t, url), openPostgres(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	heard := make(chan string, 10)
+	go b.Listen(ctx, func(p string) { heard <- p })
+	// The listener needs a moment to connect; publish until it hears.
+	deadline := time.After(10 * time.Second)
+	for {
+		if err := a.Publish(ctx, "run:r1"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-heard:
+			if p != "run:r1" {
+				t.Fatalf("heard %q", p)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("nothing heard")
+		}
+	}
+}
