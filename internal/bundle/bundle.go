@@ -24,16 +24,12 @@ import (
 // dirMode marks directories in a manifest's Mode.
 const dirMode = 0o40000
 
-// Scan lists the files of dir that .jetwayignore does not exclude, with
-// their content hashes, sorted by path: a bundle's manifest. paths maps each
-// hash to a file holding that content.
+// Scan lists the files of dir that a run sees (see Source), with their
+// content hashes, sorted by path: a bundle's manifest. paths maps each hash
+// to a file holding that content.
 func Scan(dir string) (m api.Manifest, paths map[string]string, err error) {
-	patterns, err := ReadIgnore(dir, IgnoreFile)
-	if err != nil {
-		return m, nil, err
-	}
 	paths = map[string]string{}
-	err = walk(dir, patterns, func(rel, p string, info fs.FileInfo) error {
+	err = walkSource(dir, func(rel, p string, info fs.FileInfo) error {
 		f := api.File{Path: rel, Mode: uint32(info.Mode().Perm())}
 		switch {
 		case info.IsDir():

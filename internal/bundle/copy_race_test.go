@@ -46,7 +46,7 @@ func TestCopyTreeSwapRaceNeverWritesOutside(t *testing.T) {
 				_ = unix.Renameat2(unix.AT_FDCWD, filepath.Join(dst, "d0"), unix.AT_FDCWD, filepath.Join(dst, "l"), unix.RENAME_EXCHANGE)
 			}
 		}()
-		_ = CopyTree(src, dst, nil, -1, -1) // failing is fine; writing outside is not
+		_ = CopyTree(src, dst, false, -1, -1) // failing is fine; writing outside is not
 		close(done)
 		wg.Wait()
 		if entries, _ := os.ReadDir(outside); len(entries) > 0 {

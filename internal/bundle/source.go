@@ -1,5 +1,16 @@
 // Package bundle packages a project's source: which files phases see
-// (.jetwayignore), and the git facts of the checkout.
+// (.gitignore and .git/info/exclude with git's rules, then .jetwayignore
+// on top; see Source), the content-addressed upload, and the git facts of
+// the checkout.
+//
+// The gitignore rules are matched by hand-written code (gitignore.go, a
+// port of git's wildmatch and of dir.c's pattern rules) rather than a
+// library: the candidates served here (go-git's plumbing/format/gitignore,
+// sabhiram/go-gitignore) match with filepath.Match or regular expressions
+// and differ from git on negated classes ([!a]), [:class:], "**" inside a
+// component and "foo/**" matching foo itself;
+// go-git's also reads through go-billy, not beneath an os.Root. The tests
+// compare every rule with the real git's output on generated trees.
 package bundle
 
 import (
@@ -91,9 +102,11 @@ func Walk(fsys fs.FS, patterns []string, visit func(rel string, d fs.DirEntry) e
 }
 
 // RootFS is the FS of root for Walk when root is a tree that others may
-// be changing: opens never block on a FIFO, and a directory is opened as a
-// directory without following a link in its place (os.Root would follow
-// one that stays beneath the root).
+// be changing: opens never block on a FIFO, and what is read as a
+// directory must be one. Beware: os.Root (Go 1.26) follows a link that
+// stays beneath the root even with O_NOFOLLOW, so a link swapped in after
+// the listing is followed, though never out of the root; readers that must
+// not follow one compare Lstat with the opened file (see readSmallFile).
 func RootFS(root *os.Root) fs.ReadDirFS { return rootFS{root} }
 
 type rootFS struct{ root *os.Root }
@@ -113,9 +126,18 @@ func (f rootFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return entries, err
 }
 
-// walk visits the files of dir that patterns do not exclude.
-func walk(dir string, patterns []string, visit func(rel, path string, info fs.FileInfo) error) error {
-	return Walk(os.DirFS(dir), patterns, func(rel string, d fs.DirEntry) error {
+// walkSource visits the entries of dir that a run sees (see Source).
+func walkSource(dir string, visit func(rel, path string, info fs.FileInfo) error) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	src, err := OpenSource(root)
+	if err != nil {
+		return err
+	}
+	return src.Walk(func(rel string, d fs.DirEntry) error {
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -124,18 +146,19 @@ func walk(dir string, patterns []string, visit func(rel, path string, info fs.Fi
 	})
 }
 
-// CopyTree copies src into dst (which must exist), leaving out what the
-// patterns exclude, keeping modes and symbolic links, and handing every
-// copy to uid:gid (-1 keeps the owner). Every write happens beneath dst
-// without following links, so a link planted in dst cannot send a copy
-// elsewhere.
-func CopyTree(src, dst string, patterns []string, uid, gid int) error {
+// CopyTree copies into dst (which must exist) the files of src that a run
+// sees (see Source), or all of them if whole (src is a bundle, chosen by
+// the same rules already), keeping modes and symbolic links, and handing
+// every copy to uid:gid (-1 keeps the owner). Every write happens beneath
+// dst without following links, so a link planted in dst cannot send a
+// copy elsewhere.
+func CopyTree(src, dst string, whole bool, uid, gid int) error {
 	root, err := os.OpenRoot(dst)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	return walk(src, patterns, func(rel, path string, info fs.FileInfo) error {
+	copyEntry := func(rel, path string, info fs.FileInfo) error {
 		switch {
 		case info.IsDir():
 			if err := root.Mkdir(rel, info.Mode().Perm()|0o700); err != nil {
@@ -157,7 +180,17 @@ func CopyTree(src, dst string, patterns []string, uid, gid int) error {
 			return nil // sockets, devices and pipes are not source
 		}
 		return root.Lchown(rel, uid, gid)
-	})
+	}
+	if whole {
+		return Walk(os.DirFS(src), nil, func(rel string, d fs.DirEntry) error {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return copyEntry(rel, filepath.Join(src, filepath.FromSlash(rel)), info)
+		})
+	}
+	return walkSource(src, copyEntry)
 }
 
 func copyFile(src string, dst *os.Root, rel string, mode fs.FileMode) error {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -28,6 +32,7 @@ type deployOptions struct {
 	file   string
 	detach bool
 	raw    bool
+	dryRun bool
 }
 
 func newDeployCommand(c *CLI) *cobra.Command {
@@ -36,7 +41,10 @@ func newDeployCommand(c *CLI) *cobra.Command {
 		Use:   "deploy [DIR]",
 		Short: "Ship the source to the server and run it on a fresh runner, following the log",
 		Long: `Package the project in DIR (default: the current directory) — its files
-without what .jetwayignore lists, and its git branch, commit and dirty state —
+without what .gitignore (every one in the tree, with git's rules) and
+.git/info/exclude leave out, then .jetwayignore on top (its !pattern lines
+re-include what .gitignore left out, e.g. a generated config/env), never
+.git; and its git branch, commit and dirty state —
 upload only the file contents the server does not have yet, start a run with
 the project file (references only: never a secret value), and follow its
 masked log to the end.
@@ -48,7 +56,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 3 server unreachable, 124 timed out, 130 cancelled or detached.`,
 		Example: `  jetway deploy
   jetway deploy examples/hello --env prod
-  jetway deploy --detach`,
+  jetway deploy --detach
+  jetway deploy --dry-run         # what would be uploaded, largest first`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -62,6 +71,7 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
+	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "list the files that would be uploaded, largest first, with their sizes and the total, and upload nothing")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print the log's bytes as they are (by default, of the terminal control sequences only colours are kept)")
 	return cmd
 }
@@ -86,12 +96,15 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	if _, err := project.References(project.Env(opts.env)); err != nil {
 		return withExit(ExitUsage, err)
 	}
-	client := opts.client(c)
-	git, _ := bundle.GitInfo(ctx, abs)
 	manifest, paths, err := bundle.Scan(abs)
 	if err != nil {
 		return withExit(ExitFailed, fmt.Errorf("packaging %s: %w", dir, err))
 	}
+	if opts.dryRun {
+		return printDryRun(c.Out, manifest)
+	}
+	client := opts.client(c)
+	git, _ := bundle.GitInfo(ctx, abs)
 	sent, total, err := upload(ctx, c, client, manifest, paths)
 	if err != nil {
 		return clientError(err)
@@ -144,6 +157,40 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 		return &exitError{code: code, err: errors.New(msg)}
 	}
 	return nil
+}
+
+// printDryRun lists the files (and links) of a bundle, largest first, then
+// the count and the total.
+func printDryRun(w io.Writer, m api.Manifest) error {
+	var files []api.File
+	var total int64
+	for _, f := range m.Files {
+		if f.Mode&0o40000 == 0 {
+			files = append(files, f)
+			total += f.Size
+		}
+	}
+	slices.SortStableFunc(files, func(a, b api.File) int { return cmp.Compare(b.Size, a.Size) })
+	for _, f := range files {
+		line := fmt.Sprintf("%10s  %s", api.HumanBytes(f.Size), listName(f.Path))
+		if f.Link != "" {
+			line += " -> " + listName(f.Link)
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d files, %s; nothing uploaded (--dry-run)\n", len(files), api.HumanBytes(total))
+	return err
+}
+
+// listName is a file name for a listing: quoted when it holds a control
+// character (a newline in a name must not start a line of its own).
+func listName(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 // upload sends the contents the server lacks, zstd-compressed, and returns

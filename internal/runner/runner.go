@@ -53,7 +53,12 @@ const (
 // Options describe one run.
 type Options struct {
 	SourceDir string
-	Project   *config.Project
+	// SourceIsBundle says SourceDir holds a bundle, whose files the
+	// client chose by the ignore rules already: it is copied whole.
+	// Otherwise the runner chooses the files itself (.gitignore,
+	// .jetwayignore; see bundle.Source).
+	SourceIsBundle bool
+	Project        *config.Project
 	// Env overrides the project's ssm_env.
 	Env   string
 	RunID string
@@ -250,11 +255,7 @@ func (r *run) execute(ctx context.Context) (err error) {
 	}
 	r.wireLog()
 
-	patterns, err := bundle.ReadIgnore(r.opts.SourceDir, bundle.IgnoreFile)
-	if err != nil {
-		return err
-	}
-	if err := bundle.CopyTree(r.opts.SourceDir, r.sb.Workspace, patterns, r.sb.UID, r.sb.GID); err != nil {
+	if err := bundle.CopyTree(r.opts.SourceDir, r.sb.Workspace, r.opts.SourceIsBundle, r.sb.UID, r.sb.GID); err != nil {
 		return fmt.Errorf("copying the source into the sandbox: %w", err)
 	}
 	proxyDone, err := r.bootstrap(ctx)
