@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/reference"
@@ -46,6 +47,25 @@ type Options struct {
 	PullAlways bool
 	// Auth holds registry credentials by server address, for pulls.
 	Auth map[string]registry.AuthConfig
+
+	// The rest is for BuildKit only.
+
+	// SharedKey names the daemon's copy of the context between builds:
+	// stable per project and Docker host, so a build sends only what
+	// changed since the last one with the same key.
+	SharedKey string
+	// Secrets are served by id for RUN --mount=type=secret.
+	Secrets map[string][]byte
+	// SSH are private keys served by id through in-memory agents for RUN
+	// --mount=type=ssh.
+	SSH map[string][]byte
+	// CacheFrom are images whose inline cache the build may reuse.
+	CacheFrom []string
+	// InlineCache writes cache metadata into the image, for CacheFrom of
+	// later builds elsewhere.
+	InlineCache bool
+	// SessionBytes, when set, counts the bytes sent over the session.
+	SessionBytes *atomic.Int64
 }
 
 // Step and Result are the wire types, so runs report them unchanged.

@@ -3,10 +3,13 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"text/template"
 	"text/template/parse"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Image is what the build phase builds and pushes.
@@ -21,10 +24,34 @@ type Image struct {
 	// Pull is "missing" (pull base images only when the host lacks them)
 	// or "always".
 	Pull string
+	// Builder is "buildkit" (the default) or "classic".
+	Builder string
+	// Secrets are build secrets by id (RUN --mount=type=secret,id=…), in
+	// file order; values may be references, resolved on the runner only.
+	Secrets []ImageSecret
+	// SSH are the ids RUN --mount=type=ssh may use; each serves
+	// JETS_SSH_KEY.
+	SSH []string
+	// CacheFrom is "" or "registry": build with inline cache metadata and
+	// reuse the layers of the image last pushed under image.name.
+	CacheFrom string
 }
 
+// ImageSecret is one entry of image.secrets.
+type ImageSecret struct {
+	ID    string
+	Value string
+	Line  int
+}
+
+// Builders.
+const (
+	BuilderBuildKit = "buildkit"
+	BuilderClassic  = "classic"
+)
+
 // imageKeys are the keys of image:, for the message about an unknown one.
-const imageKeys = "name, tags, dockerfile, build_args, target, platform, push, pull"
+const imageKeys = "name, tags, dockerfile, build_args, target, platform, push, pull, builder, secrets, ssh, cache_from"
 
 type rawImage struct {
 	Name       string            `yaml:"name"`
@@ -35,7 +62,15 @@ type rawImage struct {
 	Platform   string            `yaml:"platform"`
 	Push       bool              `yaml:"push"`
 	Pull       string            `yaml:"pull"`
+	Builder    string            `yaml:"builder"`
+	Secrets    yaml.Node         `yaml:"secrets"`
+	SSH        []string          `yaml:"ssh"`
+	CacheFrom  string            `yaml:"cache_from"`
 }
+
+// secretIDRE is what BuildKit accepts as a secret or ssh id, kept to
+// letters, digits and . _ - so that an id is never a path.
+var secretIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // parseImage validates the image section; bad reports a problem at a key.
 func parseImage(project string, raw *rawImage, bad func(key, format string, args ...any) error) (*Image, error) {
@@ -66,7 +101,101 @@ func parseImage(project string, raw *rawImage, bad func(key, format string, args
 	default:
 		return nil, bad("image.pull", "image.pull %q: use missing (the default) or always", img.Pull)
 	}
+	img.Builder = raw.Builder
+	switch img.Builder {
+	case "":
+		img.Builder = BuilderBuildKit
+	case BuilderBuildKit, BuilderClassic:
+	default:
+		return nil, bad("image.builder", "image.builder %q: use buildkit (the default) or classic", img.Builder)
+	}
+	var err error
+	if img.Secrets, err = parseImageSecrets(&raw.Secrets, bad); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i, id := range raw.SSH {
+		key := fmt.Sprintf("image.ssh[%d]", i)
+		if !secretIDRE.MatchString(id) {
+			return nil, bad(key, "image.ssh: %q is not an id; use letters, digits and . _ - (RUN --mount=type=ssh uses the id default)", id)
+		}
+		if seen[id] {
+			return nil, bad(key, "image.ssh: %s is listed twice", id)
+		}
+		seen[id] = true
+		img.SSH = append(img.SSH, id)
+	}
+	img.CacheFrom = raw.CacheFrom
+	switch img.CacheFrom {
+	case "", "registry":
+	default:
+		return nil, bad("image.cache_from", "image.cache_from %q: use registry (reuse the layers of the image last pushed to image.name), or leave it out", img.CacheFrom)
+	}
+	if img.Builder == BuilderClassic {
+		for key, set := range map[string]bool{"image.secrets": len(img.Secrets) > 0, "image.ssh": len(img.SSH) > 0, "image.cache_from": img.CacheFrom != ""} {
+			if set {
+				return nil, bad(key, "%s needs BuildKit, but image.builder is classic; remove one of them", key)
+			}
+		}
+	}
 	return img, nil
+}
+
+// parseImageSecrets reads image.secrets, a mapping of id to value or
+// reference, keeping file order and lines for later errors.
+func parseImageSecrets(node *yaml.Node, bad func(key, format string, args ...any) error) ([]ImageSecret, error) {
+	if node.Kind == 0 {
+		return nil, nil
+	}
+	if node.Kind != yaml.MappingNode {
+		return nil, bad("image.secrets", "image.secrets must be a mapping of id: reference, e.g. `secrets: {npmrc: SSM:/#{ssm_env}/NPMRC}`")
+	}
+	var out []ImageSecret
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		key := "image.secrets." + k.Value
+		if !secretIDRE.MatchString(k.Value) {
+			return nil, bad(key, "image.secrets: %q is not an id; use letters, digits and . _ -", k.Value)
+		}
+		if seen[k.Value] {
+			return nil, bad(key, "image.secrets: %s is set twice", k.Value)
+		}
+		seen[k.Value] = true
+		if v.Kind != yaml.ScalarNode || v.Value == "" {
+			return nil, bad(key, "image.secrets.%s must be a reference such as SSM:/#{ssm_env}/NAME or SECRET:name", k.Value)
+		}
+		if _, ok, err := ParseRef(ExpandEnv(v.Value, "env")); err != nil {
+			return nil, bad(key, "image.secrets.%s: %v", k.Value, err)
+		} else if !ok {
+			// A value written into the project file would be in the
+			// repository and the server's database: only references.
+			return nil, bad(key, "image.secrets.%s is not a reference; store the value (jetway params put NAME --type SecureString) and write SSM:/#{ssm_env}/NAME or SECRET:name", k.Value)
+		}
+		out = append(out, ImageSecret{ID: k.Value, Value: v.Value, Line: v.Line})
+	}
+	return out, nil
+}
+
+// SecretReferences are image.secrets' references after #{ssm_env}
+// expansion, by id. An error names the file and line.
+func (img *Image) SecretReferences(path, env string) (map[string]Ref, error) {
+	refs := map[string]Ref{}
+	for _, s := range img.Secrets {
+		value := s.Value
+		if envPlaceholder.MatchString(value) {
+			if env == "" {
+				return nil, &ConfigError{Path: path, Line: s.Line, Msg: fmt.Sprintf("image.secrets.%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", s.ID)}
+			}
+			value = ExpandEnv(value, env)
+		}
+		ref, _, err := ParseRef(value)
+		if err != nil {
+			return nil, &ConfigError{Path: path, Line: s.Line, Msg: fmt.Sprintf("image.secrets.%s: %v", s.ID, err)}
+		}
+		refs[s.ID] = ref
+	}
+	return refs, nil
 }
 
 // TagData is what image.tags templates may use.

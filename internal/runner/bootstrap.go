@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,10 @@ import (
 	"github.com/docker/docker/api/types/registry"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
+	"github.com/jetway-dev/jetway/internal/mask"
+	"github.com/jetway-dev/jetway/internal/params"
 )
 
 // dockerHubServer is where a login goes when nothing names a registry.
@@ -119,6 +124,9 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err := r.login(ctx); err != nil {
 		return stop, err
 	}
+	if err := r.resolveImageSecrets(ctx); err != nil {
+		return stop, err
+	}
 	if img := r.opts.Project.Image; img != nil && img.Platform != "" {
 		warning, err := dockerhost.PlatformWarning(dockerhost.Platform{OS: report.OS, Arch: report.Architecture}, img.Platform)
 		if err != nil {
@@ -129,6 +137,64 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		}
 	}
 	return stop, nil
+}
+
+// imageSecretPrefix names image.secrets among the run's secrets, which
+// carry their values to the build.
+const imageSecretPrefix = "image.secrets."
+
+// resolveImageSecrets reads image.secrets' references, before any phase
+// runs, and adds their values to the masker (the build's output, and
+// every line after it).
+func (r *run) resolveImageSecrets(ctx context.Context) error {
+	p := r.opts.Project
+	if p.Image == nil || len(p.Image.Secrets) == 0 || p.Image.Builder == config.BuilderClassic {
+		return nil
+	}
+	refs, err := p.Image.SecretReferences(p.Path, p.Env(r.opts.Env))
+	if err != nil {
+		return err
+	}
+	if r.opts.Resolve == nil {
+		return fail(ExitConfig, "image.secrets references parameters, but no parameter store is configured")
+	}
+	var list []config.Ref
+	for _, ref := range refs {
+		if !slices.Contains(list, ref) {
+			list = append(list, ref)
+		}
+	}
+	resolved, err := r.opts.Resolve(ctx, list)
+	var missing *params.MissingError
+	if errors.As(err, &missing) {
+		var names []string
+		for _, s := range p.Image.Secrets {
+			if slices.Contains(missing.Missing, refs[s.ID]) {
+				names = append(names, fmt.Sprintf("image.secrets.%s: %s not found", s.ID, refs[s.ID]))
+			}
+		}
+		return fail(ExitFailed, "references not found, so no phase ran: %s; store them (jetway params put NAME --type SecureString) or fix %s", strings.Join(names, "; "), filepath.Base(p.Path))
+	}
+	if err != nil {
+		return fail(ExitUnreachable, "reading image.secrets from the parameter store: %v", err)
+	}
+	for _, s := range p.Image.Secrets {
+		// Every build secret is masked, SecureString or not: it is a
+		// secret by where it is used.
+		r.secrets = append(r.secrets, mask.Secret{Name: imageSecretPrefix + s.ID, Value: resolved[refs[s.ID]].Value})
+	}
+	m, err := mask.Compile(r.secrets)
+	if err != nil {
+		return fail(ExitFailed, "image.secrets: %v", err)
+	}
+	r.matcher.Store(m)
+	r.out.mu.Lock()
+	_ = r.masked.Flush()
+	r.masked = m.NewWriter(r.lines)
+	r.out.w = r.masked
+	r.out.mu.Unlock()
+	r.bootstrapStep("build secrets", fmt.Sprintf("resolved %d image.secrets, masked in the log", len(p.Image.Secrets)))
+	return nil
 }
 
 // appendKnownHosts adds JETS_SSH_KNOWN's lines, dropping duplicates.

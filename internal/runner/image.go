@@ -2,6 +2,9 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +12,8 @@ import (
 	"github.com/docker/docker/api/types/registry"
 
 	"github.com/jetway-dev/jetway/internal/build"
+	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/dockerhost"
 )
 
 // buildImage builds the image on the Docker host, then pushes its tags.
@@ -36,12 +41,29 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 	if auth != nil {
 		opts.Auth = map[string]registry.AuthConfig{auth.ServerAddress: *auth}
 	}
-	r.emit(Event{Type: "command", Phase: "build", Message: fmt.Sprintf("docker build %s (%s)", strings.Join(refs, " "), img.Dockerfile)})
-	res, err := build.Build(ctx, c, opts, r.out, func(s build.Step) {
+	onStep := func(s build.Step) {
 		r.flush()
 		s.Instruction = r.mask(s.Instruction)
 		r.emit(Event{Type: "step", Phase: "build", Step: &s, Duration: s.Duration})
-	})
+	}
+	var res *build.Result
+	if img.Builder == config.BuilderClassic {
+		r.emit(Event{Type: "command", Phase: "build", Message: fmt.Sprintf("docker build %s (%s, classic builder)", strings.Join(refs, " "), img.Dockerfile)})
+		res, err = build.Build(ctx, c, opts, r.out, onStep)
+	} else {
+		if err := r.buildKitOptions(&opts); err != nil {
+			return err
+		}
+		r.emit(Event{Type: "command", Phase: "build", Message: fmt.Sprintf("docker build %s (%s, BuildKit)", strings.Join(refs, " "), img.Dockerfile)})
+		res, err = build.BuildKit(ctx, c, opts, r.out, onStep)
+		if errors.Is(err, build.ErrNoBuildKit) {
+			if len(img.Secrets) > 0 || len(img.SSH) > 0 || img.CacheFrom != "" {
+				return fmt.Errorf("image build: %w; image.secrets, image.ssh and image.cache_from need it: use a Docker host with BuildKit (Docker 18.09 or later, Linux)", err)
+			}
+			r.emit(Event{Type: "warning", Phase: "build", Message: fmt.Sprintf("%v: building with the classic builder (RUN --mount needs BuildKit)", err)})
+			res, err = build.Build(ctx, c, opts, r.out, onStep)
+		}
+	}
 	r.flush()
 	r.summary.Build = res
 	if err != nil {
@@ -68,5 +90,40 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 		r.summary.Digest = digest
 	}
 	r.summary.PushDuration = time.Since(start)
+	return nil
+}
+
+// buildKitOptions adds what only BuildKit uses: the file sync's shared
+// key, build secrets, SSH keys and the registry cache.
+func (r *run) buildKitOptions(opts *build.Options) error {
+	img := r.opts.Project.Image
+	// Stable per project and Docker host, so the host keeps one copy of
+	// the project's context and each build sends only what changed.
+	sum := sha256.Sum256([]byte(r.opts.Project.Project + "\x00" + r.summary.DockerHostURL))
+	opts.SharedKey = "jetway-" + r.opts.Project.Project + "-" + hex.EncodeToString(sum[:8])
+	if len(img.Secrets) > 0 {
+		opts.Secrets = map[string][]byte{}
+		for _, s := range r.secrets {
+			if id, ok := strings.CutPrefix(s.Name, imageSecretPrefix); ok {
+				opts.Secrets[id] = s.Value
+			}
+		}
+	}
+	if len(img.SSH) > 0 {
+		key := r.vars["JETS_SSH_KEY"]
+		if key == "" {
+			return fail(ExitConfig, "image.ssh lists %s, but JETS_SSH_KEY is not set: the build's ssh agent serves that key; set JETS_SSH_KEY in env.vars", strings.Join(img.SSH, ", "))
+		}
+		opts.SSH = map[string][]byte{}
+		for _, id := range img.SSH {
+			opts.SSH[id] = dockerhost.NormalizeKey([]byte(key))
+		}
+	}
+	if img.CacheFrom == "registry" {
+		// The image carries its cache metadata; the next build, on this
+		// host or a fresh one, imports it from what was pushed last.
+		opts.InlineCache = true
+		opts.CacheFrom = append(opts.CacheFrom, opts.Tags...)
+	}
 	return nil
 }
