@@ -45,11 +45,23 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var who Principal
+	var lookupErr error
 	auth, apiError := verifySigV4(r, body, now(), func(id string) (string, *APIError) {
-		secret, p, err := a.Keys.lookup(id)
+		secret, p, err := a.Keys.lookup(r.Context(), id)
 		who = p
-		return secret, err
+		var apiError *APIError
+		if errors.As(err, &apiError) {
+			return "", apiError
+		}
+		if err != nil {
+			lookupErr = err
+			return "", &APIError{Code: "InternalServerError", Message: "internal error", Status: http.StatusInternalServerError}
+		}
+		return secret, nil
 	})
+	if lookupErr != nil {
+		a.log().Error("looking up an access key failed", "target", r.Header.Get("X-Amz-Target"), "err", lookupErr)
+	}
 	if apiError != nil {
 		a.log().Info("rejected AWS API request", "target", r.Header.Get("X-Amz-Target"), "code", apiError.Code)
 		writeAPIError(w, apiError)

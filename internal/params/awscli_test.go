@@ -18,7 +18,10 @@ func TestAWSCLI(t *testing.T) {
 		}
 		t.Skip("the AWS CLI is not installed")
 	}
-	s := newTestServer(t)
+	onEachEngine(t, func(t *testing.T, s *testServer) { testAWSCLI(t, bin, s) })
+}
+
+func testAWSCLI(t *testing.T, bin string, s *testServer) {
 	aws := func(args ...string) (string, string, error) {
 		cmd := exec.Command(bin, append([]string{"--profile", "jetway", "--endpoint-url", s.URL, "--output", "json"}, args...)...)
 		cmd.Env = []string{

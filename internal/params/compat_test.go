@@ -139,8 +139,11 @@ func startMoto(t *testing.T) (string, bool) {
 }
 
 func TestCompatWithMoto(t *testing.T) {
-	s := newTestServer(t)
-	ours := runCompatSteps(t, s.URL, s.Admin.AccessKeyID, s.Admin.SecretAccessKey)
+	ours := map[string][]compatAnswer{}
+	for _, engine := range engines {
+		s := newTestServer(t, engine)
+		ours[engine] = runCompatSteps(t, s.URL, s.Admin.AccessKeyID, s.Admin.SecretAccessKey)
+	}
 	goldenDir := filepath.Join("testdata", "moto")
 
 	if motoURL, ok := startMoto(t); ok {
@@ -156,8 +159,10 @@ func TestCompatWithMoto(t *testing.T) {
 				}
 			}
 		}
-		for i, st := range compatSteps {
-			compareAnswers(t, "live moto: "+st.Name, live[i], ours[i])
+		for _, engine := range engines {
+			for i, st := range compatSteps {
+				compareAnswers(t, engine+" against live moto: "+st.Name, live[i], ours[engine][i])
+			}
 		}
 	} else if *recordMoto {
 		t.Fatal("-record-moto needs moto_server (pip install 'moto[server]')")
@@ -173,7 +178,9 @@ func TestCompatWithMoto(t *testing.T) {
 		if err := json.Unmarshal(data, &golden); err != nil {
 			t.Fatal(err)
 		}
-		compareAnswers(t, "golden: "+st.Name, golden, ours[i])
+		for _, engine := range engines {
+			compareAnswers(t, engine+" against golden: "+st.Name, golden, ours[engine][i])
+		}
 	}
 }
 

@@ -3,10 +3,12 @@ package params
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 )
 
@@ -15,34 +17,46 @@ import (
 // decrypt.
 type sealer struct {
 	aead cipher.AEAD
+	// check identifies the key without revealing it: an HMAC of a fixed
+	// text under the key. The store records it, so that a server given
+	// another key is refused before it seals a value nobody else can read.
+	check string
 }
 
-// loadOrCreateKey reads the 32-byte master key at path, creating it (0600)
-// on first start.
-func loadOrCreateKey(path string) (*sealer, error) {
+// readKey reads the 32-byte master key at path; a missing file is
+// fs.ErrNotExist.
+func readKey(path string) (*sealer, error) {
 	key, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating the master key: %w", err)
-		}
-		_, err = f.Write(key)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("writing the master key: %w", err)
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("reading the master key: %w", err)
+	if err != nil {
+		return nil, err
 	}
 	if len(key) != 32 {
 		return nil, fmt.Errorf("master key %s has %d bytes, want 32: restore it from a backup; without it secure values cannot be read", path, len(key))
 	}
+	return newSealer(key)
+}
+
+// createKey makes a new master key at path (0600), refusing to replace one.
+func createKey(path string) (*sealer, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating the master key: %w", err)
+	}
+	_, err = f.Write(key)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the master key: %w", err)
+	}
+	return newSealer(key)
+}
+
+func newSealer(key []byte) (*sealer, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -51,7 +65,9 @@ func loadOrCreateKey(path string) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead: aead}, nil
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("jetway parameter store: master key check"))
+	return &sealer{aead: aead, check: hex.EncodeToString(mac.Sum(nil))}, nil
 }
 
 func (s *sealer) seal(name string, plaintext []byte) []byte {

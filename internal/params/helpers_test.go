@@ -3,33 +3,105 @@ package params
 import (
 	"context"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/jetway-dev/jetway/internal/pgtest"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
+
+var pg pgtest.Shared
+
+func TestMain(m *testing.M) { code := m.Run(); pg.Close(); os.Exit(code) }
+
+// engines are the databases the store runs on.
+var engines = []string{"sqlite", "postgres"}
+
+// onEachEngine runs test against a store on each engine.
+func onEachEngine(t *testing.T, test func(t *testing.T, s *testServer)) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) { test(t, newTestServer(t, engine)) })
+	}
+}
 
 type testServer struct {
 	URL     string
 	DataDir string
+	DB      *sqldb.DB
 	Store   *Store
 	Keys    *Keys
 	Admin   AdminCredentials
 	API     *API
+	Runs    *runSet
 }
 
-// newTestServer serves the embedded store on a loopback port.
-func newTestServer(t *testing.T) *testServer {
+// runSet stands for the runs table the server's Alive func reads: every
+// replica of a test shares one.
+type runSet struct {
+	mu   sync.Mutex
+	live map[string]bool
+}
+
+func newRunSet() *runSet { return &runSet{live: map[string]bool{}} }
+
+func (r *runSet) start(id string) { r.mu.Lock(); r.live[id] = true; r.mu.Unlock() }
+func (r *runSet) end(id string)   { r.mu.Lock(); delete(r.live, id); r.mu.Unlock() }
+func (r *runSet) alive(_ context.Context, id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live[id]
+}
+
+// newTestServer serves the embedded store on a loopback port, on a new
+// database of engine ("sqlite": params.db in the data dir).
+func newTestServer(t *testing.T, engine string) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	store, err := OpenStore(context.Background(), dir)
+	if engine == "sqlite" {
+		dir := t.TempDir()
+		store, err := OpenStore(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serveStore(t, store, dir, newRunSet())
+	}
+	return newReplica(t, openPostgres(t, pg.DB(t)), "", newRunSet())
+}
+
+func openPostgres(t *testing.T, url string) *sqldb.DB {
+	t.Helper()
+	db, err := sqldb.OpenPostgres(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := NewKeys()
-	admin, err := keys.LoadOrCreateAdmin(dir)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// newReplica serves a store on db, as one server replica with a data dir
+// of its own, whose master key is a copy of keyFile (a new key if "").
+func newReplica(t *testing.T, db *sqldb.DB, keyFile string, runs *runSet) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	if keyFile != "" {
+		copyFile(t, keyFile, filepath.Join(dir, "master.key"))
+	}
+	store, err := NewStore(context.Background(), db, filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveStore(t, store, dir, runs)
+}
+
+func serveStore(t *testing.T, store *Store, dir string, runs *runSet) *testServer {
+	t.Helper()
+	keys, admin, err := OpenKeys(context.Background(), store, KeysOptions{DataDir: dir, Alive: runs.alive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +111,18 @@ func newTestServer(t *testing.T) *testServer {
 		srv.Close()
 		store.Close()
 	})
-	return &testServer{URL: srv.URL, DataDir: dir, Store: store, Keys: keys, Admin: admin, API: api}
+	return &testServer{URL: srv.URL, DataDir: dir, DB: store.db, Store: store, Keys: keys, Admin: admin, API: api, Runs: runs}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (s *testServer) config(id, secret string) aws.Config {
@@ -63,4 +146,14 @@ func (s *testServer) adminSSM() *ssm.Client {
 
 func (s *testServer) adminSM() *secretsmanager.Client {
 	return s.smClient(s.Admin.AccessKeyID, s.Admin.SecretAccessKey)
+}
+
+// issue makes a scoped key pair.
+func (s *testServer) issue(t *testing.T, scope Scope) IssuedKey {
+	t.Helper()
+	key, err := s.Keys.Issue(context.Background(), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -1,9 +1,12 @@
 package params
 
 import (
+	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 // AccountID is the account that the embedded store's ARNs name.
@@ -27,27 +32,118 @@ type Principal struct {
 	Parameters map[string]bool
 	Secrets    map[string]bool
 	Expires    time.Time
-	// Alive, when set, must still hold for the key to be accepted (a run's
-	// key dies with its run).
-	Alive func() bool
+	// RunID, when set, is the run whose life bounds the key.
+	RunID string
 }
 
-// Keys holds the access keys the store accepts: the admin pair from the
-// data dir, and short-lived scoped pairs, which live in memory only.
+// Keys holds the access keys the store accepts: the admin pair and
+// short-lived scoped pairs. Keys made by OpenKeys keep the scoped pairs in
+// the store's database (their secrets sealed with the master key), so a
+// pair issued by one server replica is accepted by every other.
 type Keys struct {
-	mu   sync.Mutex
-	keys map[string]*accessKey
-	now  func() time.Time
+	store *Store // nil for NewKeys: scoped pairs in memory
+	alive func(ctx context.Context, runID string) bool
+	now   func() time.Time
+
+	mu sync.Mutex
+	// mem holds the admin pair, and NewKeys' scoped pairs.
+	mem map[string]*accessKey
 }
 
 type accessKey struct {
 	secret string
 	who    Principal
+	alive  func() bool // NewKeys' scoped pairs only
 }
 
-// NewKeys returns an empty key set.
+// KeysOptions configure OpenKeys.
+type KeysOptions struct {
+	// DataDir receives credentials and config, the admin pair's files for
+	// the AWS CLI.
+	DataDir string
+	// Alive tells whether a run still lives; a pair issued for a run is
+	// refused once it answers false. Every replica must answer alike (ask
+	// the shared database). Nil: pairs live until they expire.
+	Alive func(ctx context.Context, runID string) bool
+}
+
+// OpenKeys returns the access keys of store, with its admin pair. On
+// PostgreSQL the admin pair is kept (sealed) in the database, made by the
+// first replica, adopting that replica's DataDir/credentials if it has one
+// (a data dir moved from SQLite keeps its pair), and every replica writes
+// it to its DataDir's files. On SQLite DataDir/credentials is the admin
+// pair, made on first start, as it always was.
+//
+// Scoped pairs live in the database on both engines: one implementation,
+// tested on both, and on SQLite too a pair outlives a restart of the
+// server (until it expires or its run ends).
+func OpenKeys(ctx context.Context, store *Store, opts KeysOptions) (*Keys, AdminCredentials, error) {
+	k := &Keys{store: store, alive: opts.Alive, now: time.Now, mem: map[string]*accessKey{}}
+	if store.db.Dialect != sqldb.Postgres {
+		admin, err := k.LoadOrCreateAdmin(opts.DataDir)
+		return k, admin, err
+	}
+	id, secret, err := k.sharedAdmin(ctx, opts.DataDir)
+	if err != nil {
+		return nil, AdminCredentials{}, err
+	}
+	admin, err := writeAdminFiles(opts.DataDir, id, secret)
+	if err != nil {
+		return nil, AdminCredentials{}, err
+	}
+	k.addAdmin(id, secret)
+	return k, admin, nil
+}
+
+// sharedAdmin reads the admin pair from the database, storing one first if
+// it has none.
+func (k *Keys) sharedAdmin(ctx context.Context, dataDir string) (id, secret string, err error) {
+	id, secret, err = k.storedAdmin(ctx)
+	if err != nil || id != "" {
+		return id, secret, err
+	}
+	// Replicas starting together each offer a pair; the unique index on
+	// admin keeps the first, and all read that one back.
+	id, secret, err = adminFromFile(filepath.Join(dataDir, "credentials"))
+	if err != nil { // none, or unreadable: the files are rewritten below
+		id, secret = newKeyPair("AKIA")
+	}
+	if _, err := k.store.db.ExecContext(ctx, `INSERT INTO params_access_keys (id, secret, admin, expires_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`,
+		id, k.store.sealer.seal(accessKeyAAD(id), []byte(secret)), true); err != nil {
+		return "", "", fmt.Errorf("storing the admin key pair: %w", err)
+	}
+	id, secret, err = k.storedAdmin(ctx)
+	if err == nil && id == "" {
+		err = errors.New("the admin key pair vanished from the database as it was stored")
+	}
+	return id, secret, err
+}
+
+func (k *Keys) storedAdmin(ctx context.Context) (id, secret string, err error) {
+	var sealed []byte
+	err = k.store.db.QueryRowContext(ctx, `SELECT id, secret FROM params_access_keys WHERE admin`).Scan(&id, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("reading the admin key pair: %w", err)
+	}
+	plain, err := k.store.sealer.open(accessKeyAAD(id), sealed)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the admin key pair: %w", err)
+	}
+	return id, string(plain), nil
+}
+
+func accessKeyAAD(id string) string { return "access-key:" + id }
+
+// NewKeys returns an empty key set whose scoped pairs live in this
+// process's memory.
+//
+// It is what the server used before OpenKeys, whose pairs every replica
+// accepts; NewKeys and LoadOrCreateAdmin go once the server has moved.
 func NewKeys() *Keys {
-	return &Keys{keys: map[string]*accessKey{}, now: time.Now}
+	return &Keys{mem: map[string]*accessKey{}, now: time.Now}
 }
 
 func newKeyPair(prefix string) (id, secret string) {
@@ -59,46 +155,138 @@ func newKeyPair(prefix string) (id, secret string) {
 	return id, base64.StdEncoding.EncodeToString(sec[:])
 }
 
-// Issue makes a key pair that may read only the named parameters and
-// secrets, until ttl has passed (and while alive, if given, holds).
-func (k *Keys) Issue(parameters, secrets []string, ttl time.Duration, alive func() bool) (id, secret string, expires time.Time) {
-	id, secret = newKeyPair("ASIA")
-	who := Principal{AccessKeyID: id, Parameters: map[string]bool{}, Secrets: map[string]bool{}, Expires: k.now().Add(ttl), Alive: alive}
-	for _, p := range parameters {
+// Scope is what a scoped key pair may read, and for how long.
+type Scope struct {
+	Parameters, Secrets []string
+	TTL                 time.Duration
+	// RunID, when set, binds the pair to the run: it is refused once the
+	// Keys' Alive says the run has ended.
+	RunID string
+	// Alive binds a pair of NewKeys (in memory) to a run.
+	//
+	// Pairs of OpenKeys ignore it: they ask the Alive func OpenKeys was
+	// given with RunID, which works across replicas. It goes with NewKeys.
+	Alive func() bool
+}
+
+// IssuedKey is a scoped key pair.
+type IssuedKey struct {
+	AccessKeyID, SecretAccessKey string
+	Expires                      time.Time
+}
+
+// Issue makes a key pair that may read only the scope's parameters and
+// secrets, until its TTL has passed (and while its run lives), and drops
+// pairs that have expired.
+func (k *Keys) Issue(ctx context.Context, scope Scope) (IssuedKey, error) {
+	id, secret := newKeyPair("ASIA")
+	now := k.now()
+	who := Principal{AccessKeyID: id, Parameters: map[string]bool{}, Secrets: map[string]bool{}, Expires: now.Add(scope.TTL), RunID: scope.RunID}
+	for _, p := range scope.Parameters {
 		who.Parameters[p] = true
 	}
-	for _, s := range secrets {
+	for _, s := range scope.Secrets {
 		who.Secrets[s] = true
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for kid, key := range k.keys { // drop expired keys as we go
-		if !key.who.Admin && k.now().After(key.who.Expires) {
-			delete(k.keys, kid)
+	issued := IssuedKey{AccessKeyID: id, SecretAccessKey: secret, Expires: who.Expires}
+	if k.store == nil {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for kid, key := range k.mem { // drop expired keys as we go
+			if !key.who.Admin && now.After(key.who.Expires) {
+				delete(k.mem, kid)
+			}
 		}
+		k.mem[id] = &accessKey{secret: secret, who: who, alive: scope.Alive}
+		return issued, nil
 	}
-	k.keys[id] = &accessKey{secret: secret, who: who}
-	return id, secret, who.Expires
+	db := k.store.db
+	if _, err := db.ExecContext(ctx, `DELETE FROM params_access_keys WHERE NOT admin AND expires_at < ?`, now.UnixNano()); err != nil {
+		return IssuedKey{}, fmt.Errorf("dropping expired key pairs: %w", err)
+	}
+	params, _ := json.Marshal(nonNil(scope.Parameters))
+	secrets, _ := json.Marshal(nonNil(scope.Secrets))
+	if _, err := db.ExecContext(ctx, `INSERT INTO params_access_keys (id, secret, admin, parameters, secrets, run_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id, k.store.sealer.seal(accessKeyAAD(id), []byte(secret)), false, string(params), string(secrets), scope.RunID, who.Expires.UnixNano()); err != nil {
+		return IssuedKey{}, fmt.Errorf("storing a key pair: %w", err)
+	}
+	return issued, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (k *Keys) addAdmin(id, secret string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.keys[id] = &accessKey{secret: secret, who: Principal{AccessKeyID: id, Admin: true}}
+	k.mem[id] = &accessKey{secret: secret, who: Principal{AccessKeyID: id, Admin: true}}
 }
 
-// lookup returns the secret and principal for an access key id.
-func (k *Keys) lookup(id string) (string, Principal, *APIError) {
+var (
+	errUnknownKey = &APIError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid.", Status: http.StatusBadRequest}
+	errExpiredKey = &APIError{Code: "ExpiredTokenException", Message: "The security token included in the request is expired.", Status: http.StatusBadRequest}
+)
+
+// lookup returns the secret and principal for an access key id. A failing
+// database is an error (a 500), never a refused key, which clients would
+// take as final.
+func (k *Keys) lookup(ctx context.Context, id string) (string, Principal, error) {
 	k.mu.Lock()
-	key, ok := k.keys[id]
+	key, ok := k.mem[id]
 	k.mu.Unlock()
-	if !ok {
-		return "", Principal{}, &APIError{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid.", Status: http.StatusBadRequest}
+	if ok {
+		if !key.who.Admin && (k.now().After(key.who.Expires) || (key.alive != nil && !key.alive())) {
+			return "", Principal{}, errExpiredKey
+		}
+		return key.secret, key.who, nil
 	}
-	if !key.who.Admin && (k.now().After(key.who.Expires) || (key.who.Alive != nil && !key.who.Alive())) {
-		return "", Principal{}, &APIError{Code: "ExpiredTokenException", Message: "The security token included in the request is expired.", Status: http.StatusBadRequest}
+	if k.store == nil {
+		return "", Principal{}, errUnknownKey
 	}
-	return key.secret, key.who, nil
+	var sealed []byte
+	var admin bool
+	var params, secrets string
+	var expires int64
+	who := Principal{AccessKeyID: id}
+	err := k.store.db.QueryRowContext(ctx, `SELECT secret, admin, parameters, secrets, run_id, expires_at FROM params_access_keys WHERE id = ?`, id).
+		Scan(&sealed, &admin, &params, &secrets, &who.RunID, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && admin) { // the admin pair is in mem
+		return "", Principal{}, errUnknownKey
+	}
+	if err != nil {
+		return "", Principal{}, fmt.Errorf("looking up access key %s: %w", id, err)
+	}
+	who.Expires = time.Unix(0, expires)
+	if k.now().After(who.Expires) || (who.RunID != "" && k.alive != nil && !k.alive(ctx, who.RunID)) {
+		return "", Principal{}, errExpiredKey
+	}
+	plain, err := k.store.sealer.open(accessKeyAAD(id), sealed)
+	if err != nil {
+		return "", Principal{}, err
+	}
+	var names []string
+	if err := json.Unmarshal([]byte(params), &names); err != nil {
+		return "", Principal{}, fmt.Errorf("access key %s: %w", id, err)
+	}
+	who.Parameters = set(names)
+	names = nil
+	if err := json.Unmarshal([]byte(secrets), &names); err != nil {
+		return "", Principal{}, fmt.Errorf("access key %s: %w", id, err)
+	}
+	who.Secrets = set(names)
+	return string(plain), who, nil
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 // AdminCredentials are the store's admin key pair and where they are kept.
@@ -111,31 +299,68 @@ type AdminCredentials struct {
 // (profile jetway), creating it with dataDir/config on first start, both
 // 0600, so that the AWS CLI works against the store with
 // AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE pointing at them.
+//
+// OpenKeys calls it on SQLite; on PostgreSQL the admin pair is the
+// database's. The server calls it directly only until it uses OpenKeys.
 func (k *Keys) LoadOrCreateAdmin(dataDir string) (AdminCredentials, error) {
 	c := AdminCredentials{CredentialsFile: filepath.Join(dataDir, "credentials"), ConfigFile: filepath.Join(dataDir, "config")}
-	data, err := os.ReadFile(c.CredentialsFile)
+	var err error
+	c.AccessKeyID, c.SecretAccessKey, err = adminFromFile(c.CredentialsFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		c.AccessKeyID, c.SecretAccessKey = newKeyPair("AKIA")
-		creds := fmt.Sprintf("[jetway]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
-		if err := writeNew(c.CredentialsFile, creds); err != nil {
+		if err := writeNew(c.CredentialsFile, credentialsFile(c.AccessKeyID, c.SecretAccessKey)); err != nil {
 			return c, err
 		}
 	case err != nil:
 		return c, err
-	default:
-		c.AccessKeyID, c.SecretAccessKey = iniValue(string(data), "jetway", "aws_access_key_id"), iniValue(string(data), "jetway", "aws_secret_access_key")
-		if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-			return c, fmt.Errorf("%s has no [jetway] profile with aws_access_key_id and aws_secret_access_key; remove the file to have a new key pair made", c.CredentialsFile)
-		}
 	}
-	if _, err := os.Stat(c.ConfigFile); errors.Is(err, fs.ErrNotExist) {
-		if err := writeNew(c.ConfigFile, "[profile jetway]\nregion = us-east-1\noutput = json\n"); err != nil {
-			return c, err
-		}
+	if err := writeConfig(c.ConfigFile); err != nil {
+		return c, err
 	}
 	k.addAdmin(c.AccessKeyID, c.SecretAccessKey)
 	return c, nil
+}
+
+// adminFromFile reads the admin pair from a credentials file.
+func adminFromFile(path string) (id, secret string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	id, secret = iniValue(string(data), "jetway", "aws_access_key_id"), iniValue(string(data), "jetway", "aws_secret_access_key")
+	if id == "" || secret == "" {
+		return "", "", fmt.Errorf("%s has no [jetway] profile with aws_access_key_id and aws_secret_access_key; remove the file to have a new key pair made", path)
+	}
+	return id, secret, nil
+}
+
+func credentialsFile(id, secret string) string {
+	return fmt.Sprintf("[jetway]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
+}
+
+func writeConfig(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return writeNew(path, "[profile jetway]\nregion = us-east-1\noutput = json\n")
+	}
+	return nil
+}
+
+// writeAdminFiles writes the database's admin pair into dataDir's
+// credentials file (replacing one that holds another pair) and config.
+func writeAdminFiles(dataDir, id, secret string) (AdminCredentials, error) {
+	c := AdminCredentials{AccessKeyID: id, SecretAccessKey: secret, CredentialsFile: filepath.Join(dataDir, "credentials"), ConfigFile: filepath.Join(dataDir, "config")}
+	if fid, fsecret, err := adminFromFile(c.CredentialsFile); err != nil || fid != id || fsecret != secret {
+		tmp := c.CredentialsFile + ".new"
+		_ = os.Remove(tmp)
+		if err := writeNew(tmp, credentialsFile(id, secret)); err != nil {
+			return c, fmt.Errorf("writing the admin key pair: %w", err)
+		}
+		if err := os.Rename(tmp, c.CredentialsFile); err != nil {
+			return c, fmt.Errorf("writing the admin key pair: %w", err)
+		}
+	}
+	return c, writeConfig(c.ConfigFile)
 }
 
 func writeNew(path, content string) error {

@@ -3,6 +3,7 @@ package params
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 func errorCode(err error) string {
@@ -41,8 +43,9 @@ func put(t *testing.T, c *ssm.Client, name, typ, value string, overwrite bool) i
 
 const sshKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDjKqp5Fc65tEnRulDqKii7Gm4B+QvaJFotHYdpfRiiZQAAAJhA8Y1zQPGN\n-----END OPENSSH PRIVATE KEY-----\n"
 
-func TestSSMWithTheSDK(t *testing.T) {
-	s := newTestServer(t)
+func TestSSMWithTheSDK(t *testing.T) { onEachEngine(t, testSSMWithTheSDK) }
+
+func testSSMWithTheSDK(t *testing.T, s *testServer) {
 	c := s.adminSSM()
 	ctx := context.Background()
 
@@ -195,8 +198,9 @@ func TestSSMWithTheSDK(t *testing.T) {
 	})
 }
 
-func TestSecretsManagerWithTheSDK(t *testing.T) {
-	s := newTestServer(t)
+func TestSecretsManagerWithTheSDK(t *testing.T) { onEachEngine(t, testSecretsManagerWithTheSDK) }
+
+func testSecretsManagerWithTheSDK(t *testing.T, s *testServer) {
 	c := s.adminSM()
 	ctx := context.Background()
 	created, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("prod/db"), SecretString: aws.String(`{"user":"app","password":"s3cr3t-pw"}`)})
@@ -253,8 +257,9 @@ func TestSecretsManagerWithTheSDK(t *testing.T) {
 	}
 }
 
-func TestScopedCredentials(t *testing.T) {
-	s := newTestServer(t)
+func TestScopedCredentials(t *testing.T) { onEachEngine(t, testScopedCredentials) }
+
+func testScopedCredentials(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	put(t, s.adminSSM(), "/dev/A", "SecureString", "value-a", false)
 	put(t, s.adminSSM(), "/dev/B", "SecureString", "value-b", false)
@@ -264,9 +269,9 @@ func TestScopedCredentials(t *testing.T) {
 	if _, err := s.adminSM().CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("s2"), SecretString: aws.String("two")}); err != nil {
 		t.Fatal(err)
 	}
-	alive := true
-	id, secret, _ := s.Keys.Issue([]string{"/dev/A"}, []string{"s1"}, time.Minute, func() bool { return alive })
-	c, sm := s.ssmClient(id, secret), s.smClient(id, secret)
+	s.Runs.start("run-1")
+	key := s.issue(t, Scope{Parameters: []string{"/dev/A"}, Secrets: []string{"s1"}, TTL: time.Minute, RunID: "run-1"})
+	c, sm := s.ssmClient(key.AccessKeyID, key.SecretAccessKey), s.smClient(key.AccessKeyID, key.SecretAccessKey)
 
 	if got, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A"), WithDecryption: aws.Bool(true)}); err != nil || aws.ToString(got.Parameter.Value) != "value-a" {
 		t.Fatalf("allowed read = %v", err)
@@ -286,21 +291,22 @@ func TestScopedCredentials(t *testing.T) {
 			t.Errorf("%s: %v, want AccessDeniedException", what, err)
 		}
 	}
-	alive = false // the run ended
+	s.Runs.end("run-1")
 	_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
 	if errorCode(err) != "ExpiredTokenException" {
 		t.Fatalf("after the run ended: %v", err)
 	}
-	id, secret, _ = s.Keys.Issue([]string{"/dev/A"}, nil, time.Minute, nil)
+	key = s.issue(t, Scope{Parameters: []string{"/dev/A"}, TTL: time.Minute})
 	s.Keys.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
-	_, err = s.ssmClient(id, secret).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
+	_, err = s.ssmClient(key.AccessKeyID, key.SecretAccessKey).GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
 	if errorCode(err) != "ExpiredTokenException" {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
 
-func TestResolver(t *testing.T) {
-	s := newTestServer(t)
+func TestResolver(t *testing.T) { onEachEngine(t, testResolver) }
+
+func testResolver(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	for i := range 23 { // more than two batches of 10
 		put(t, s.adminSSM(), fmt.Sprintf("/dev/P%02d", i), "String", fmt.Sprintf("plain-%d", i), false)
@@ -320,8 +326,8 @@ func TestResolver(t *testing.T) {
 	port := config.Ref{Store: config.SecretsManager, Name: "prod/db", JSONKey: "port"}
 	whole := config.Ref{Store: config.SecretsManager, Name: "prod/db"}
 	refs = append(refs, key, pw, port, whole)
-	id, secret, _ := s.Keys.Issue(append(names, key.Name), []string{"prod/db"}, time.Minute, nil)
-	r, err := NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(id, secret).Credentials})
+	pair := s.issue(t, Scope{Parameters: append(names, key.Name), Secrets: []string{"prod/db"}, TTL: time.Minute})
+	r, err := NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,8 +347,8 @@ func TestResolver(t *testing.T) {
 
 	missingParam := config.Ref{Store: config.ParameterStore, Name: "/dev/NOPE"}
 	missingSecret := config.Ref{Store: config.SecretsManager, Name: "nope"}
-	id, secret, _ = s.Keys.Issue([]string{"/dev/NOPE", "/dev/P00"}, []string{"nope"}, time.Minute, nil)
-	r, _ = NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(id, secret).Credentials})
+	pair = s.issue(t, Scope{Parameters: []string{"/dev/NOPE", "/dev/P00"}, Secrets: []string{"nope"}, TTL: time.Minute})
+	r, _ = NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
 	_, err = r.Resolve(ctx, []config.Ref{refs[0], missingParam, missingSecret})
 	var missing *MissingError
 	if !errors.As(err, &missing) || len(missing.Missing) != 2 {
@@ -351,10 +357,14 @@ func TestResolver(t *testing.T) {
 	_ = missingSecret
 }
 
-// TestSecureValuesAreEncryptedAtRest searches every file of the data dir
-// for the plaintext of secure values.
+// TestSecureValuesAreEncryptedAtRest searches every file of the data dir,
+// and every column of every table of the database, for the plaintext of
+// secure values and of access keys' secrets.
 func TestSecureValuesAreEncryptedAtRest(t *testing.T) {
-	s := newTestServer(t)
+	onEachEngine(t, testSecureValuesAreEncryptedAtRest)
+}
+
+func testSecureValuesAreEncryptedAtRest(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	const plainParam = "very-distinctive-parameter-plaintext-4711"
 	const plainSecret = "very-distinctive-secret-plaintext-0815"
@@ -362,6 +372,20 @@ func TestSecureValuesAreEncryptedAtRest(t *testing.T) {
 	put(t, s.adminSSM(), "/dev/SECURE", "SecureString", plainParam+"-v2", true)
 	if _, err := s.adminSM().CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("sec"), SecretString: aws.String(plainSecret)}); err != nil {
 		t.Fatal(err)
+	}
+	s.Runs.start("run-1")
+	scoped := s.issue(t, Scope{Parameters: []string{"/dev/SECURE"}, TTL: time.Minute, RunID: "run-1"})
+	// The search finds what is stored in the clear.
+	const plainString = "very-distinctive-plain-string-1234"
+	put(t, s.adminSSM(), "/dev/PLAIN", "String", plainString, false)
+	cells := dbCells(t, s.DB)
+	if !bytes.Contains(cells, []byte(plainString)) {
+		t.Fatal("the search of the database does not find a String parameter's value")
+	}
+	for _, plain := range []string{plainParam, plainSecret, scoped.SecretAccessKey, s.Admin.SecretAccessKey} {
+		if bytes.Contains(cells, []byte(plain)) {
+			t.Errorf("the database holds the plaintext %q", plain)
+		}
 	}
 	for _, dir := range []string{s.DataDir} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -372,7 +396,7 @@ func TestSecureValuesAreEncryptedAtRest(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			for _, plain := range []string{plainParam, plainSecret} {
+			for _, plain := range []string{plainParam, plainSecret, scoped.SecretAccessKey} {
 				if bytes.Contains(data, []byte(plain)) {
 					t.Errorf("%s holds the plaintext %q", path, plain)
 				}
@@ -392,4 +416,57 @@ func TestSecureValuesAreEncryptedAtRest(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+}
+
+// dbCells returns every value of every column of every table of db, one a
+// line, as stored.
+func dbCells(t *testing.T, db *sqldb.DB) []byte {
+	t.Helper()
+	ctx := context.Background()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if db.Dialect == sqldb.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	}
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rows.Close()
+	if len(tables) < 5 {
+		t.Fatalf("tables %v: the search would miss the store's", tables)
+	}
+	var out bytes.Buffer
+	for _, table := range tables {
+		rows, err := db.QueryContext(ctx, `SELECT * FROM `+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			cells := make([]any, len(cols))
+			for i := range cells {
+				cells[i] = new(sql.RawBytes)
+			}
+			if err := rows.Scan(cells...); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cells {
+				out.Write(*c.(*sql.RawBytes))
+				out.WriteByte('\n')
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out.Bytes()
 }

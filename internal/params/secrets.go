@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 // Secret is one version of a Secrets Manager secret.
@@ -41,34 +42,33 @@ func (s *Store) CreateSecret(ctx context.Context, region, name, description stri
 	if err := config.ValidateSecretName(name); err != nil || strings.HasPrefix(name, "arn:") {
 		return Secret{}, apiErr("ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	var sec Secret
+	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
+		var deleted sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT deleted_at FROM secrets WHERE name = ?`, name).Scan(&deleted)
+		switch {
+		case err == nil && deleted.Valid:
+			return apiErr("InvalidRequestException", "You can't create this secret because a secret with this name is already scheduled for deletion.")
+		case err == nil:
+			return apiErr("ResourceExistsException", "The operation failed because the secret %s already exists.", name)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		now := s.now()
+		sec = Secret{ARN: secretARN(region, name), Name: name, Description: description, VersionID: newVersionID(), Created: now, Changed: now}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, arn, description, created_at, changed_at, current) VALUES (?, ?, ?, ?, ?, ?)`,
+			name, sec.ARN, description, now.UnixNano(), now.UnixNano(), sec.VersionID); err != nil {
+			return err
+		}
+		return s.insertSecretVersion(ctx, tx, name, sec.VersionID, value, binary, now)
+	})
 	if err != nil {
 		return Secret{}, err
 	}
-	defer tx.Rollback()
-	var deleted sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT deleted_at FROM secrets WHERE name = ?`, name).Scan(&deleted)
-	switch {
-	case err == nil && deleted.Valid:
-		return Secret{}, apiErr("InvalidRequestException", "You can't create this secret because a secret with this name is already scheduled for deletion.")
-	case err == nil:
-		return Secret{}, apiErr("ResourceExistsException", "The operation failed because the secret %s already exists.", name)
-	case !errors.Is(err, sql.ErrNoRows):
-		return Secret{}, err
-	}
-	now := s.now()
-	sec := Secret{ARN: secretARN(region, name), Name: name, Description: description, VersionID: newVersionID(), Created: now, Changed: now}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (name, arn, description, created_at, changed_at, current) VALUES (?, ?, ?, ?, ?, ?)`,
-		name, sec.ARN, description, now.UnixNano(), now.UnixNano(), sec.VersionID); err != nil {
-		return Secret{}, err
-	}
-	if err := s.insertSecretVersion(ctx, tx, name, sec.VersionID, value, binary, now); err != nil {
-		return Secret{}, err
-	}
-	return sec, tx.Commit()
+	return sec, nil
 }
 
-func (s *Store) insertSecretVersion(ctx context.Context, tx *sql.Tx, name, versionID string, value []byte, binary bool, now time.Time) error {
+func (s *Store) insertSecretVersion(ctx context.Context, tx *sqldb.Tx, name, versionID string, value []byte, binary bool, now time.Time) error {
 	if len(value) == 0 {
 		return apiErr("InvalidRequestException", "You must provide either SecretString or SecretBinary.")
 	}

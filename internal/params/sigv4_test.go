@@ -73,8 +73,9 @@ func handSigned(t *testing.T, url, id, secret string, at time.Time, signed []str
 	return req
 }
 
-func TestSigV4Rejections(t *testing.T) {
-	s := newTestServer(t)
+func TestSigV4Rejections(t *testing.T) { onEachEngine(t, testSigV4Rejections) }
+
+func testSigV4Rejections(t *testing.T, s *testServer) {
 	put(t, s.adminSSM(), "/dev/A", "String", "a", false)
 	now := time.Now()
 	id, secret := s.Admin.AccessKeyID, s.Admin.SecretAccessKey

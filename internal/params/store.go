@@ -14,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the embedded database
-
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 // Parameter types, as SSM names them.
@@ -54,66 +53,89 @@ type Parameter struct {
 	Description string
 }
 
-// Store keeps parameters and secrets in SQLite, secure values sealed with
-// the master key. It is safe for concurrent use.
+// Store keeps parameters and secrets in SQLite or PostgreSQL, secure
+// values sealed with the master key. It is safe for concurrent use, and
+// several Stores (server replicas) may share one PostgreSQL database when
+// they are given the same master key.
 type Store struct {
-	db     *sql.DB
+	db     *sqldb.DB
+	ownsDB bool
 	sealer *sealer
 	now    func() time.Time
 }
 
-// OpenStore opens (creating if needed) the store in dataDir: params.db and
-// master.key.
+// OpenStore opens (creating if needed) the SQLite store in dataDir:
+// params.db and master.key.
 func OpenStore(ctx context.Context, dataDir string) (*Store, error) {
-	sealer, err := loadOrCreateKey(filepath.Join(dataDir, "master.key"))
+	return OpenSQLiteStore(ctx, filepath.Join(dataDir, "params.db"), filepath.Join(dataDir, "master.key"))
+}
+
+// OpenSQLiteStore opens (creating if needed) the SQLite store at dbFile,
+// with the master key at masterKeyFile (created if neither exists yet).
+// Close closes the database.
+func OpenSQLiteStore(ctx context.Context, dbFile, masterKeyFile string) (*Store, error) {
+	db, err := sqldb.OpenSQLite(ctx, dbFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening the parameter database: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "params.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
+	s, err := NewStore(ctx, db, masterKeyFile)
 	if err != nil {
-		return nil, err
-	}
-	// One connection serialises writes; SQLite would otherwise answer busy.
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("preparing the parameter database: %w", err)
+		return nil, err
+	}
+	s.ownsDB = true
+	return s, nil
+}
+
+// NewStore keeps the store in db, an open database of either engine
+// (for PostgreSQL, the one the server's other stores use: the tables are
+// param_versions, secrets, secret_versions and params_*), bringing its
+// schema up to date. The master key at masterKeyFile must be the one the
+// database's values are sealed with (ErrWrongMasterKey otherwise); it is
+// created only for a database that holds none. Close leaves db open.
+func NewStore(ctx context.Context, db *sqldb.DB, masterKeyFile string) (*Store, error) {
+	if err := db.Migrate(ctx, "params", migrations); err != nil {
+		return nil, fmt.Errorf("preparing the parameter store: %w", err)
+	}
+	sealer, err := loadMasterKey(ctx, db, masterKeyFile)
+	if err != nil {
+		return nil, err
 	}
 	return &Store{db: db, sealer: sealer, now: time.Now}, nil
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS param_versions (
-	name        TEXT NOT NULL,
-	version     INTEGER NOT NULL,
-	type        TEXT NOT NULL,
-	value       BLOB NOT NULL,
-	description TEXT NOT NULL DEFAULT '',
-	modified_at INTEGER NOT NULL,
-	modified_by TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (name, version)
-);
-CREATE TABLE IF NOT EXISTS secrets (
-	name        TEXT PRIMARY KEY,
-	arn         TEXT NOT NULL,
-	description TEXT NOT NULL DEFAULT '',
-	created_at  INTEGER NOT NULL,
-	changed_at  INTEGER NOT NULL,
-	deleted_at  INTEGER,
-	current     TEXT NOT NULL,
-	previous    TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS secret_versions (
-	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
-	version_id TEXT NOT NULL,
-	value      BLOB NOT NULL,
-	is_binary  INTEGER NOT NULL,
-	created_at INTEGER NOT NULL,
-	PRIMARY KEY (name, version_id)
-);`
+// Close closes the database if the store opened it.
+func (s *Store) Close() error {
+	if s.ownsDB {
+		return s.db.Close()
+	}
+	return nil
+}
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// inTx runs fn in a transaction. When another replica inserted the same
+// row first (a unique violation), fn runs again and sees that row: two
+// PutParameter calls at once make versions n and n+1, not an error.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqldb.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		if attempt < 5 && sqldb.IsUniqueViolation(err) {
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx *sqldb.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
 
 // PutInput is a PutParameter request.
 type PutInput struct {
@@ -132,45 +154,43 @@ func (s *Store) PutParameter(ctx context.Context, in PutInput) (int64, error) {
 	if len(in.Value) > maxValueLen {
 		return 0, apiErr("ValidationException", "parameter value is %d bytes; the limit is %d", len(in.Value), maxValueLen)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	var current int64
-	var currentType, currentDesc string
-	err = tx.QueryRowContext(ctx, `SELECT version, type, description FROM param_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, in.Name).Scan(&current, &currentType, &currentDesc)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if in.Type == "" {
-			return 0, apiErr("ValidationException", "A parameter type is required when you create a parameter.")
+	var version int64
+	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
+		in := in // a retry starts from the request again
+		var current int64
+		var currentType, currentDesc string
+		err := tx.QueryRowContext(ctx, `SELECT version, type, description FROM param_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, in.Name).Scan(&current, &currentType, &currentDesc)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if in.Type == "" {
+				return apiErr("ValidationException", "A parameter type is required when you create a parameter.")
+			}
+		case err != nil:
+			return err
+		case !in.Overwrite:
+			return apiErr("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
 		}
-	case err != nil:
-		return 0, err
-	case !in.Overwrite:
-		return 0, apiErr("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
-	}
-	if in.Type == "" {
-		in.Type = currentType
-	}
-	if in.Description == "" {
-		in.Description = currentDesc
-	}
-	switch in.Type {
-	case TypeString, TypeStringList, TypeSecureString:
-	default:
-		return 0, apiErr("ValidationException", "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type)
-	}
-	stored := []byte(in.Value)
-	if in.Type == TypeSecureString {
-		stored = s.sealer.seal(in.Name, stored)
-	}
-	version := current + 1
-	if _, err := tx.ExecContext(ctx, `INSERT INTO param_versions (name, version, type, value, description, modified_at, modified_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		in.Name, version, in.Type, stored, in.Description, s.now().UnixNano(), in.User); err != nil {
-		return 0, err
-	}
-	return version, tx.Commit()
+		if in.Type == "" {
+			in.Type = currentType
+		}
+		if in.Description == "" {
+			in.Description = currentDesc
+		}
+		switch in.Type {
+		case TypeString, TypeStringList, TypeSecureString:
+		default:
+			return apiErr("ValidationException", "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type)
+		}
+		stored := []byte(in.Value)
+		if in.Type == TypeSecureString {
+			stored = s.sealer.seal(in.Name, stored)
+		}
+		version = current + 1
+		_, err = tx.ExecContext(ctx, `INSERT INTO param_versions (name, version, type, value, description, modified_at, modified_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			in.Name, version, in.Type, stored, in.Description, s.now().UnixNano(), in.User)
+		return err
+	})
+	return version, err
 }
 
 const paramColumns = `name, version, type, value, description, modified_at, modified_by`

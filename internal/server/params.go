@@ -111,8 +111,7 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "ttl_seconds may be at most %d", int(maxCredentialTTL.Seconds()))
 		return
 	}
-	parameters, secrets := req.Parameters, req.Secrets
-	var alive func() bool
+	scope := params.Scope{Parameters: req.Parameters, Secrets: req.Secrets, TTL: ttl}
 	if runID, ok := s.runTokenOf(r); ok {
 		// A run token reads exactly its run's references, while the run lives.
 		run, err := s.runs.GetRun(r.Context(), runID)
@@ -120,12 +119,23 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "run %s: %v", runID, err)
 			return
 		}
-		parameters, secrets = runRefs(run)
-		alive = func() bool {
-			current, err := s.runs.GetRun(context.Background(), runID)
-			return err == nil && !api.Finished(current.Status)
-		}
+		scope.Parameters, scope.Secrets = runRefs(run)
+		scope.RunID = runID
+		// For the server's in-memory keys (params.NewKeys); keys of
+		// params.OpenKeys ask the Alive func the server gave them.
+		scope.Alive = func() bool { return s.runAlive(context.Background(), runID) }
 	}
-	id, secret, expires := s.keys.Issue(parameters, secrets, ttl, alive)
-	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: id, SecretAccessKey: secret, Expiration: expires.UTC(), Region: "us-east-1"})
+	key, err := s.keys.Issue(r.Context(), scope)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "issuing credentials: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Expiration: key.Expires.UTC(), Region: "us-east-1"})
+}
+
+// runAlive tells whether a run has not finished: a scoped key issued for
+// it is accepted until then. It is the Alive func of params.OpenKeys.
+func (s *Server) runAlive(ctx context.Context, runID string) bool {
+	run, err := s.runs.GetRun(ctx, runID)
+	return err == nil && !api.Finished(run.Status)
 }
