@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	dockerbuild "github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/versions"
 	controlapi "github.com/moby/buildkit/api/services/control"
 )
@@ -26,6 +28,7 @@ type SessionEngine interface {
 	Engine
 	DialHijack(ctx context.Context, url, proto string, meta map[string][]string) (net.Conn, error)
 	ClientVersion() string
+	NetworkInspect(ctx context.Context, networkID string, options network.InspectOptions) (network.Inspect, error)
 }
 
 // ErrNoBuildKit is returned by BuildKit when the daemon cannot build with
@@ -44,6 +47,12 @@ const minBuildKitAPI = "1.39"
 func BuildKit(ctx context.Context, engine SessionEngine, opts Options, log io.Writer, onStep func(Step)) (*Result, error) {
 	if v := engine.ClientVersion(); v != "" && versions.LessThan(v, minBuildKitAPI) {
 		return nil, fmt.Errorf("%w (Engine API %s; BuildKit needs %s)", ErrNoBuildKit, v, minBuildKitAPI)
+	}
+	// BuildKit runs RUN steps on the default bridge; a daemon started with
+	// --bridge=none has none and fails them all ("network bridge not
+	// found"), where the classic builder works.
+	if _, err := engine.NetworkInspect(ctx, "bridge", network.InspectOptions{}); cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: the Docker host has no default bridge network (dockerd --bridge=none), which BuildKit's RUN steps need", ErrNoBuildKit)
 	}
 	start := time.Now()
 	root, err := os.OpenRoot(opts.ContextDir)

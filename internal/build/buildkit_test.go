@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,3 +112,41 @@ func TestBuildKitSyntaxErrorNamesTheLine(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// A daemon whose RUN steps BuildKit cannot run (no default bridge, as the
+// bed's other daemons) is refused with ErrNoBuildKit, for the classic
+// fallback.
+func TestBuildKitRefusesADaemonWithoutBridge(t *testing.T) {
+	b := bed.Get(t)
+	c, err := testbed.LocalClient(b.RemoteSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ws := t.TempDir()
+	writeTree(t, ws, map[string]string{"Dockerfile": fmt.Sprintf("FROM %s\nRUN true\n", testbed.BaseImage)})
+	var log bytes.Buffer
+	_, err = BuildKit(context.Background(), c, Options{ContextDir: ws, Dockerfile: "Dockerfile"}, &log, nil)
+	if !errors.Is(err, ErrNoBuildKit) || !strings.Contains(err.Error(), "bridge") {
+		t.Fatalf("error %v, want ErrNoBuildKit naming the bridge", err)
+	}
+}
+
+// A client speaking an Engine API older than /session outside
+// experimental mode gets ErrNoBuildKit before anything is sent.
+func TestBuildKitRefusesAnOldAPI(t *testing.T) {
+	b := bed.Get(t)
+	socket, err := b.BridgedDocker(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewClientWithOpts(client.WithHost("unix://"+socket), client.WithVersion("1.38"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = BuildKit(context.Background(), c, Options{ContextDir: t.TempDir(), Dockerfile: "Dockerfile"}, io.Discard, nil)
+	if !errors.Is(err, ErrNoBuildKit) {
+		t.Fatalf("error %v, want ErrNoBuildKit", err)
+	}
+}
