@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -114,7 +115,8 @@ func (s *Store) Close() error {
 
 // inTx runs fn in a transaction. When another replica inserted the same
 // row first (a unique violation), fn runs again and sees that row: two
-// PutParameter calls at once make versions n and n+1, not an error.
+// CreateSecret calls at once make one secret and a ResourceExists, not an
+// internal error.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqldb.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.tryTx(ctx, fn)
@@ -157,6 +159,15 @@ func (s *Store) PutParameter(ctx context.Context, in PutInput) (int64, error) {
 	var version int64
 	err := s.inTx(ctx, func(tx *sqldb.Tx) error {
 		in := in // a retry starts from the request again
+		if s.db.Dialect == sqldb.Postgres {
+			// Replicas putting one name take turns: each makes the next
+			// version, rather than retrying on each other's.
+			h := fnv.New64a()
+			h.Write([]byte("jetway parameter " + in.Name))
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64())); err != nil {
+				return err
+			}
+		}
 		var current int64
 		var currentType, currentDesc string
 		err := tx.QueryRowContext(ctx, `SELECT version, type, description FROM param_versions WHERE name = ? ORDER BY version DESC LIMIT 1`, in.Name).Scan(&current, &currentType, &currentDesc)
