@@ -33,10 +33,14 @@ type Project struct {
 	Vars []Var
 	// Pass and Block are env.pass and env.block as written: names, globs
 	// and /regular expressions/. PassEnv applies them.
-	Pass    []string
-	Block   []string
-	Image   *Image
-	Phases  Phases
+	Pass   []string
+	Block  []string
+	Image  *Image
+	Phases Phases
+	// Hooks are the commands of hooks: (the runner adds the executables
+	// of .jetway/hooks); Release, if set, runs in the new image.
+	Hooks   Hooks
+	Release *Release
 	Timeout time.Duration
 	Limits  Limits
 	// RunsOn are the labels an agent must have to take the project's runs.
@@ -77,6 +81,8 @@ type rawProject struct {
 		Build     []string `yaml:"build"`
 		PostBuild []string `yaml:"post_build"`
 	} `yaml:"phases"`
+	Hooks   rawHooks          `yaml:"hooks"`
+	Release *rawRelease       `yaml:"release"`
 	Timeout string            `yaml:"timeout"`
 	Limits  rawLimits         `yaml:"limits"`
 	RunsOn  map[string]string `yaml:"runs_on"`
@@ -145,7 +151,9 @@ func (p *Project) Matches(labels map[string]string) bool {
 
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, timeout, limits, runs_on",
+	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, timeout, limits, runs_on",
+	"config.rawHooks":   hookKeys,
+	"config.rawRelease": releaseKeys,
 	"config.rawEnv":     "vars, pass, block",
 	"config.rawLimits":  "memory, pids",
 	"config.rawImage":   imageKeys,
@@ -230,6 +238,14 @@ func Parse(path string, data []byte) (*Project, error) {
 	p.RunsOn = raw.RunsOn
 	if raw.Image != nil {
 		if p.Image, err = parseImage(p.Project, raw.Image, bad); err != nil {
+			return nil, err
+		}
+	}
+	if p.Hooks, err = parseHooks(raw.Hooks, bad); err != nil {
+		return nil, err
+	}
+	if raw.Release != nil {
+		if p.Release, err = p.parseRelease(raw.Release, bad); err != nil {
 			return nil, err
 		}
 	}

@@ -9,39 +9,95 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/config"
 )
 
-// phases runs install, pre_build, build and post_build with CodeBuild's
-// semantics: a phase stops at its first failing command; a failed install
-// or pre_build skips the phases after it; post_build runs even when build
-// failed; the run fails if any phase failed.
+// phases runs, in order: install, pre_build, the before_build hook, build
+// (the image build first), the after_build hook, the before_release hook,
+// release, the after_release hook and post_build, with CodeBuild's
+// semantics: a phase stops at its first failing command; a failed phase
+// skips the phases after it, but post_build runs whenever build was
+// reached, failed or not; the run fails if any phase failed. Hooks and
+// release appear only when the project has them.
 func (r *run) phases(ctx context.Context, tags []string) error {
 	p := r.opts.Project
 	type phase struct {
-		name     string
-		commands []string
+		name string
+		// present tells whether the phase has anything to do; a phase
+		// without is not shown, but for the four phases of jetway.yaml,
+		// which are shown skipped after a failure.
+		present func() (bool, error)
+		run     func(ctx context.Context, buildOK bool) error
 	}
-	list := []phase{{"install", p.Phases.Install}, {"pre_build", p.Phases.PreBuild}, {"build", p.Phases.Build}, {"post_build", p.Phases.PostBuild}}
+	commands := func(name string, list []string) phase {
+		return phase{name: name,
+			present: func() (bool, error) { return len(list) > 0, nil },
+			run: func(ctx context.Context, buildOK bool) error {
+				return r.runCommands(ctx, name, list, buildOK)
+			}}
+	}
+	hook := func(name string) phase {
+		return phase{name: name,
+			present: func() (bool, error) { return r.hookPresent(name) },
+			run:     func(ctx context.Context, buildOK bool) error { return r.runHook(ctx, name, buildOK) }}
+	}
+	build := phase{name: "build",
+		present: func() (bool, error) { return len(p.Phases.Build) > 0 || p.Image != nil, nil },
+		run: func(ctx context.Context, buildOK bool) error {
+			if p.Image != nil {
+				if err := r.buildImage(ctx, tags); err != nil {
+					return err
+				}
+			}
+			return r.runCommands(ctx, "build", p.Phases.Build, buildOK)
+		}}
+	release := phase{name: "release",
+		present: func() (bool, error) { return p.Release != nil, nil },
+		run:     func(ctx context.Context, _ bool) error { return r.release(ctx) }}
+	list := []phase{
+		commands("install", p.Phases.Install),
+		commands("pre_build", p.Phases.PreBuild),
+		hook(config.BeforeBuild),
+		build,
+		hook(config.AfterBuild),
+		hook(config.BeforeRelease),
+		release,
+		hook(config.AfterRelease),
+		commands("post_build", p.Phases.PostBuild),
+	}
+	shownSkipped := map[string]bool{"install": true, "pre_build": true, "build": true, "post_build": true}
 	var firstErr error
 	buildOK := true
 	for _, ph := range list {
 		skip := firstErr != nil && (ph.name != "post_build" || !buildReached(r.summary.Phases))
 		if skip || ctx.Err() != nil {
-			r.summary.Phases = append(r.summary.Phases, PhaseResult{Name: ph.name, Status: "skipped"})
+			if ph.name == "release" && p.Release != nil {
+				r.releaseStatus = "skipped"
+			}
+			present := shownSkipped[ph.name]
+			if !present {
+				// A hook's file is looked for; one that cannot be is
+				// present enough to be shown skipped.
+				var err error
+				present, err = ph.present()
+				present = present || err != nil
+			}
+			if present {
+				r.summary.Phases = append(r.summary.Phases, PhaseResult{Name: ph.name, Status: "skipped"})
+			}
 			continue
 		}
-		if len(ph.commands) == 0 && !(ph.name == "build" && p.Image != nil) {
+		present, presentErr := ph.present()
+		if !present && presentErr == nil {
 			continue
 		}
 		r.lines.setPhase(ph.name)
 		r.emit(Event{Type: "phase_started", Phase: ph.name})
 		start := time.Now()
-		var err error
-		if ph.name == "build" && p.Image != nil {
-			err = r.buildImage(ctx, tags)
-		}
+		err := presentErr
 		if err == nil {
-			err = r.runCommands(ctx, ph.name, ph.commands, buildOK)
+			err = ph.run(ctx, buildOK)
 		}
 		status := "succeeded"
 		if err != nil {
@@ -57,6 +113,12 @@ func (r *run) phases(ctx context.Context, tags []string) error {
 			}
 			if ph.name == "build" {
 				buildOK = false
+			}
+		}
+		if ph.name == "release" {
+			r.releaseStatus = "succeeded"
+			if err != nil {
+				r.releaseStatus = "failed"
 			}
 		}
 		d := time.Since(start)
@@ -108,6 +170,9 @@ func (r *run) phaseEnv(buildOK bool) []string {
 	env["JETWAY_BUILD_SUCCEEDING"] = "1"
 	if !buildOK {
 		env["JETWAY_BUILD_SUCCEEDING"] = "0"
+	}
+	if r.releaseStatus != "" {
+		env["JETWAY_RELEASE_STATUS"] = r.releaseStatus // succeeded, failed or skipped
 	}
 	out := make([]string, 0, len(env))
 	for k, v := range env {

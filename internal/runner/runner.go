@@ -121,6 +121,10 @@ type run struct {
 	lines   *lineWriter
 	masked  *mask.Writer
 	host    *dockerhost.Host
+	// releaseStatus is what the phases after the release point see in
+	// JETWAY_RELEASE_STATUS: succeeded, failed or skipped; empty before
+	// it, or without release:.
+	releaseStatus string
 }
 
 // Run executes a run to its end and returns its summary; it never panics
