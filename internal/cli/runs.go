@@ -236,22 +236,3 @@ func logOutput(w io.Writer, raw bool) logWriter {
 type rawOutput struct{ io.Writer }
 
 func (rawOutput) Flush() error { return nil }
-
-func newStopCommand(c *CLI) *cobra.Command {
-	var opts clientFlags
-	cmd := &cobra.Command{
-		Use:   "stop ID",
-		Short: "Cancel a queued or running run",
-		Args:  exactArgs(1, "ID"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out map[string]string
-			if err := opts.client(c).Do(cmd.Context(), http.MethodPost, "/v1/runs/"+url.PathEscape(args[0])+"/cancel", nil, struct{}{}, &out); err != nil {
-				return clientError(err)
-			}
-			fmt.Fprintf(c.Out, "run %s: %s\n", args[0], out["status"])
-			return nil
-		},
-	}
-	opts.bind(cmd.Flags())
-	return cmd
-}
