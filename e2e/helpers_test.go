@@ -32,6 +32,7 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	bed.Close()
+	pg.Close()
 	if binary != "" {
 		os.RemoveAll(filepath.Dir(binary))
 	}

@@ -29,7 +29,7 @@
 //		Coordinator: runproto.NewCoordinatorClient(servers, token),
 //		Info:        runproto.AgentInfo{Name: "build-1", Concurrency: 4},
 //		Launcher:    agent.LocalLauncher(&executor.Local{…}),
-//		ServerURL:   client.CurrentServer,
+//		ServerURL:   client.ServerList,
 //		Sandbox:     &sandbox.Config{WorkDir: "/var/lib/jetway/work"},
 //	})
 //

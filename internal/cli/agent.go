@@ -159,7 +159,7 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 			// server's lease timeout decides their runs.
 			ParentDeathSignal: syscall.SIGKILL,
 		}),
-		ServerURL:    coord.CurrentServer,
+		ServerURL:    coord.ServerList,
 		Logger:       log,
 		DrainTimeout: opts.drainTimeout,
 		StopNow:      stopNow,

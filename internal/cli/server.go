@@ -29,6 +29,8 @@ type serverOptions struct {
 	leaseTimeout     time.Duration
 	sandbox          sandboxFlags
 	allowLocalDocker bool
+	database         string
+	masterKeyFile    string
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -58,9 +60,20 @@ fresh user from --run-uids, its own PID, mount and IPC namespaces (private
 dies with the run) and the limits of jetway.yaml. What a crashed server's
 runners left behind is removed at start. A run whose DOCKER_HOST is this
 machine's own daemon (empty or unix://) is refused, since through it a phase
-controls the machine: use a remote Docker host, or --allow-local-docker.`,
+controls the machine: use a remote Docker host, or --allow-local-docker.
+
+Runs, logs, agents, bundles and parameters live in the data dir's SQLite
+databases. To run several servers (replicas behind one address, or for a
+server to survive a machine), give them one PostgreSQL database with
+--database (or JETWAY_DATABASE): they share the queue (a run executes once,
+one run per project across all), logs (followed live on any server), bundles
+and parameters. Each needs its own data dir, holding copies of the first
+server's token and master.key (or --master-key-file): the database alone
+reveals no secret value. Move an existing data dir there with
+jetway server migrate.`,
 		Example: `  jetway server
-  jetway server --data /var/lib/jetway --listen 0.0.0.0:7070`,
+  jetway server --data /var/lib/jetway --listen 0.0.0.0:7070
+  JETWAY_DATABASE=postgres://jetway:PASSWORD@db:5432/jetway jetway server --listen 0.0.0.0:7070`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd.Context(), c, opts)
@@ -73,6 +86,8 @@ controls the machine: use a remote Docker host, or --allow-local-docker.`,
 	cmd.Flags().StringVar(&opts.labels, "labels", "", "labels of the server's own agent, k=v,… for runs_on (arch and os are set unless given)")
 	cmd.Flags().DurationVar(&opts.drainTimeout, "drain-timeout", 0, "how long this machine's runs may go on after SIGTERM before they are stopped (0: stopped at once)")
 	cmd.Flags().BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
+	cmd.Flags().StringVar(&opts.database, "database", os.Getenv("JETWAY_DATABASE"), "PostgreSQL URL (postgres://user:password@host:5432/db) of a database several servers share; default $JETWAY_DATABASE, else SQLite in the data dir")
+	cmd.Flags().StringVar(&opts.masterKeyFile, "master-key-file", "", "the key that seals secret values (default DATA/master.key, created on first start); every server of one database needs the same")
 	opts.sandbox.bind(cmd.Flags())
 	return cmd
 }
@@ -105,7 +120,8 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
 		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout})
+	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
+		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}
@@ -128,7 +144,7 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
 	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
 	if opts.concurrency > 0 {
-		fmt.Fprintf(c.Out, "  runs:            %d at once on this machine (agent local), and on agents\n", opts.concurrency)
+		fmt.Fprintf(c.Out, "  runs:            %d at once on this machine (agent %s), and on agents\n", opts.concurrency, srv.LocalAgentName())
 	} else {
 		fmt.Fprintln(c.Out, "  runs:            on agents only (--concurrency 0); jetway agent --help says how to start one")
 	}
@@ -148,7 +164,7 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 		go func() {
 			drained <- agent.Run(agentCtx, agent.Options{
 				Coordinator: srv.Coordinator(),
-				Info: runproto.AgentInfo{Name: server.LocalAgent, Labels: labels, Version: readBuildVersion(debug.ReadBuildInfo()).Version,
+				Info: runproto.AgentInfo{Name: srv.LocalAgentName(), Labels: labels, Version: readBuildVersion(debug.ReadBuildInfo()).Version,
 					Concurrency: opts.concurrency},
 				// Runners get SIGTERM when the server dies (the default
 				// parent-death signal): they report their runs cancelled.

@@ -77,6 +77,18 @@ func NewCoordinatorClient(servers []string, token string, opts ...CoordinatorOpt
 	return c
 }
 
+// ServerList lists the server's addresses, the current one first, as a
+// runner takes them (JETWAY_SERVER): it fails over as its agent does.
+func (c *CoordinatorClient) ServerList() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for i := range c.servers {
+		out = append(out, c.servers[(c.current+i)%len(c.servers)])
+	}
+	return strings.Join(out, ",")
+}
+
 // CurrentServer is the base URL of the server the client talks to now.
 // The runs an agent starts get it, so that a runner talks to the server
 // that leased its run.

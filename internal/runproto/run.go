@@ -44,9 +44,19 @@ type RunClient struct {
 
 var _ Run = (*RunClient)(nil)
 
-// NewRunClient reaches run id on server with its run token.
+// NewRunClient reaches run id on server with its run token. server may
+// list several addresses of one server, separated by commas: requests go
+// to the first that answers.
 func NewRunClient(server, id, token, ssmEndpoint string) *RunClient {
-	return &RunClient{server: server, id: id, token: token, ssmEndpoint: ssmEndpoint, api: apiclient.New(server, token)}
+	servers := Servers(server)
+	if len(servers) == 0 {
+		servers = []string{server}
+	}
+	c := &RunClient{server: servers[0], id: id, token: token, ssmEndpoint: ssmEndpoint, api: apiclient.New(servers[0], token)}
+	if f, err := newFailover(http.DefaultTransport, servers); err == nil {
+		c.api.HTTP.Transport = f
+	}
+	return c
 }
 
 func (c *RunClient) path(what string) string { return "/v1/runs/" + url.PathEscape(c.id) + "/" + what }

@@ -60,12 +60,14 @@ func (a *agents) broadcast() {
 	a.changed = make(chan struct{})
 }
 
-// persistEvery bounds how often an agent's last contact is written.
-const persistEvery = 10 * time.Second
+// persistEvery bounds how often an agent's last contact is written: every
+// 10 s, or more often with a short lease timeout, so that other servers
+// of a shared database, which read it there, never think it silent.
+func (s *Server) persistEvery() time.Duration { return min(10*time.Second, s.leaseTimeout/4) }
 
 // heard records that an agent spoke, as what, and from where; it reports
 // whether that is worth writing to the store now.
-func (a *agents) heard(info runproto.AgentInfo, addr string) (persist bool) {
+func (a *agents) heard(info runproto.AgentInfo, addr string, persistEvery time.Duration) (persist bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
@@ -82,9 +84,11 @@ func (a *agents) heard(info runproto.AgentInfo, addr string) (persist bool) {
 }
 
 // heard records an agent's contact, and now and then writes it to the
-// store (a server restart then still shows when agents were last seen).
+// store: a server restart then still shows when agents were last seen,
+// and the other servers of a shared database know the agent is alive
+// (this server's own agent included).
 func (s *Server) heard(ctx context.Context, info runproto.AgentInfo, addr string) {
-	if !s.agents.heard(info, addr) || info.Name == LocalAgent {
+	if !s.agents.heard(info, addr, s.persistEvery()) || (info.Name == s.localAgent && !s.runs.Shared()) {
 		return
 	}
 	now := time.Now().UTC()
@@ -109,12 +113,12 @@ func (s *Server) Coordinator() runproto.Coordinator { return localCoordinator{s}
 type localCoordinator struct{ s *Server }
 
 func (c localCoordinator) Lease(ctx context.Context, req runproto.LeaseRequest) (*runproto.Lease, error) {
-	req.Agent.Name = LocalAgent
+	req.Agent.Name = c.s.localAgent
 	return c.s.lease(ctx, req, "")
 }
 
 func (c localCoordinator) Heartbeat(ctx context.Context, req runproto.HeartbeatRequest) (*runproto.HeartbeatResponse, error) {
-	req.Agent.Name = LocalAgent
+	req.Agent.Name = c.s.localAgent
 	return c.s.heartbeat(ctx, req, "")
 }
 
@@ -150,53 +154,31 @@ func (s *Server) lease(ctx context.Context, req runproto.LeaseRequest, addr stri
 func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runproto.Lease, error) {
 	s.agents.leaseMu.Lock()
 	defer s.agents.leaseMu.Unlock()
-	if agent.Name != LocalAgent {
+	if agent.Name != s.localAgent {
 		// Revoked while its long poll waited: no run, and no run token.
 		if a, err := s.runs.AgentByName(ctx, agent.Name); err != nil || a.Revoked {
 			return nil, errAgentRevoked
 		}
 	}
-	active, err := s.runs.Active(ctx)
-	if err != nil {
+	token := "jwr_" + newID(24)
+	run, ok, err := s.runs.LeaseNext(ctx, agent.Name, hashToken(token), max(agent.Concurrency, 1), func(run storepkg.StoredRun) bool {
+		return runsOn(run).Matches(agent.Labels)
+	})
+	if err != nil || !ok {
 		return nil, err
 	}
-	busy := map[string]bool{}
-	mine := 0
-	for _, r := range active {
-		busy[r.Project] = true
-		if r.Agent == agent.Name {
-			mine++
-		}
-	}
-	if mine >= max(agent.Concurrency, 1) {
-		return nil, nil
-	}
-	queued, err := s.runs.Queued(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, run := range queued {
-		if busy[run.Project] || !runsOn(run).Matches(agent.Labels) {
-			continue
-		}
-		token := "jwr_" + newID(24)
-		ok, err := s.runs.LeaseRun(ctx, run.ID, agent.Name, hashToken(token))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue // cancelled meanwhile
-		}
-		s.log.Info("run leased", "run", run.ID, "project", run.Project, "agent", agent.Name)
-		s.hub.notify(run.ID)
-		return &runproto.Lease{RunID: run.ID, Project: run.Project, RunToken: token}, nil
-	}
-	return nil, nil
+	s.log.Info("run leased", "run", run.ID, "project", run.Project, "agent", agent.Name)
+	s.changed(run.ID)
+	return &runproto.Lease{RunID: run.ID, Project: run.Project, RunToken: token}, nil
 }
 
-// runsOn is the run's project as far as routing goes; a project file that
-// no longer parses matches any agent (its runner reports the error).
+// runsOn is the run's project as far as routing goes: its runs_on, stored
+// with it. For a run stored before they were, its project file says; one
+// that no longer parses matches any agent (its runner reports the error).
 func runsOn(run storepkg.StoredRun) *config.Project {
+	if run.RunsOn != nil {
+		return &config.Project{RunsOn: run.RunsOn}
+	}
 	p, err := config.Parse(config.FileName, []byte(run.ProjectFile))
 	if err != nil {
 		return &config.Project{}
@@ -235,7 +217,7 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 			if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
 				return nil, err
 			}
-			s.hub.notify(id)
+			s.changed(id)
 		}
 	}
 	active, err := s.runs.Active(ctx)
@@ -259,8 +241,8 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 func (s *Server) requeue(ctx context.Context, id, reason string) {
 	if ok, _ := s.runs.Requeue(ctx, id, reason); ok {
 		s.appendLog(ctx, id, reason+"\n")
-		s.hub.notify(id)
-		s.agents.broadcast()
+		s.changed(id)
+		s.queueChanged()
 	}
 }
 
@@ -284,8 +266,8 @@ func (s *Server) endRun(ctx context.Context, id, status, reason string) {
 		s.appendLog(ctx, id, "error: "+reason+"\n")
 		s.log.Warn("run ended by the server", "run", id, "status", status, "reason", reason)
 	}
-	s.hub.notify(id)
-	s.agents.broadcast()
+	s.changed(id)
+	s.queueChanged()
 }
 
 // watchLeases ends the runs of agents that went silent, queues a run
@@ -310,6 +292,7 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 	if err != nil {
 		return
 	}
+	var stored map[string]time.Time // last contacts other servers recorded
 	for _, run := range active {
 		s.agents.mu.Lock()
 		last, ok := s.agents.seen[run.Agent]
@@ -319,6 +302,14 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 		}
 		if time.Since(last) < s.leaseTimeout {
 			continue
+		}
+		if s.runs.Shared() {
+			if stored == nil {
+				stored = s.storedContacts(ctx)
+			}
+			if seen := stored[run.Agent]; time.Since(seen) < s.leaseTimeout {
+				continue // it talks to another server
+			}
 		}
 		// Not started: its agent never listed it, and it sent no event.
 		if run.Status == api.StatusProvisioning && run.Attempts < 2 {
@@ -343,6 +334,16 @@ func (s *Server) explainQueue(ctx context.Context) {
 		}
 	}
 	s.agents.mu.Unlock()
+	if s.runs.Shared() {
+		// Agents of the other servers count too.
+		if agents, err := s.runs.ListAgents(ctx); err == nil {
+			for _, a := range agents {
+				if !a.Revoked && a.LastSeen != nil && time.Since(*a.LastSeen) < s.leaseTimeout {
+					live = append(live, runproto.AgentInfo{Name: a.Name, Labels: a.Labels})
+				}
+			}
+		}
+	}
 	for _, run := range queued {
 		p := runsOn(run)
 		reason := ""
@@ -355,9 +356,24 @@ func (s *Server) explainQueue(ctx context.Context) {
 		}
 		if reason != run.Reason {
 			_ = s.runs.SetReason(ctx, run.ID, api.StatusQueued, reason)
-			s.hub.notify(run.ID)
+			s.changed(run.ID)
 		}
 	}
+}
+
+// storedContacts are the agents' last contacts that the store holds.
+func (s *Server) storedContacts(ctx context.Context) map[string]time.Time {
+	out := map[string]time.Time{}
+	agents, err := s.runs.ListAgents(ctx)
+	if err != nil {
+		return out
+	}
+	for _, a := range agents {
+		if !a.Revoked && a.LastSeen != nil {
+			out[a.Name] = *a.LastSeen
+		}
+	}
+	return out
 }
 
 // The HTTP side.
@@ -607,6 +623,6 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	delete(s.agents.seen, name)
 	delete(s.agents.info, name)
 	s.agents.mu.Unlock()
-	s.agents.broadcast() // its waiting lease ends refused
+	s.queueChanged() // its waiting lease ends refused
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": name})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/runproto"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
@@ -108,7 +109,7 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.MissingResponse{Missing: []string{}}
 	for _, h := range req.Hashes {
-		if !s.blobs.Has(h) {
+		if !s.blobs.Has(r.Context(), h) {
 			out.Missing = append(out.Missing, h)
 		}
 	}
@@ -129,7 +130,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		}
 		size = n
 	}
-	n, err := s.blobs.Put(hash, size, http.MaxBytesReader(w, r.Body, 2<<30))
+	n, err := s.blobs.Put(r.Context(), hash, size, http.MaxBytesReader(w, r.Body, 2<<30))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "blob %s: %v", hash, err)
 		return
@@ -148,7 +149,7 @@ func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	var missing []string
 	for _, h := range bundle.Hashes(m) {
-		if !s.blobs.Has(h) {
+		if !s.blobs.Has(r.Context(), h) {
 			missing = append(missing, h)
 		}
 	}
@@ -162,7 +163,7 @@ func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
 		if f.SHA256 == "" {
 			continue
 		}
-		if size, err := s.blobs.Size(f.SHA256); err != nil || size != f.Size {
+		if size, err := s.blobs.Size(r.Context(), f.SHA256); err != nil || size != f.Size {
 			writeError(w, http.StatusBadRequest, "bundle file %q: the manifest says %d bytes, but its content (blob %s) has %d", f.Path, f.Size, f.SHA256, size)
 			return
 		}
@@ -209,9 +210,20 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 	run := storepkg.StoredRun{
 		Run: api.Run{ID: newID(4), Project: p.Project, Status: api.StatusQueued, Env: p.Env(req.Env), StartedBy: req.StartedBy,
 			Git: req.Git, Bundle: req.Bundle, CreatedAt: time.Now().UTC()},
-		ProjectFile: req.ProjectFile, Pass: pass,
+		ProjectFile: req.ProjectFile, Pass: pass, RunsOn: p.RunsOn,
 	}
-	if err := s.runs.CreateRun(r.Context(), run); err != nil {
+	if run.RunsOn == nil {
+		run.RunsOn = map[string]string{}
+	}
+	err = s.runs.CreateRun(r.Context(), run)
+	for range 3 {
+		if !sqldb.IsUniqueViolation(err) {
+			break
+		}
+		run.ID = newID(4) // taken: ids are short, and servers draw them apart
+		err = s.runs.CreateRun(r.Context(), run)
+	}
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
@@ -354,7 +366,7 @@ func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/zstd")
 	// A missing or damaged blob ends the stream with the reason, and the
 	// runner fails the run with it; the operator gets it here too.
-	if err := s.blobs.WriteTar(w, m); err != nil {
+	if err := s.blobs.WriteTar(r.Context(), w, m); err != nil {
 		s.log.Error("sending a bundle", "run", run.ID, "err", err)
 	}
 }
@@ -380,7 +392,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	runproto.HandleEvents(w, r, s.runs, id, func(ctx context.Context, events []api.Event) error {
-		defer s.hub.notify(id)
+		defer s.changed(id)
 		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
 			return err
 		}
@@ -400,7 +412,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			if done {
 				s.log.Info("run finished", "run", id, "status", summary.Status)
-				s.agents.broadcast() // its project is free
+				s.queueChanged() // its project is free
 			}
 		}
 		return nil
@@ -411,7 +423,7 @@ func (s *Server) appendLog(ctx context.Context, id, text string) {
 	if _, err := s.runs.AppendLog(ctx, id, text); err != nil {
 		s.log.Error("appending to a run's log", "run", id, "err", err)
 	}
-	s.hub.notify(id)
+	s.changed(id)
 }
 
 // hub wakes log followers when a run's log or status changes.
@@ -434,6 +446,16 @@ func (h *hub) wait(id string) <-chan struct{} {
 	return c
 }
 
+// notifyAll wakes every follower.
+func (h *hub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, c := range h.chans {
+		close(c)
+		delete(h.chans, id)
+	}
+}
+
 func (h *hub) notify(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -444,7 +466,7 @@ func (h *hub) notify(id string) {
 }
 
 // poke wakes the agents waiting for work: the queue changed.
-func (s *Server) poke() { s.agents.broadcast() }
+func (s *Server) poke() { s.queueChanged() }
 
 // runRefs lists the references of a run: what its run token may read.
 func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {

@@ -53,7 +53,7 @@ func agent(name string, concurrency int, labels ...string) runproto.AgentInfo {
 // register gives a fake agent a token, as jetway agents token create does.
 func (s *Server) register(t *testing.T, name string) {
 	t.Helper()
-	if name == LocalAgent {
+	if name == s.localAgent {
 		return
 	}
 	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name, nil, 0); err != nil && err != storepkg.ErrExists {
@@ -65,7 +65,7 @@ func (s *Server) register(t *testing.T, name string) {
 func (s *Server) leaseNow(t *testing.T, a runproto.AgentInfo) string {
 	t.Helper()
 	s.register(t, a.Name)
-	s.agents.heard(a, "")
+	s.agents.heard(a, "", s.persistEvery())
 	l, err := s.tryLease(context.Background(), a)
 	if err != nil {
 		t.Fatal(err)

@@ -22,17 +22,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runproto"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
 
 // Options configure a server.
 type Options struct {
 	DataDir string
-	Logger  *slog.Logger
+	// Database is a postgres:// URL for a database that several servers
+	// share; empty for the embedded SQLite database in DataDir.
+	Database string
+	// MasterKeyFile seals secret values (default DATA/master.key); every
+	// server of one database must be given the same.
+	MasterKeyFile string
+	Logger        *slog.Logger
 	// LeaseTimeout is how long an agent may stay silent before it loses
 	// its runs (default runproto.DefaultLeaseTimeout).
 	LeaseTimeout time.Duration
@@ -71,9 +75,11 @@ type Server struct {
 	admin   params.AdminCredentials
 	aws     *params.API
 
-	runs  *storepkg.Store
-	blobs bundle.Blobs
+	runs  Store
+	blobs blobs
 	hub   *hub
+	// localAgent is the name of the agent inside this server process.
+	localAgent string
 
 	agents       *agents
 	leaseTimeout time.Duration
@@ -109,28 +115,44 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	token, created, err := loadOrCreateToken(filepath.Join(opts.DataDir, "token"))
+	runs, err := openStore(ctx, opts)
 	if err != nil {
+		return nil, err
+	}
+	token, created, err := sharedToken(ctx, runs, filepath.Join(opts.DataDir, "token"))
+	if err != nil {
+		runs.Close()
 		return nil, err
 	}
 	store, err := params.OpenStore(ctx, opts.DataDir)
 	if err != nil {
+		runs.Close()
 		return nil, err
 	}
 	keys := params.NewKeys()
 	admin, err := keys.LoadOrCreateAdmin(opts.DataDir)
 	if err != nil {
 		store.Close()
+		runs.Close()
 		return nil, err
 	}
-	runs, err := storepkg.Open(ctx, opts.DataDir)
+	localAgent, err := localAgentName(runs, opts.DataDir)
 	if err != nil {
 		store.Close()
+		runs.Close()
 		return nil, err
 	}
-	// Runs that a previous server process left running have lost their
-	// runner: say so, and keep their logs. Queued runs simply go on.
-	if n, err := runs.FailUnfinished(ctx, "server restarted", "", LocalAgent); err != nil {
+	if runs.Shared() {
+		// The other servers see this one's agent as any other.
+		if err := runs.EnsureAgent(ctx, localAgent); err != nil {
+			store.Close()
+			runs.Close()
+			return nil, err
+		}
+	}
+	// Runs that a previous process of this server left running have lost
+	// their runner: say so, and keep their logs. Queued runs simply go on.
+	if n, err := runs.FailUnfinished(ctx, "server restarted", "", localAgent); err != nil {
 		store.Close()
 		runs.Close()
 		return nil, err
@@ -143,14 +165,14 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
-		runs: runs, blobs: bundle.Blobs{Dir: filepath.Join(opts.DataDir, "blobs")}, hub: newHub(), newToken: newToken, stopping: make(chan struct{}),
+		runs: runs, blobs: newBlobs(runs, filepath.Join(opts.DataDir, "blobs")), hub: newHub(), newToken: newToken, stopping: make(chan struct{}), localAgent: localAgent,
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
 		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
-	// The dashboard's sessions live in memory: a new API token means a
-	// restart, which ends them all (and they record the token they were
-	// opened with, for a store that would outlive the process).
-	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Token: token, Sessions: web.NewMemorySessions(), Logger: log}); err != nil {
+	// The dashboard's sessions live in the database: they survive a
+	// restart and work on every server. Each records the token it was
+	// opened with, so a new API token ends them all.
+	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Token: token, Sessions: dbSessions{runs}, Logger: log}); err != nil {
 		srv.Close()
 		return nil, err
 	}
@@ -322,6 +344,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	leasesCtx, stopLeases := context.WithCancel(ctx)
 	leasesDone := make(chan struct{})
 	go func() { defer close(leasesDone); s.watchLeases(leasesCtx) }()
+	listenDone := make(chan struct{})
+	go func() { defer close(listenDone); s.listenPeers(leasesCtx) }()
 	var serveErr error
 	select {
 	case serveErr = <-done:
@@ -329,6 +353,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stopLeases()
 	<-leasesDone
+	<-listenDone
 	close(s.stopping) // waiting leases answer "nothing" now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -101,6 +101,9 @@ func (s *Store) CreateAgent(ctx context.Context, name, tokenHash string, allowed
 
 // AgentOfToken finds the agent whose token hashes to tokenHash.
 func (s *Store) AgentOfToken(ctx context.Context, tokenHash string) (StoredAgent, error) {
+	if tokenHash == "" {
+		return StoredAgent{}, ErrNotFound
+	}
 	return scanAgent(s.db.QueryRowContext(ctx, `SELECT `+agentColumns+` FROM agents WHERE token_hash = ?`, tokenHash))
 }
 
@@ -260,4 +263,12 @@ func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string) (bool
 		return false, err
 	}
 	return true, tx.Commit()
+}
+
+// EnsureAgent registers an agent that has no token, such as a server's
+// own, so that its contact is recorded for the other servers of the
+// database. No token hashes to its empty token hash.
+func (s *Store) EnsureAgent(ctx context.Context, name string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, '', ?) ON CONFLICT (name) DO UPDATE SET revoked = 0`, name, time.Now().UnixNano())
+	return err
 }

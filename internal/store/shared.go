@@ -65,6 +65,16 @@ func (s *Store) Setting(ctx context.Context, name, value string) (string, error)
 	return stored, err
 }
 
+// LookupSetting returns the stored value of name, if any.
+func (s *Store) LookupSetting(ctx context.Context, name string) (string, bool, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
 // Notifications between servers of one PostgreSQL database: a server
 // tells the others that a run's log or state changed ("run:ID"), or that
 // the queue did ("queue"), so their followers and waiting agents wake

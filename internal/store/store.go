@@ -74,13 +74,13 @@ type StoredRun struct {
 func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 	git, _ := json.Marshal(r.Git)
 	pass, _ := json.Marshal(r.Pass)
-	runsOn := r.RunsOn
-	if runsOn == nil {
-		runsOn = map[string]string{}
+	var labels sql.NullString // NULL: the project file says
+	if r.RunsOn != nil {
+		b, _ := json.Marshal(r.RunsOn)
+		labels = sql.NullString{String: string(b), Valid: true}
 	}
-	labels, _ := json.Marshal(runsOn)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), string(labels))
+		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), labels)
 	return err
 }
 

@@ -64,7 +64,7 @@ func Start(t testing.TB, opts server.Options, options ...Option) (url, token str
 			drained <- agent.Run(agentCtx, agent.Options{
 				Coordinator: srv.Coordinator(),
 				// The labels `jetway server` gives its agent by default.
-				Info:      runproto.AgentInfo{Name: server.LocalAgent, Labels: map[string]string{"arch": runtime.GOARCH, "os": runtime.GOOS}, Concurrency: set.concurrency},
+				Info:      runproto.AgentInfo{Name: srv.LocalAgentName(), Labels: map[string]string{"arch": runtime.GOARCH, "os": runtime.GOOS}, Concurrency: set.concurrency},
 				Launcher:  set.launcher,
 				ServerURL: func() string { return url },
 				Logger:    opts.Logger,

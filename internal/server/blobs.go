@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/bundle"
+)
+
+// blobs are the contents of uploaded files: in the data dir on one
+// machine; in the database when servers share one, so that a bundle
+// uploaded to one server is sent by any.
+type blobs interface {
+	Has(ctx context.Context, hash string) bool
+	// Put verifies and stores zstd-compressed content (see bundle.Blobs.Put).
+	Put(ctx context.Context, hash string, size int64, compressed io.Reader) (int64, error)
+	Size(ctx context.Context, hash string) (int64, error)
+	WriteTar(ctx context.Context, w io.Writer, m api.Manifest) error
+}
+
+func newBlobs(store Store, dir string) blobs {
+	if store.Shared() {
+		return dbBlobs{store: store, cache: bundle.Blobs{Dir: dir}}
+	}
+	return fileBlobs{bundle.Blobs{Dir: dir}}
+}
+
+// fileBlobs are blobs in the data dir.
+type fileBlobs struct{ dir bundle.Blobs }
+
+func (f fileBlobs) Has(_ context.Context, hash string) bool { return f.dir.Has(hash) }
+func (f fileBlobs) Put(_ context.Context, hash string, size int64, r io.Reader) (int64, error) {
+	return f.dir.Put(hash, size, r)
+}
+func (f fileBlobs) Size(_ context.Context, hash string) (int64, error) { return f.dir.Size(hash) }
+func (f fileBlobs) WriteTar(_ context.Context, w io.Writer, m api.Manifest) error {
+	return f.dir.WriteTar(w, m)
+}
+
+// dbBlobs are blobs in the shared database. The data dir caches them: an
+// upload is verified there (hash and size, as on one machine) before it
+// goes into the database, and a bundle is sent from there once the blobs
+// it lacks are fetched.
+type dbBlobs struct {
+	store BlobStore
+	cache bundle.Blobs
+}
+
+func (d dbBlobs) Has(ctx context.Context, hash string) bool {
+	ok, err := d.store.HasBlob(ctx, hash)
+	return err == nil && ok
+}
+
+func (d dbBlobs) Put(ctx context.Context, hash string, size int64, r io.Reader) (int64, error) {
+	n, err := d.cache.Put(hash, size, r)
+	if err != nil {
+		return n, err
+	}
+	f, err := os.Open(filepath.Join(d.cache.Dir, hash[:2], hash))
+	if err != nil {
+		return n, err
+	}
+	defer f.Close()
+	if err := d.store.PutBlob(ctx, hash, f); err != nil {
+		return n, fmt.Errorf("storing the upload in the database: %w", err)
+	}
+	return n, nil
+}
+
+func (d dbBlobs) Size(ctx context.Context, hash string) (int64, error) {
+	return d.store.BlobSize(ctx, hash)
+}
+
+func (d dbBlobs) WriteTar(ctx context.Context, w io.Writer, m api.Manifest) error {
+	for _, f := range m.Files {
+		if len(f.SHA256) != 64 || d.cache.Has(f.SHA256) {
+			continue
+		}
+		if err := d.fetch(ctx, f.SHA256); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		// A blob missing from the database too is reported by WriteTar,
+		// in the stream, like a missing file.
+	}
+	return d.cache.WriteTar(w, m)
+}
+
+// fetch copies a blob from the database into the cache.
+func (d dbBlobs) fetch(ctx context.Context, hash string) error {
+	src, err := d.store.OpenBlob(ctx, hash)
+	if err != nil {
+		return os.ErrNotExist
+	}
+	defer src.Close()
+	dir := filepath.Join(d.cache.Dir, hash[:2])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return fmt.Errorf("reading blob %s from the database: %w", hash, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// Its hash is checked as WriteTar reads it.
+	return os.Rename(tmp.Name(), filepath.Join(dir, hash))
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jetway-dev/jetway/internal/sqldb"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
+)
+
+// openStore opens the embedded database in the data dir, or the shared
+// PostgreSQL database that opts.Database names.
+func openStore(ctx context.Context, opts Options) (Store, error) {
+	switch {
+	case opts.Database == "":
+		return storepkg.Open(ctx, opts.DataDir)
+	case sqldb.IsPostgresURL(opts.Database):
+		db, err := sqldb.OpenPostgres(ctx, opts.Database)
+		if err != nil {
+			return nil, err
+		}
+		s, err := storepkg.New(ctx, db)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("--database %s: give a PostgreSQL URL (postgres://user:password@host:5432/jetway), or nothing for the embedded database in the data dir", sqldb.Redact(opts.Database))
+	}
+}
+
+// tokenSetting is the API token's hash in a shared database.
+const tokenSetting = "api_token_sha256"
+
+// sharedToken loads or creates the API token in tokenFile. Servers that
+// share a database must share the token too: the first to start records
+// its hash, and a server with another token, or none, is refused with
+// what to do.
+func sharedToken(ctx context.Context, peers Peers, tokenFile string) (token string, created bool, err error) {
+	if peers.Shared() {
+		if _, statErr := os.Stat(tokenFile); errors.Is(statErr, os.ErrNotExist) {
+			if _, ok, err := peers.LookupSetting(ctx, tokenSetting); err != nil {
+				return "", false, err
+			} else if ok {
+				return "", false, fmt.Errorf("the database is used by other jetway servers, whose API token this one lacks: copy the token file of the first server to %s (0600), then start again", tokenFile)
+			}
+		}
+	}
+	token, created, err = loadOrCreateToken(tokenFile)
+	if err != nil || !peers.Shared() {
+		return token, created, err
+	}
+	// The first server to start decides; two starting at once both made a
+	// token, and one of them is refused here.
+	stored, err := peers.Setting(ctx, tokenSetting, hashToken(token))
+	if err != nil {
+		return "", false, err
+	}
+	if stored != hashToken(token) {
+		if created {
+			os.Remove(tokenFile)
+		}
+		return "", false, fmt.Errorf("%s differs from the API token of the other jetway servers on this database: copy the first server's token file over it", tokenFile)
+	}
+	return token, created, nil
+}
+
+// localAgentName names the agent inside this server. On a shared
+// database each server's must differ, and stay the same across restarts
+// of that server, so that a restart fails exactly the runs it lost: the
+// host name and the data dir say which server it is.
+func localAgentName(peers Peers, dataDir string) (string, error) {
+	if !peers.Shared() {
+		return LocalAgent, nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	host, _, _ = strings.Cut(host, ".")
+	return LocalAgent + "-" + host + "-" + hex.EncodeToString(sum[:3]), nil
+}
+
+// LocalAgentName is the name the agent inside this server goes by.
+func (s *Server) LocalAgentName() string { return s.localAgent }
+
+// Wake-ups between servers: what wakes this server's log followers and
+// waiting agents is published to the others.
+
+const queuePayload = "queue"
+
+// listenPeers wakes this server's followers and agents on what other
+// servers publish, until ctx ends.
+func (s *Server) listenPeers(ctx context.Context) {
+	_ = s.runs.Listen(ctx, func(payload string) {
+		switch {
+		case payload == "":
+			// Reconnected: anything may have been missed.
+			s.hub.notifyAll()
+			s.agents.broadcast()
+		case payload == queuePayload:
+			s.agents.broadcast()
+		case strings.HasPrefix(payload, "run:"):
+			s.hub.notify(strings.TrimPrefix(payload, "run:"))
+		}
+	})
+}
+
+// changed wakes everyone following a run's log or state, on every server.
+func (s *Server) changed(id string) {
+	s.hub.notify(id)
+	if s.runs.Shared() {
+		if err := s.runs.Publish(context.Background(), "run:"+id); err != nil {
+			s.log.Warn("telling the other servers of a change", "run", id, "err", err)
+		}
+	}
+}
+
+// queueChanged wakes the agents waiting for work, on every server.
+func (s *Server) queueChanged() {
+	s.agents.broadcast()
+	if s.runs.Shared() {
+		if err := s.runs.Publish(context.Background(), queuePayload); err != nil {
+			s.log.Warn("telling the other servers of a change of the queue", "err", err)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/web"
+)
+
+// The server's storage, in small parts. internal/store implements them
+// all on SQLite (the embedded default) and on PostgreSQL (several servers
+// on one database); its conformance tests run on both.
+
+// RunStore keeps runs and their states.
+type RunStore interface {
+	CreateRun(ctx context.Context, r storepkg.StoredRun) error
+	GetRun(ctx context.Context, id string) (storepkg.StoredRun, error)
+	ListRuns(ctx context.Context, project string, statuses []string, limit int) ([]storepkg.StoredRun, error)
+	Transition(ctx context.Context, id string, from []string, status, reason string, summary *api.Summary) (bool, error)
+	FailUnfinished(ctx context.Context, reason string, agents ...string) (int64, error)
+	SetReason(ctx context.Context, id, status, reason string) error
+	RequestCancel(ctx context.Context, id string) error
+}
+
+// Queue hands queued runs to agents.
+type Queue interface {
+	Queued(ctx context.Context) ([]storepkg.StoredRun, error)
+	Active(ctx context.Context) ([]storepkg.StoredRun, error)
+	LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(storepkg.StoredRun) bool) (storepkg.StoredRun, bool, error)
+	Requeue(ctx context.Context, id, reason string) (bool, error)
+	RunOfToken(ctx context.Context, tokenHash string) (storepkg.StoredRun, error)
+	DropTokens(ctx context.Context, agent string) error
+}
+
+// LogStore keeps runs' logs and the numbers of their stored events.
+type LogStore interface {
+	AppendLog(ctx context.Context, runID, data string) (int64, error)
+	AppendEvents(ctx context.Context, runID string, after, upTo int64, text string) (bool, error)
+	EventsAcked(ctx context.Context, runID string) (int64, error)
+	ReadLog(ctx context.Context, runID string, after int64) ([]storepkg.Chunk, error)
+}
+
+// BundleStore keeps bundle manifests.
+type BundleStore interface {
+	PutBundle(ctx context.Context, id string, m api.Manifest) error
+	GetBundle(ctx context.Context, id string) (api.Manifest, error)
+}
+
+// AgentStore keeps agents and their tokens' hashes.
+type AgentStore interface {
+	CreateAgent(ctx context.Context, name, tokenHash string, allowed map[string]string, maxConcurrency int) error
+	AgentOfToken(ctx context.Context, tokenHash string) (storepkg.StoredAgent, error)
+	AgentByName(ctx context.Context, name string) (storepkg.StoredAgent, error)
+	ListAgents(ctx context.Context) ([]storepkg.StoredAgent, error)
+	RevokeAgent(ctx context.Context, name string) error
+	AgentSeen(ctx context.Context, a api.Agent) error
+	EnsureAgent(ctx context.Context, name string) error
+}
+
+// SessionStore keeps the dashboard's sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s storepkg.StoredSession) error
+	LookupSession(ctx context.Context, idHash string) (storepkg.StoredSession, bool, error)
+	RevokeSession(ctx context.Context, idHash string) error
+}
+
+// BlobStore keeps blobs in the database, when servers share one.
+type BlobStore interface {
+	HasBlob(ctx context.Context, hash string) (bool, error)
+	BlobSize(ctx context.Context, hash string) (int64, error)
+	PutBlob(ctx context.Context, hash string, content io.Reader) error
+	OpenBlob(ctx context.Context, hash string) (io.ReadCloser, error)
+}
+
+// Peers are the other servers of a shared database.
+type Peers interface {
+	// Shared tells whether other servers may use the database.
+	Shared() bool
+	Publish(ctx context.Context, payload string) error
+	Listen(ctx context.Context, fn func(payload string)) error
+	Setting(ctx context.Context, name, value string) (string, error)
+	LookupSetting(ctx context.Context, name string) (string, bool, error)
+}
+
+// Store is all of it.
+type Store interface {
+	RunStore
+	Queue
+	LogStore
+	BundleStore
+	AgentStore
+	SessionStore
+	BlobStore
+	Peers
+	Close() error
+}
+
+var _ Store = (*storepkg.Store)(nil)
+
+type webSession = web.Session
+
+// dbSessions keeps the dashboard's sessions in the store, by a digest of
+// their ID, so that they survive a restart and work on every server.
+type dbSessions struct{ store SessionStore }
+
+func (d dbSessions) Create(ctx context.Context, s webSession) error {
+	return d.store.CreateSession(ctx, storepkg.StoredSession{IDHash: hashToken(s.ID), CSRF: s.CSRF, Token: s.Token, Expires: s.Expires})
+}
+
+func (d dbSessions) Lookup(ctx context.Context, id string) (webSession, bool, error) {
+	s, ok, err := d.store.LookupSession(ctx, hashToken(id))
+	if !ok || err != nil || !time.Now().Before(s.Expires) {
+		return webSession{}, false, err
+	}
+	return webSession{ID: id, CSRF: s.CSRF, Token: s.Token, Expires: s.Expires}, true, nil
+}
+
+func (d dbSessions) Revoke(ctx context.Context, id string) error {
+	return d.store.RevokeSession(ctx, hashToken(id))
+}
