@@ -87,14 +87,17 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 	}
 	runner.Run(ctx, runner.Options{
 		SourceDir: src,
-		Project:   project,
-		Env:       spec.Env,
-		RunID:     id,
-		Resolve:   run.Resolve,
-		ClientEnv: clientEnv,
-		PhaseEnv:  phaseBaseEnv(c),
-		Sink:      sink,
-		Logger:    c.Logger(),
+		// The client chose the files by the ignore rules; the bundle is
+		// copied whole.
+		SourceIsBundle: true,
+		Project:        project,
+		Env:            spec.Env,
+		RunID:          id,
+		Resolve:        run.Resolve,
+		ClientEnv:      clientEnv,
+		PhaseEnv:       phaseBaseEnv(c),
+		Sink:           sink,
+		Logger:         c.Logger(),
 		// The client's facts: git must not run as root on the bundle.
 		Git:     &spec.Git,
 		Sandbox: sbConfig,

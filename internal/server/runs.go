@@ -478,7 +478,22 @@ func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
 	if err != nil {
 		return nil, nil
 	}
+	// The build's secrets (image.secrets) are references the runner reads
+	// too; they never become variables of the phases.
+	var all []config.Ref
 	for _, ref := range refs {
+		all = append(all, ref)
+	}
+	if p.Image != nil {
+		secrets, err := p.Image.SecretReferences(p.Path, run.Env)
+		if err != nil {
+			return nil, nil
+		}
+		for _, ref := range secrets {
+			all = append(all, ref)
+		}
+	}
+	for _, ref := range all {
 		if ref.Store == config.SecretsManager {
 			secrets = append(secrets, ref.Name)
 		} else {
