@@ -47,16 +47,18 @@ type testServer struct {
 type runSet struct {
 	mu   sync.Mutex
 	live map[string]bool
+	err  error
 }
 
 func newRunSet() *runSet { return &runSet{live: map[string]bool{}} }
 
 func (r *runSet) start(id string) { r.mu.Lock(); r.live[id] = true; r.mu.Unlock() }
 func (r *runSet) end(id string)   { r.mu.Lock(); delete(r.live, id); r.mu.Unlock() }
-func (r *runSet) alive(_ context.Context, id string) bool {
+func (r *runSet) fail(err error)  { r.mu.Lock(); r.err = err; r.mu.Unlock() }
+func (r *runSet) alive(_ context.Context, id string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.live[id]
+	return r.live[id], r.err
 }
 
 // newTestServer serves the embedded store on a loopback port, on a new

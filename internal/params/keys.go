@@ -42,7 +42,7 @@ type Principal struct {
 // pair issued by one server replica is accepted by every other.
 type Keys struct {
 	store *Store // nil for NewKeys: scoped pairs in memory
-	alive func(ctx context.Context, runID string) bool
+	alive func(ctx context.Context, runID string) (bool, error)
 	now   func() time.Time
 
 	mu sync.Mutex
@@ -63,8 +63,10 @@ type KeysOptions struct {
 	DataDir string
 	// Alive tells whether a run still lives; a pair issued for a run is
 	// refused once it answers false. Every replica must answer alike (ask
-	// the shared database). Nil: pairs live until they expire.
-	Alive func(ctx context.Context, runID string) bool
+	// the shared database). An error (the database failing) answers the
+	// request with a 500, which clients retry, not with a refused key,
+	// which would fail the run. Nil: pairs live until they expire.
+	Alive func(ctx context.Context, runID string) (bool, error)
 }
 
 // OpenKeys returns the access keys of store, with its admin pair. On
@@ -261,8 +263,17 @@ func (k *Keys) lookup(ctx context.Context, id string) (string, Principal, error)
 		return "", Principal{}, fmt.Errorf("looking up access key %s: %w", id, err)
 	}
 	who.Expires = time.Unix(0, expires)
-	if k.now().After(who.Expires) || (who.RunID != "" && k.alive != nil && !k.alive(ctx, who.RunID)) {
+	if k.now().After(who.Expires) {
 		return "", Principal{}, errExpiredKey
+	}
+	if who.RunID != "" && k.alive != nil {
+		alive, err := k.alive(ctx, who.RunID)
+		if err != nil {
+			return "", Principal{}, fmt.Errorf("access key %s: is run %s alive: %w", id, who.RunID, err)
+		}
+		if !alive {
+			return "", Principal{}, errExpiredKey
+		}
 	}
 	plain, err := k.store.sealer.open(accessKeyAAD(id), sealed)
 	if err != nil {

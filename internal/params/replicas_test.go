@@ -290,3 +290,41 @@ func TestNewKeysInMemory(t *testing.T) {
 		t.Fatalf("after its run: %v", err)
 	}
 }
+
+// On PostgreSQL the admin pair is the database's: the first replica's
+// credentials file (a data dir moved from SQLite) becomes it, and the
+// others' files are rewritten to it.
+func TestAdminPairOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	url := pg.DB(t)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	var before []AdminCredentials
+	for _, dir := range dirs {
+		c, err := NewKeys().LoadOrCreateAdmin(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, c)
+	}
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	for i, dir := range dirs {
+		store, err := NewStore(ctx, openPostgres(t, url), keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, admin, err := OpenKeys(ctx, store, KeysOptions{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if admin.AccessKeyID != before[0].AccessKeyID || admin.SecretAccessKey != before[0].SecretAccessKey {
+			t.Fatalf("replica %d: admin pair %s, want the first data dir's %s", i, admin.AccessKeyID, before[0].AccessKeyID)
+		}
+		id, secret, err := adminFromFile(admin.CredentialsFile)
+		if err != nil || id != admin.AccessKeyID || secret != admin.SecretAccessKey {
+			t.Fatalf("replica %d's credentials file holds %s, %v", i, id, err)
+		}
+		if info, err := os.Stat(admin.CredentialsFile); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("replica %d's credentials file: %v %v", i, info.Mode(), err)
+		}
+	}
+}

@@ -291,8 +291,20 @@ func testScopedCredentials(t *testing.T, s *testServer) {
 			t.Errorf("%s: %v, want AccessDeniedException", what, err)
 		}
 	}
+	// A run store that fails is an error the client may retry, not a key
+	// refused for good (which would fail the run).
+	s.Runs.fail(errors.New("the database is down"))
+	once := ssm.NewFromConfig(s.config(key.AccessKeyID, key.SecretAccessKey), func(o *ssm.Options) {
+		o.BaseEndpoint = aws.String(s.URL)
+		o.RetryMaxAttempts = 1
+	})
+	_, err := once.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
+	if errorCode(err) != "InternalServerError" {
+		t.Fatalf("while the run store fails: %v", err)
+	}
+	s.Runs.fail(nil)
 	s.Runs.end("run-1")
-	_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
+	_, err = c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/dev/A")})
 	if errorCode(err) != "ExpiredTokenException" {
 		t.Fatalf("after the run ended: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/params"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 func info(p params.Parameter) api.ParamInfo {
@@ -123,7 +124,10 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		scope.RunID = runID
 		// For the server's in-memory keys (params.NewKeys); keys of
 		// params.OpenKeys ask the Alive func the server gave them.
-		scope.Alive = func() bool { return s.runAlive(context.Background(), runID) }
+		scope.Alive = func() bool {
+			alive, err := s.runAlive(context.Background(), runID)
+			return err == nil && alive
+		}
 	}
 	key, err := s.keys.Issue(r.Context(), scope)
 	if err != nil {
@@ -135,7 +139,13 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 
 // runAlive tells whether a run has not finished: a scoped key issued for
 // it is accepted until then. It is the Alive func of params.OpenKeys.
-func (s *Server) runAlive(ctx context.Context, runID string) bool {
+func (s *Server) runAlive(ctx context.Context, runID string) (bool, error) {
 	run, err := s.runs.GetRun(ctx, runID)
-	return err == nil && !api.Finished(run.Status)
+	if errors.Is(err, storepkg.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !api.Finished(run.Status), nil
 }
