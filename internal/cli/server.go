@@ -31,6 +31,8 @@ type serverOptions struct {
 	allowLocalDocker bool
 	database         string
 	masterKeyFile    string
+	retainRuns       int
+	retainDays       int
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -88,6 +90,8 @@ jetway server migrate.`,
 	cmd.Flags().BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
 	cmd.Flags().StringVar(&opts.database, "database", os.Getenv("JETWAY_DATABASE"), "PostgreSQL URL (postgres://user:password@host:5432/db) of a database several servers share; default $JETWAY_DATABASE, else SQLite in the data dir")
 	cmd.Flags().StringVar(&opts.masterKeyFile, "master-key-file", "", "the key that seals secret values (default DATA/master.key, created on first start); every server of one database needs the same")
+	cmd.Flags().IntVar(&opts.retainRuns, "retain-runs", 0, "keep the newest N runs; older finished ones go with their logs, and the bundles and blobs only they needed (0: keep all)")
+	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "keep finished runs this many days, then as --retain-runs (0: keep all)")
 	opts.sandbox.bind(cmd.Flags())
 	return cmd
 }
@@ -117,11 +121,14 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
 		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
 	}
+	if opts.retainRuns < 0 || opts.retainDays < 0 {
+		return usageError("--retain-runs and --retain-days take 0 (keep all) or more")
+	}
 	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
 		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
 	}
 	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
-		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout})
+		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays}})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
@@ -21,6 +22,8 @@ type blobs interface {
 	Put(ctx context.Context, hash string, size int64, compressed io.Reader) (int64, error)
 	Size(ctx context.Context, hash string) (int64, error)
 	WriteTar(ctx context.Context, w io.Writer, m api.Manifest) error
+	// Prune removes the blobs not in keep stored before cutoff.
+	Prune(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
 }
 
 func newBlobs(store Store, dir string) blobs {
@@ -40,6 +43,10 @@ func (f fileBlobs) Put(_ context.Context, hash string, size int64, r io.Reader) 
 func (f fileBlobs) Size(_ context.Context, hash string) (int64, error) { return f.dir.Size(hash) }
 func (f fileBlobs) WriteTar(_ context.Context, w io.Writer, m api.Manifest) error {
 	return f.dir.WriteTar(w, m)
+}
+
+func (f fileBlobs) Prune(_ context.Context, keep map[string]bool, cutoff time.Time) (int, error) {
+	return pruneDir(f.dir.Dir, keep, cutoff)
 }
 
 // dbBlobs are blobs in the shared database. The data dir caches them: an
@@ -88,6 +95,22 @@ func (d dbBlobs) WriteTar(ctx context.Context, w io.Writer, m api.Manifest) erro
 		// in the stream, like a missing file.
 	}
 	return d.cache.WriteTar(w, m)
+}
+
+func (d dbBlobs) Prune(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error) {
+	p, ok := d.store.(interface {
+		PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
+	})
+	if !ok {
+		return 0, nil
+	}
+	n, err := p.PruneBlobs(ctx, keep, cutoff)
+	if err != nil {
+		return n, err
+	}
+	// The cache forgets them too (a cached blob is as old as its fetch).
+	_, err = pruneDir(d.cache.Dir, keep, time.Now())
+	return n, err
 }
 
 // fetch copies a blob from the database into the cache.

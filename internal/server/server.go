@@ -50,6 +50,8 @@ type Options struct {
 	// IdleTimeout closes a kept-alive connection with no request for this
 	// long (default 2m).
 	IdleTimeout time.Duration
+	// Retention bounds the runs, logs, bundles and blobs kept.
+	Retention Retention
 }
 
 // Bounds of request bodies.
@@ -80,6 +82,7 @@ type Server struct {
 	hub   *hub
 	// localAgent is the name of the agent inside this server process.
 	localAgent string
+	retention  Retention
 
 	agents       *agents
 	leaseTimeout time.Duration
@@ -165,7 +168,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
-		runs: runs, blobs: newBlobs(runs, filepath.Join(opts.DataDir, "blobs")), hub: newHub(), newToken: newToken, stopping: make(chan struct{}), localAgent: localAgent,
+		runs: runs, blobs: newBlobs(runs, filepath.Join(opts.DataDir, "blobs")), hub: newHub(), newToken: newToken, stopping: make(chan struct{}), localAgent: localAgent, retention: opts.Retention,
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
 		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
@@ -346,6 +349,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer close(leasesDone); s.watchLeases(leasesCtx) }()
 	listenDone := make(chan struct{})
 	go func() { defer close(listenDone); s.listenPeers(leasesCtx) }()
+	retainDone := make(chan struct{})
+	go func() { defer close(retainDone); s.retain(leasesCtx) }()
 	var serveErr error
 	select {
 	case serveErr = <-done:
@@ -354,6 +359,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	stopLeases()
 	<-leasesDone
 	<-listenDone
+	<-retainDone
 	close(s.stopping) // waiting leases answer "nothing" now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
+)
+
+// With --retain-runs 2, the oldest finished runs go with their logs, and
+// so do the blobs only they needed; what the kept runs need stays.
+func TestRetention(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Runs: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	put := func(content string) string {
+		sum := sha256.Sum256([]byte(content))
+		hash := hex.EncodeToString(sum[:])
+		var z bytes.Buffer
+		enc, _ := zstd.NewWriter(&z)
+		enc.Write([]byte(content))
+		enc.Close()
+		if _, err := s.blobs.Put(ctx, hash, int64(len(content)), &z); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+	shared := put("shared")
+	var own []string
+	for i := range 4 {
+		own = append(own, put(fmt.Sprintf("own %d", i)))
+		bundle := fmt.Sprintf("b%d", i)
+		m := api.Manifest{Files: []api.File{{Path: "own", SHA256: own[i], Size: 5}, {Path: "shared", SHA256: shared, Size: 6}}}
+		if err := s.runs.PutBundle(ctx, bundle, m); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("r%d", i)
+		if err := s.runs.CreateRun(ctx, storepkg.StoredRun{Run: api.Run{ID: id, Project: "p", Status: api.StatusQueued, CreatedAt: time.Now(), Bundle: bundle}, ProjectFile: "project: p\n"}); err != nil {
+			t.Fatal(err)
+		}
+		s.appendLog(ctx, id, "log\n")
+		if _, err := s.runs.Transition(ctx, id, []string{api.StatusQueued}, api.StatusSucceeded, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Everything is past the grace an upload in progress gets.
+	old := time.Now().Add(-2 * retentionGrace)
+	if _, err := s.runs.(*storepkg.Store).DB().ExecContext(ctx, `UPDATE bundles SET created_at = ?`, old.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(filepath.Join(s.dataDir, "blobs"), func(path string, _ os.DirEntry, _ error) error {
+		return os.Chtimes(path, old, old)
+	})
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		_, err := s.runs.GetRun(ctx, fmt.Sprintf("r%d", i))
+		kept := i >= 2
+		if kept != (err == nil) {
+			t.Errorf("r%d: kept %v, got %v", i, kept, err)
+		}
+		if kept != s.blobs.Has(ctx, own[i]) {
+			t.Errorf("the blob of r%d: kept %v, has %v", i, kept, !kept)
+		}
+	}
+	if !s.blobs.Has(ctx, shared) {
+		t.Error("a blob kept runs share was removed")
+	}
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+)
+
+// Retention: old runs go with their logs, then what no kept run needs.
+
+// PruneRuns deletes the finished runs beyond the newest keep runs (keep
+// 0: no bound) or finished before cutoff (zero: no bound), with their
+// logs, and returns how many it deleted. Queued and active runs stay.
+func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int, error) {
+	finished := []any{api.StatusQueued, api.StatusProvisioning, api.StatusRunning}
+	var doomed []string
+	add := func(q string, args ...any) error {
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			doomed = append(doomed, id)
+		}
+		return rows.Err()
+	}
+	if keep > 0 {
+		// Counted among all runs: the newest keep are kept, whatever their state.
+		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND seq NOT IN (SELECT seq FROM runs ORDER BY seq DESC LIMIT ?)`, append(finished, keep)...); err != nil {
+			return 0, err
+		}
+	}
+	if !cutoff.IsZero() {
+		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND finished_at IS NOT NULL AND finished_at < ?`, append(finished, cutoff.UnixNano())...); err != nil {
+			return 0, err
+		}
+	}
+	deleted := 0
+	seen := map[string]bool{}
+	for _, id := range doomed {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return deleted, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM log_chunks WHERE run_id = ?`, id); err != nil {
+			tx.Rollback()
+			return deleted, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id); err != nil {
+			tx.Rollback()
+			return deleted, err
+		}
+		if err := tx.Commit(); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// PruneBundles deletes the manifests no run names that were stored
+// before cutoff (a newer one may be about to get its run), and returns
+// the content hashes the remaining manifests name: the blobs to keep.
+func (s *Store) PruneBundles(ctx context.Context, cutoff time.Time) (keep map[string]bool, err error) {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM bundles WHERE created_at < ? AND id NOT IN (SELECT bundle FROM runs)`, cutoff.UnixNano()); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT manifest FROM bundles`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	keep = map[string]bool{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var m api.Manifest
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			continue
+		}
+		for _, f := range m.Files {
+			if f.SHA256 != "" {
+				keep[f.SHA256] = true
+			}
+		}
+	}
+	return keep, rows.Err()
+}
+
+// PruneBlobs deletes the stored blobs not in keep that were stored before
+// cutoff (a newer one may belong to an upload in progress), and returns
+// how many.
+func (s *Store) PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs WHERE created_at < ?`, cutoff.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	var doomed []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if !keep[h] {
+			doomed = append(doomed, h)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for i, h := range doomed {
+		if err := s.DeleteBlob(ctx, h); err != nil {
+			return i, err
+		}
+	}
+	return len(doomed), nil
+}
