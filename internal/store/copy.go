@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jetway-dev/jetway/internal/sqldb"
+)
+
+// copied are the tables a move carries, with their columns, parents
+// before children. Sessions stay behind: whoever is signed in signs in
+// again on the new database.
+var copied = []struct {
+	table   string
+	columns []string
+}{
+	{"runs", []string{"seq", "id", "project", "status", "reason", "env", "started_by", "git", "bundle", "project_file", "pass", "created_at", "started_at", "finished_at", "summary",
+		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on"}},
+	{"log_chunks", []string{"run_id", "seq", "data"}},
+	{"agents", []string{"name", "token_hash", "created_at", "revoked", "info", "address", "last_seen", "allowed", "max_concurrency"}},
+	{"bundles", []string{"id", "manifest", "created_at"}},
+	{"blobs", []string{"hash", "size", "created_at"}},
+	{"blob_chunks", []string{"hash", "n", "data"}},
+}
+
+// CopyTo copies every run, log, agent, bundle manifest and stored blob of
+// s into dst, which must hold no run yet, in one transaction: the copy is
+// whole or absent. It reports how many rows of each table it copied.
+func (s *Store) CopyTo(ctx context.Context, dst *Store) (map[string]int, error) {
+	var n int
+	if err := dst.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs`).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, fmt.Errorf("the target database holds %d runs already; move into an empty database", n)
+	}
+	tx, err := dst.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	counts := map[string]int{}
+	for _, t := range copied {
+		cols := strings.Join(t.columns, ", ")
+		rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM `+t.table)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", t.table, err)
+		}
+		insert := `INSERT INTO ` + t.table + ` (` + cols + `) VALUES (?` + strings.Repeat(", ?", len(t.columns)-1) + `)`
+		for rows.Next() {
+			values := make([]any, len(t.columns))
+			ptrs := make([]any, len(values))
+			for i := range values {
+				ptrs[i] = &values[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if _, err := tx.ExecContext(ctx, insert, values...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("writing %s: %w", t.table, err)
+			}
+			counts[t.table]++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if dst.db.Dialect == sqldb.Postgres {
+		// New runs number on from the copied ones.
+		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('runs', 'seq'), COALESCE((SELECT MAX(seq) FROM runs), 0) + 1, false)`); err != nil {
+			return nil, err
+		}
+	}
+	return counts, tx.Commit()
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+)
+
+// A data dir's store moves into an empty PostgreSQL database whole: runs
+// with their logs and states, agents, bundles, blobs; new runs number on.
+func TestCopyToPostgres(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	create(t, src, "r1", "a")
+	create(t, src, "r2", "b")
+	if _, err := src.AppendLog(ctx, "r1", "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := src.AppendEvents(ctx, "r1", 0, 3, "three events\n"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	src.Transition(ctx, "r1", []string{api.StatusQueued}, api.StatusSucceeded, "", &api.Summary{Status: api.StatusSucceeded})
+	if err := src.CreateAgent(ctx, "builder", "hash", map[string]string{"pool": "x"}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.PutBundle(ctx, "b", api.Manifest{Files: []api.File{{Path: "f", SHA256: "h"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.PutBlob(ctx, "h", bytes.NewReader([]byte("content"))); err != nil {
+		t.Fatal(err)
+	}
+	dst := openPostgres(t, pg.DB(t))
+	counts, err := src.CopyTo(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["runs"] != 2 || counts["log_chunks"] != 2 || counts["agents"] != 1 {
+		t.Fatalf("counts %v", counts)
+	}
+	r1, err := dst.GetRun(ctx, "r1")
+	if err != nil || r1.Status != api.StatusSucceeded || r1.Summary == nil || r1.Pass["BUNDLE_X"] != "1" {
+		t.Fatalf("r1 %+v %v", r1, err)
+	}
+	chunks, _ := dst.ReadLog(ctx, "r1", 0)
+	if len(chunks) != 2 || chunks[1].Data != "three events\n" {
+		t.Fatalf("log %+v", chunks)
+	}
+	if acked, _ := dst.EventsAcked(ctx, "r1"); acked != 3 {
+		t.Fatalf("events acked %d", acked)
+	}
+	// The log goes on where it was.
+	if seq, err := dst.AppendLog(ctx, "r1", "more"); err != nil || seq != 3 {
+		t.Fatalf("next chunk %d %v", seq, err)
+	}
+	a, err := dst.AgentByName(ctx, "builder")
+	if err != nil || a.Allowed["pool"] != "x" || a.MaxConcurrency != 3 || a.TokenHash != "hash" {
+		t.Fatalf("agent %+v %v", a, err)
+	}
+	if _, err := dst.GetBundle(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := dst.OpenBlob(ctx, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "content" {
+		t.Fatalf("blob %q", b)
+	}
+	// New runs are numbered after the copied ones: newest first still holds.
+	if err := dst.CreateRun(ctx, StoredRun{Run: api.Run{ID: "r3", Project: "c", Status: api.StatusQueued, CreatedAt: time.Now(), Bundle: "b"}, ProjectFile: "project: c\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := dst.ListRuns(ctx, "", nil, 1); len(runs) != 1 || runs[0].ID != "r3" {
+		t.Fatalf("newest %+v", runs)
+	}
+	// A second move into the same database is refused.
+	if _, err := src.CopyTo(ctx, dst); err == nil {
+		t.Fatal("a copy into a database with runs succeeded")
+	}
+}
