@@ -93,6 +93,7 @@ jetway server migrate.`,
 	cmd.Flags().IntVar(&opts.retainRuns, "retain-runs", 0, "keep the newest N runs; older finished ones go with their logs, and the bundles and blobs only they needed (0: keep all)")
 	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "keep finished runs this many days, then as --retain-runs (0: keep all)")
 	opts.sandbox.bind(cmd.Flags())
+	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c))
 	return cmd
 }
 

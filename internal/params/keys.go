@@ -41,19 +41,18 @@ type Principal struct {
 // the store's database (their secrets sealed with the master key), so a
 // pair issued by one server replica is accepted by every other.
 type Keys struct {
-	store *Store // nil for NewKeys: scoped pairs in memory
+	store *Store
 	alive func(ctx context.Context, runID string) (bool, error)
 	now   func() time.Time
 
 	mu sync.Mutex
-	// mem holds the admin pair, and NewKeys' scoped pairs.
+	// mem holds the admin pair.
 	mem map[string]*accessKey
 }
 
 type accessKey struct {
 	secret string
 	who    Principal
-	alive  func() bool // NewKeys' scoped pairs only
 }
 
 // KeysOptions configure OpenKeys.
@@ -82,7 +81,7 @@ type KeysOptions struct {
 func OpenKeys(ctx context.Context, store *Store, opts KeysOptions) (*Keys, AdminCredentials, error) {
 	k := &Keys{store: store, alive: opts.Alive, now: time.Now, mem: map[string]*accessKey{}}
 	if store.db.Dialect != sqldb.Postgres {
-		admin, err := k.LoadOrCreateAdmin(opts.DataDir)
+		admin, err := k.loadOrCreateAdmin(opts.DataDir)
 		return k, admin, err
 	}
 	id, secret, err := k.sharedAdmin(ctx, opts.DataDir)
@@ -139,15 +138,6 @@ func (k *Keys) storedAdmin(ctx context.Context) (id, secret string, err error) {
 
 func accessKeyAAD(id string) string { return "access-key:" + id }
 
-// NewKeys returns an empty key set whose scoped pairs live in this
-// process's memory.
-//
-// It is what the server used before OpenKeys, whose pairs every replica
-// accepts; NewKeys and LoadOrCreateAdmin go once the server has moved.
-func NewKeys() *Keys {
-	return &Keys{mem: map[string]*accessKey{}, now: time.Now}
-}
-
 func newKeyPair(prefix string) (id, secret string) {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])
@@ -164,11 +154,6 @@ type Scope struct {
 	// RunID, when set, binds the pair to the run: it is refused once the
 	// Keys' Alive says the run has ended.
 	RunID string
-	// Alive binds a pair of NewKeys (in memory) to a run.
-	//
-	// Pairs of OpenKeys ignore it: they ask the Alive func OpenKeys was
-	// given with RunID, which works across replicas. It goes with NewKeys.
-	Alive func() bool
 }
 
 // IssuedKey is a scoped key pair.
@@ -191,17 +176,6 @@ func (k *Keys) Issue(ctx context.Context, scope Scope) (IssuedKey, error) {
 		who.Secrets[s] = true
 	}
 	issued := IssuedKey{AccessKeyID: id, SecretAccessKey: secret, Expires: who.Expires}
-	if k.store == nil {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		for kid, key := range k.mem { // drop expired keys as we go
-			if !key.who.Admin && now.After(key.who.Expires) {
-				delete(k.mem, kid)
-			}
-		}
-		k.mem[id] = &accessKey{secret: secret, who: who, alive: scope.Alive}
-		return issued, nil
-	}
 	db := k.store.db
 	if _, err := db.ExecContext(ctx, `DELETE FROM params_access_keys WHERE NOT admin AND expires_at < ?`, now.UnixNano()); err != nil {
 		return IssuedKey{}, fmt.Errorf("dropping expired key pairs: %w", err)
@@ -241,13 +215,7 @@ func (k *Keys) lookup(ctx context.Context, id string) (string, Principal, error)
 	key, ok := k.mem[id]
 	k.mu.Unlock()
 	if ok {
-		if !key.who.Admin && (k.now().After(key.who.Expires) || (key.alive != nil && !key.alive())) {
-			return "", Principal{}, errExpiredKey
-		}
-		return key.secret, key.who, nil
-	}
-	if k.store == nil {
-		return "", Principal{}, errUnknownKey
+		return key.secret, key.who, nil // the admin pair
 	}
 	var sealed []byte
 	var admin bool
@@ -306,14 +274,14 @@ type AdminCredentials struct {
 	CredentialsFile, ConfigFile  string
 }
 
-// LoadOrCreateAdmin reads the admin key pair from dataDir/credentials
+// loadOrCreateAdmin reads the admin key pair from dataDir/credentials
 // (profile jetway), creating it with dataDir/config on first start, both
 // 0600, so that the AWS CLI works against the store with
 // AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE pointing at them.
 //
 // OpenKeys calls it on SQLite; on PostgreSQL the admin pair is the
 // database's. The server calls it directly only until it uses OpenKeys.
-func (k *Keys) LoadOrCreateAdmin(dataDir string) (AdminCredentials, error) {
+func (k *Keys) loadOrCreateAdmin(dataDir string) (AdminCredentials, error) {
 	c := AdminCredentials{CredentialsFile: filepath.Join(dataDir, "credentials"), ConfigFile: filepath.Join(dataDir, "config")}
 	var err error
 	c.AccessKeyID, c.SecretAccessKey, err = adminFromFile(c.CredentialsFile)

@@ -266,31 +266,6 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	}
 }
 
-// The in-memory keys the server uses until it moves to OpenKeys.
-func TestNewKeysInMemory(t *testing.T) {
-	ctx := context.Background()
-	k := NewKeys()
-	admin, err := k.LoadOrCreateAdmin(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, who, err := k.lookup(ctx, admin.AccessKeyID); err != nil || !who.Admin {
-		t.Fatalf("admin: %+v, %v", who, err)
-	}
-	alive := true
-	key, err := k.Issue(ctx, Scope{Parameters: []string{"/dev/A"}, TTL: time.Minute, Alive: func() bool { return alive }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if secret, who, err := k.lookup(ctx, key.AccessKeyID); err != nil || secret != key.SecretAccessKey || !who.Parameters["/dev/A"] || who.Admin {
-		t.Fatalf("scoped: %+v, %v", who, err)
-	}
-	alive = false
-	if _, _, err := k.lookup(ctx, key.AccessKeyID); !errors.Is(err, errExpiredKey) {
-		t.Fatalf("after its run: %v", err)
-	}
-}
-
 // On PostgreSQL the admin pair is the database's: the first replica's
 // credentials file (a data dir moved from SQLite) becomes it, and the
 // others' files are rewritten to it.
@@ -300,7 +275,7 @@ func TestAdminPairOnPostgres(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir()}
 	var before []AdminCredentials
 	for _, dir := range dirs {
-		c, err := NewKeys().LoadOrCreateAdmin(dir)
+		c, err := (&Keys{mem: map[string]*accessKey{}, now: time.Now}).loadOrCreateAdmin(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,13 +121,7 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		scope.Parameters, scope.Secrets = runRefs(run)
-		scope.RunID = runID
-		// For the server's in-memory keys (params.NewKeys); keys of
-		// params.OpenKeys ask the Alive func the server gave them.
-		scope.Alive = func() bool {
-			alive, err := s.runAlive(context.Background(), runID)
-			return err == nil && alive
-		}
+		scope.RunID = runID // its key dies with the run, on every server
 	}
 	key, err := s.keys.Issue(r.Context(), scope)
 	if err != nil {
@@ -137,10 +131,17 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Expiration: key.Expires.UTC(), Region: "us-east-1"})
 }
 
-// runAlive tells whether a run has not finished: a scoped key issued for
-// it is accepted until then. It is the Alive func of params.OpenKeys.
-func (s *Server) runAlive(ctx context.Context, runID string) (bool, error) {
-	run, err := s.runs.GetRun(ctx, runID)
+// runAlive returns the Alive func of params.OpenKeys: whether a run has
+// not finished, so a scoped key issued for it is accepted until then. Every
+// server asks the database, so they agree.
+func runAlive(runs RunStore) func(ctx context.Context, runID string) (bool, error) {
+	return func(ctx context.Context, runID string) (bool, error) {
+		return isAlive(ctx, runs, runID)
+	}
+}
+
+func isAlive(ctx context.Context, runs RunStore, runID string) (bool, error) {
+	run, err := runs.GetRun(ctx, runID)
 	if errors.Is(err, storepkg.ErrNotFound) {
 		return false, nil
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,13 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/sqldb"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // openStore opens the embedded database in the data dir, or the shared
 // PostgreSQL database that opts.Database names.
-func openStore(ctx context.Context, opts Options) (Store, error) {
+func openStore(ctx context.Context, opts Options) (*storepkg.Store, error) {
 	switch {
 	case opts.Database == "":
 		return storepkg.Open(ctx, opts.DataDir)
@@ -36,8 +38,46 @@ func openStore(ctx context.Context, opts Options) (Store, error) {
 	}
 }
 
+// openParams opens the parameter store and its access keys: in the data
+// dir's params.db, or in the shared database beside the runs. Secure
+// values are sealed with the master key, which every server of a shared
+// database must be given (the database alone reveals no value).
+func openParams(ctx context.Context, opts Options, runs *storepkg.Store) (*params.Store, *params.Keys, params.AdminCredentials, error) {
+	masterKey := cmp.Or(opts.MasterKeyFile, filepath.Join(opts.DataDir, "master.key"))
+	var store *params.Store
+	var err error
+	if runs.Shared() {
+		store, err = params.NewStore(ctx, runs.DB(), masterKey)
+	} else {
+		store, err = params.OpenSQLiteStore(ctx, filepath.Join(opts.DataDir, "params.db"), masterKey)
+	}
+	if err != nil {
+		return nil, nil, params.AdminCredentials{}, err
+	}
+	keys, admin, err := params.OpenKeys(ctx, store, params.KeysOptions{DataDir: opts.DataDir, Alive: runAlive(runs)})
+	if err != nil {
+		store.Close()
+		return nil, nil, params.AdminCredentials{}, err
+	}
+	return store, keys, admin, nil
+}
+
 // tokenSetting is the API token's hash in a shared database.
 const tokenSetting = "api_token_sha256"
+
+// AdoptToken makes token the one every server of a shared database takes
+// (jetway server migrate: the data dir's token keeps working), unless the
+// database has one already, which it returns an error about.
+func AdoptToken(ctx context.Context, peers Peers, token string) error {
+	stored, err := peers.Setting(ctx, tokenSetting, hashToken(token))
+	if err != nil {
+		return err
+	}
+	if stored != hashToken(token) {
+		return errors.New("the database's servers use another API token already")
+	}
+	return nil
+}
 
 // sharedToken loads or creates the API token in tokenFile. Servers that
 // share a database must share the token too: the first to start records

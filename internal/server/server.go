@@ -127,15 +127,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		runs.Close()
 		return nil, err
 	}
-	store, err := params.OpenStore(ctx, opts.DataDir)
+	store, keys, admin, err := openParams(ctx, opts, runs)
 	if err != nil {
-		runs.Close()
-		return nil, err
-	}
-	keys := params.NewKeys()
-	admin, err := keys.LoadOrCreateAdmin(opts.DataDir)
-	if err != nil {
-		store.Close()
 		runs.Close()
 		return nil, err
 	}
