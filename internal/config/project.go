@@ -7,12 +7,15 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jetway-dev/jetway/internal/mask"
 )
 
 // FileName is the project file jetway looks for.
@@ -45,6 +48,10 @@ type Project struct {
 	Limits  Limits
 	// RunsOn are the labels an agent must have to take the project's runs.
 	RunsOn map[string]string
+	// Artifacts are the workspace paths (slash-separated, relative; a
+	// final / for a directory; path.Match globs per segment) that the
+	// runner keeps after the phases.
+	Artifacts []string
 	// Path is the file the project was read from.
 	Path string
 }
@@ -60,6 +67,17 @@ type Var struct {
 	Name  string
 	Value string
 	Line  int
+	// FromRun marks a variable given for one run only (jetway deploy -e,
+	// jetway rerun -e) rather than in the file; it overrides the file's.
+	FromRun bool
+}
+
+// key names the variable in messages: where the user wrote it.
+func (v Var) key() string {
+	if v.FromRun {
+		return "-e " + v.Name
+	}
+	return "env.vars." + v.Name
 }
 
 // Phases are shell commands, run in order with CodeBuild's semantics.
@@ -81,11 +99,12 @@ type rawProject struct {
 		Build     []string `yaml:"build"`
 		PostBuild []string `yaml:"post_build"`
 	} `yaml:"phases"`
-	Hooks   rawHooks          `yaml:"hooks"`
-	Release *rawRelease       `yaml:"release"`
-	Timeout string            `yaml:"timeout"`
-	Limits  rawLimits         `yaml:"limits"`
-	RunsOn  map[string]string `yaml:"runs_on"`
+	Hooks     rawHooks          `yaml:"hooks"`
+	Release   *rawRelease       `yaml:"release"`
+	Timeout   string            `yaml:"timeout"`
+	Limits    rawLimits         `yaml:"limits"`
+	RunsOn    map[string]string `yaml:"runs_on"`
+	Artifacts []string          `yaml:"artifacts"`
 }
 
 type rawEnv struct {
@@ -151,7 +170,7 @@ func (p *Project) Matches(labels map[string]string) bool {
 
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, timeout, limits, runs_on",
+	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, artifacts, timeout, limits, runs_on",
 	"config.rawHooks":   hookKeys,
 	"config.rawRelease": releaseKeys,
 	"config.rawEnv":     "vars, pass, block",
@@ -174,6 +193,14 @@ func Load(path string) (*Project, error) {
 
 // Parse validates a project file's content.
 func Parse(path string, data []byte) (*Project, error) {
+	return ParseWithVars(path, data, nil)
+}
+
+// ParseWithVars validates a project file's content with the variables
+// given for one run (jetway deploy -e NAME=VALUE): they add to env.vars or
+// override its values, and are checked as the file is (names, references,
+// env.block; see CheckRunVar), before release.env, which may name them.
+func ParseWithVars(path string, data []byte, runVars map[string]string) (*Project, error) {
 	var raw rawProject
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -226,6 +253,12 @@ func Parse(path string, data []byte) (*Project, error) {
 				return nil, bad(fmt.Sprintf("%s[%d]", list.key, i), "%s: %q: %v", list.key, e, err)
 			}
 		}
+	}
+	if err := p.addRunVars(runVars); err != nil {
+		return nil, err
+	}
+	if p.Artifacts, err = parseArtifacts(raw.Artifacts, bad); err != nil {
+		return nil, err
 	}
 	if p.Limits, err = parseLimits(raw.Limits, bad); err != nil {
 		return nil, err
@@ -350,17 +383,172 @@ func (p *Project) References(env string) (map[string]Ref, error) {
 		value := v.Value
 		if envPlaceholder.MatchString(value) {
 			if env == "" {
-				return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", v.Name)}
+				return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", v.key())}
 			}
 			value = ExpandEnv(value, env)
 		}
 		ref, ok, err := ParseRef(value)
 		if err != nil {
-			return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("env.vars.%s: %v", v.Name, err)}
+			return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("%s: %v", v.key(), err)}
 		}
 		if ok {
 			refs[v.Name] = ref
 		}
 	}
 	return refs, nil
+}
+
+// Bounds of the variables given for one run.
+const (
+	MaxRunVars     = 100
+	MaxRunVarValue = 32 << 10
+)
+
+// steering are the names no run variable given on the command line may
+// take, reference or not: they steer jetway itself or the tools that hold
+// a run's credentials (JETWAY_RUN_TOKEN, the ssh agent, docker's and git's
+// credential helpers). Matched against the upper-cased name.
+var steering = []string{"JETWAY_*", "SSH_AUTH_SOCK", "DOCKER_CONFIG", "GIT_ASKPASS"}
+
+// RunVarError is a refused variable given for one run (-e NAME=VALUE).
+type RunVarError struct {
+	Name, Msg string
+}
+
+func (e *RunVarError) Error() string { return fmt.Sprintf("-e %s: %s", e.Name, e.Msg) }
+
+// ParseRunVar splits one -e argument, NAME=VALUE.
+func ParseRunVar(arg string) (name, value string, err error) {
+	name, value, ok := strings.Cut(arg, "=")
+	if !ok {
+		return "", "", &RunVarError{Name: arg, Msg: "write NAME=VALUE or NAME=SSM:/path/to/parameter"}
+	}
+	return name, value, nil
+}
+
+// CheckRunVar tells whether NAME=VALUE may be given for one run of the
+// project. The name must be a variable name that env.block does not
+// block. Of the built-in block list, the names that steer jetway and the
+// credential tools (JETWAY_*, SSH_AUTH_SOCK, DOCKER_CONFIG, GIT_ASKPASS)
+// are refused outright; AWS_*, *_TOKEN, *_SECRET* and *_PASSWORD* only
+// with a plain value: a value given on the command line is stored with
+// the run, so a secret is given as a reference, which is resolved on the
+// runner (-e DB_PASSWORD=SSM:/prod/DB_PASSWORD). A plain value whose name
+// looks secret (LooksSecret) is masked in the log, so it must be long
+// enough for the masker.
+func (p *Project) CheckRunVar(name, value string) error {
+	bad := func(format string, args ...any) error {
+		return &RunVarError{Name: name, Msg: fmt.Sprintf(format, args...)}
+	}
+	if !envNameRE.MatchString(name) || len(name) > 256 {
+		return bad("%q is not a variable name (letters, digits and _, not starting with a digit)", name)
+	}
+	for _, b := range compilePatterns(p.Block) {
+		if b.match(name) {
+			return bad("env.block of %s blocks this name", p.Path)
+		}
+	}
+	if matchAnyGlob(steering, name) {
+		return bad("jetway never gives a run this variable: it steers jetway itself or the tools that hold the run's credentials")
+	}
+	if strings.ContainsRune(value, 0) {
+		return bad("the value holds a NUL byte, which no environment variable can")
+	}
+	if len(value) > MaxRunVarValue {
+		return bad("the value is %d bytes; at most %d are allowed (store a larger one as a parameter and give SSM:/path)", len(value), MaxRunVarValue)
+	}
+	_, isRef, err := ParseRef(ExpandEnv(value, "env"))
+	if err != nil {
+		return bad("%v", err)
+	}
+	if isRef {
+		return nil
+	}
+	if matchAnyGlob(builtinBlock, name) {
+		return bad("a plain value would be stored with the run as it is; store it as a parameter (jetway params put /ENV/%s --type SecureString) and give -e %s=SSM:/ENV/%s", name, name, name)
+	}
+	if LooksSecret(name) && value != "" && len(value) < mask.MinSecretLen {
+		return bad("the name looks secret, so the value is masked in the log, and the masker needs at least %d characters", mask.MinSecretLen)
+	}
+	return nil
+}
+
+// addRunVars checks the variables given for one run and sets them: a name
+// of env.vars gets the new value in its place, a new name goes after them
+// (in name order).
+func (p *Project) addRunVars(vars map[string]string) error {
+	if len(vars) > MaxRunVars {
+		return &RunVarError{Name: "…", Msg: fmt.Sprintf("%d variables given for the run; at most %d are allowed", len(vars), MaxRunVars)}
+	}
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		value := vars[name]
+		if err := p.CheckRunVar(name, value); err != nil {
+			return err
+		}
+		v := Var{Name: name, Value: value, FromRun: true}
+		if i := slices.IndexFunc(p.Vars, func(v Var) bool { return v.Name == name }); i >= 0 {
+			p.Vars[i] = v
+			continue
+		}
+		p.Vars = append(p.Vars, v)
+	}
+	return nil
+}
+
+// Masked is what a secret value is shown as.
+const Masked = "[MASKED]"
+
+// ShownVars is how the variables given for a run are shown (jetway runs
+// show, the dashboard, the API): references as written, never resolved;
+// plain values as given, but [MASKED] for a name that looks secret.
+func ShownVars(vars map[string]string) map[string]string {
+	if len(vars) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(vars))
+	for name, value := range vars {
+		if _, isRef, _ := ParseRef(ExpandEnv(value, "env")); !isRef && LooksSecret(name) && value != "" {
+			value = Masked
+		}
+		out[name] = value
+	}
+	return out
+}
+
+// MaxArtifactPatterns bounds the entries of artifacts:.
+const MaxArtifactPatterns = 100
+
+// parseArtifacts validates artifacts: workspace paths, slash-separated and
+// relative, each segment a name or a path.Match glob; a final / asks for a
+// directory.
+func parseArtifacts(list []string, bad func(key, format string, args ...any) error) ([]string, error) {
+	if len(list) > MaxArtifactPatterns {
+		return nil, bad("artifacts", "artifacts: %d entries; at most %d are allowed (name directories: coverage/)", len(list), MaxArtifactPatterns)
+	}
+	var out []string
+	for i, entry := range list {
+		key := fmtIndex("artifacts", i)
+		dir := strings.HasSuffix(entry, "/")
+		clean := path.Clean(strings.TrimSuffix(entry, "/"))
+		switch {
+		case strings.TrimSpace(entry) == "":
+			return nil, bad(key, "artifacts: an empty path; write a workspace path such as coverage/ or log/*.xml")
+		case strings.HasPrefix(entry, "/"):
+			return nil, bad(key, "artifacts: %q is absolute; artifacts are paths in the workspace, e.g. coverage/", entry)
+		case clean == "." || clean == ".." || strings.HasPrefix(clean, "../"):
+			return nil, bad(key, "artifacts: %q is not beneath the workspace; name a file or directory in it, e.g. coverage/", entry)
+		case strings.ContainsRune(entry, 0) || strings.Contains(entry, "\\"):
+			return nil, bad(key, "artifacts: %q holds a NUL or a backslash; use / between names", entry)
+		}
+		for _, seg := range strings.Split(clean, "/") {
+			if _, err := path.Match(seg, ""); err != nil {
+				return nil, bad(key, "artifacts: %q: %q is not a glob such as *.xml", entry, seg)
+			}
+		}
+		if dir {
+			clean += "/"
+		}
+		out = append(out, clean)
+	}
+	return out, nil
 }

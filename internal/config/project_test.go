@@ -1,6 +1,9 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +226,105 @@ func TestRunsOn(t *testing.T) {
 	}
 	if _, err := Parse("jetway.yaml", []byte("project: p\nruns_on:\n  pool: \"a b\"\n")); err == nil || !strings.Contains(err.Error(), "jetway.yaml:2") {
 		t.Errorf("a bad label: %v", err)
+	}
+}
+
+func TestParseWithVars(t *testing.T) {
+	p, err := ParseWithVars("jetway.yaml", []byte(goodProject), map[string]string{
+		"DOCKER_HOST": "tcp://other:2375",        // overrides the file's
+		"DB_PASSWORD": "SSM:/#{ssm_env}/DB_PASS", // a reference of a blocked name
+		"APP_KEY":     "abcdef",                  // plain, looks secret
+		"COLOR":       "blue",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range p.Vars {
+		got = append(got, fmt.Sprintf("%s=%s/%v", v.Name, v.Value, v.FromRun))
+	}
+	want := []string{"DOCKER_HOST=tcp://other:2375/true", "JETS_SSH_KEY=SSM:/#{ssm_env}/JETS_SSH_KEY/false", "DOCKER_PASS=secret:prod/registry:password/false",
+		"APP_KEY=abcdef/true", "COLOR=blue/true", "DB_PASSWORD=SSM:/#{ssm_env}/DB_PASS/true"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("vars\n got %q\nwant %q", got, want)
+	}
+	refs, err := p.References(p.Env("prod"))
+	if err != nil || refs["DB_PASSWORD"].Name != "/prod/DB_PASS" || len(refs) != 3 {
+		t.Fatalf("refs %+v %v", refs, err)
+	}
+	shown := ShownVars(map[string]string{"APP_KEY": "abcdef", "COLOR": "blue", "DB_PASSWORD": "SSM:/x/DB", "EMPTY_TOKEN": ""})
+	if shown["APP_KEY"] != Masked || shown["COLOR"] != "blue" || shown["DB_PASSWORD"] != "SSM:/x/DB" || shown["EMPTY_TOKEN"] != "" {
+		t.Fatalf("shown %v", shown)
+	}
+}
+
+func TestParseWithVarsRefuses(t *testing.T) {
+	file := goodProject + "  \n"
+	file = strings.Replace(file, `pass: ["BUNDLE_*"]`, `pass: ["BUNDLE_*"]`+"\n  block: [\"INTERNAL_*\"]", 1)
+	tests := []struct{ name, value, want string }{
+		{"1ABC", "x", `-e 1ABC: "1ABC" is not a variable name`},
+		{"A-B", "x", `is not a variable name`},
+		{"", "x", `is not a variable name`},
+		{"INTERNAL_URL", "x", "-e INTERNAL_URL: env.block of jetway.yaml blocks this name"},
+		{"JETWAY_RUN_TOKEN", "SSM:/x", "-e JETWAY_RUN_TOKEN: jetway never gives a run this variable"},
+		{"ssh_auth_sock", "/tmp/x", "jetway never gives a run this variable"},
+		{"GITHUB_TOKEN", "ghp_plain", "-e GITHUB_TOKEN: a plain value would be stored with the run as it is; store it as a parameter"},
+		{"AWS_SECRET_ACCESS_KEY", "plain", "store it as a parameter"},
+		{"DB_PASSWORD", "hunter2", "store it as a parameter"},
+		{"API_KEY", "abc", "the masker needs at least 4 characters"},
+		{"BAD_REF", "SSM:relative/x", `-e BAD_REF: reference "SSM:relative/x"`},
+		{"NUL", "a\x00b", "NUL byte"},
+		{"BIG", strings.Repeat("x", MaxRunVarValue+1), "at most 32768 are allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseWithVars("jetway.yaml", []byte(file), map[string]string{tt.name: tt.value})
+			var rv *RunVarError
+			if !errors.As(err, &rv) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	many := map[string]string{}
+	for i := range MaxRunVars + 1 {
+		many[fmt.Sprintf("V%d", i)] = "x"
+	}
+	if _, err := ParseWithVars("jetway.yaml", []byte(goodProject), many); err == nil || !strings.Contains(err.Error(), "at most 100") {
+		t.Fatalf("too many: %v", err)
+	}
+	// A reference with #{ssm_env} but no environment is the References error, named by -e.
+	p, err := ParseWithVars("jetway.yaml", []byte("project: a\n"), map[string]string{"X": "SSM:/#{ssm_env}/X"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.References(""); err == nil || !strings.Contains(err.Error(), "-e X uses #{ssm_env}") {
+		t.Fatalf("no env: %v", err)
+	}
+}
+
+func TestParseArtifacts(t *testing.T) {
+	p, err := Parse("jetway.yaml", []byte("project: a\nartifacts: [coverage/, \"log/*.xml\", ./out/report.txt, \"*/junit/\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"coverage/", "log/*.xml", "out/report.txt", "*/junit/"}; !slices.Equal(p.Artifacts, want) {
+		t.Fatalf("artifacts %q, want %q", p.Artifacts, want)
+	}
+	tests := []struct{ entry, want string }{
+		{`""`, "jetway.yaml:3: artifacts: an empty path"},
+		{"/etc/passwd", `artifacts: "/etc/passwd" is absolute`},
+		{"../x", `artifacts: "../x" is not beneath the workspace`},
+		{"a/../../x", "is not beneath the workspace"},
+		{".", "is not beneath the workspace"},
+		{`"log/[a-"`, `"[a-" is not a glob`},
+		{`'a\b'`, "a backslash"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.entry, func(t *testing.T) {
+			_, err := Parse("jetway.yaml", []byte("project: a\nartifacts:\n  - "+tt.entry+"\n"))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -30,7 +30,8 @@ const releaseKeys = "command, env"
 
 // parseRelease validates release:. It needs image: (the release runs in
 // the image just built) and names in env that the run has: a run
-// variable of env.vars, or a name env.pass lets through.
+// variable of env.vars or given for the run (-e, which Parse sets before
+// it checks release:), or a name env.pass lets through.
 func (p *Project) parseRelease(raw *rawRelease, bad func(key, format string, args ...any) error) (*Release, error) {
 	rel := &Release{Env: raw.Env, Line: raw.Command.Line}
 	if p.Image == nil {
@@ -70,7 +71,7 @@ func (p *Project) parseRelease(raw *rawRelease, bad func(key, format string, arg
 		}
 		seen[name] = true
 		if !p.hasVar(name) && !passes(name, pass, block) {
-			return nil, bad(key, "release.env: %s is neither a run variable (env.vars) nor passed from the deployer's environment (env.pass); add it to one of them", name)
+			return nil, bad(key, "release.env: %s is neither a run variable (env.vars) nor passed from the deployer's environment (env.pass); add it to one of them, or give it for the run (jetway deploy -e %s=VALUE)", name, name)
 		}
 	}
 	return rel, nil

@@ -87,3 +87,20 @@ func TestSplitWords(t *testing.T) {
 		}
 	}
 }
+
+// A name given with -e is a run variable for release.env: the check knows
+// the run's variables, so a deploy that gives it loads, and one that does
+// not fails as before.
+func TestReleaseEnvAcceptsRunVars(t *testing.T) {
+	file := []byte("project: a\nimage: {name: x}\nrelease:\n  command: migrate\n  env: [DATABASE_URL]\n")
+	if _, err := Parse("jetway.yaml", file); err == nil || !strings.Contains(err.Error(), "jetway deploy -e DATABASE_URL=VALUE") {
+		t.Fatalf("without -e: %v", err)
+	}
+	p, err := ParseWithVars("jetway.yaml", file, map[string]string{"DATABASE_URL": "SSM:/dev/DATABASE_URL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Release == nil || !p.hasVar("DATABASE_URL") {
+		t.Fatalf("release %+v vars %+v", p.Release, p.Vars)
+	}
+}
