@@ -11,9 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/registry"
+	"github.com/docker/docker/client"
+
+	"github.com/jetway-dev/jetway/internal/build"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
@@ -199,4 +204,116 @@ func randHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// TestBuildKitCacheFromRegistry: image.cache_from: registry warms a fresh
+// Docker host. A run on one host builds with inline cache metadata and
+// pushes to a TLS registry; the first run on another host with an empty
+// data root, after a source change, imports that cache: its dependency
+// step is reported cached and its layer is the first host's, byte for
+// byte (the step writes a random value, so a rebuild would differ).
+func TestBuildKitCacheFromRegistry(t *testing.T) {
+	b := bed.Get(t)
+	ctx := context.Background()
+	// The registry before the daemons: dockerd's BuildKit reads the CAs
+	// it trusts when it starts.
+	reg, stopReg, err := b.StartTLSRegistry(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stopReg() })
+	first, stopFirst, err := b.NewBridgedDocker(ctx, "cache-first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stopFirst() })
+	fresh, stopFresh, err := b.NewBridgedDocker(ctx, "cache-fresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stopFresh() })
+
+	// The base image comes from the registry, as on a real fresh host.
+	base := reg + "/e2e-cache/base:latest"
+	c1, err := testbed.LocalClient(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	if err := testbed.ImportBaseImage(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.ImageTag(ctx, testbed.BaseImage, base); err != nil {
+		t.Fatal(err)
+	}
+	auth := registry.AuthConfig{Username: b.RegistryUser, Password: b.RegistryPass, ServerAddress: reg}
+	if _, err := build.Push(ctx, c1, base, &auth, io.Discard); err != nil {
+		t.Fatalf("pushing the base image to the TLS registry: %v", err)
+	}
+
+	s := startServer(t, t.TempDir(), freePort(t), 2)
+	key, _ := os.ReadFile(b.ClientKey)
+	known, _ := os.ReadFile(b.KnownHosts)
+	s.putParam(t, "/e2e/JETS_SSH_KEY", "SecureString", string(key))
+	s.putParam(t, "/e2e/JETS_SSH_KNOWN", "SecureString", string(known))
+	s.putParam(t, "/e2e/DOCKER_PASS", "SecureString", b.RegistryPass)
+	dir := t.TempDir()
+	project := func(socket string) string {
+		return fmt.Sprintf(`project: e2e-cache-from
+ssm_env: e2e
+env:
+  vars:
+    DOCKER_HOST: %s
+    JETS_SSH_KEY: SSM:/#{ssm_env}/JETS_SSH_KEY
+    JETS_SSH_KNOWN: SSM:/#{ssm_env}/JETS_SSH_KNOWN
+    DOCKER_USER: %s
+    DOCKER_PASS: SSM:/#{ssm_env}/DOCKER_PASS
+    DOCKER_REGISTRY: %s
+image:
+  name: %s/e2e-cache-from
+  push: true
+  cache_from: registry
+phases:
+  build: []
+`, b.DockerHostSSHTo(socket), b.RegistryUser, reg, reg)
+	}
+	writeFiles(t, dir, map[string]string{
+		"app.txt": "one\n",
+		"Dockerfile": fmt.Sprintf(`FROM %s
+RUN echo "deps $(cat /proc/sys/kernel/random/uuid)" > /deps
+COPY app.txt /app.txt
+`, base),
+		"jetway.yaml": project(first),
+	})
+	code, out1, err1 := s.jetway(t, ctx, dir, "run")
+	if code != 0 {
+		t.Fatalf("run on the first host: exit %d\n%s\n%s", code, out1, err1)
+	}
+	writeFiles(t, dir, map[string]string{"app.txt": "two\n", "jetway.yaml": project(fresh)})
+	code, out2, err2 := s.jetway(t, ctx, dir, "run")
+	if code != 0 {
+		t.Fatalf("first run on the fresh host: exit %d\n%s\n%s", code, out2, err2)
+	}
+	if !regexp.MustCompile(`(?m)\[2/3\] RUN echo "deps .* CACHED$`).MatchString(out2) || !strings.Contains(out2, "1/2 steps cached") {
+		t.Fatalf("the fresh host's first build did not take the dependency step from the registry's cache:\n%s", out2)
+	}
+
+	c2, err := testbed.LocalClient(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ref := reg + "/e2e-cache-from:latest"
+	layers := func(c *client.Client) []string {
+		t.Helper()
+		img, err := c.ImageInspect(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img.RootFS.Layers
+	}
+	l1, l2 := layers(c1), layers(c2)
+	if len(l1) != 3 || len(l2) != 3 || l1[1] != l2[1] || l1[2] == l2[2] {
+		t.Fatalf("layers on the first host %v, on the fresh host %v: want the same dependency layer and another app layer", l1, l2)
+	}
 }

@@ -129,7 +129,7 @@ func BuildKit(ctx context.Context, engine SessionEngine, opts Options, log io.Wr
 		}
 		switch {
 		case m.Error != "":
-			buildErr = &Error{Message: m.Error}
+			buildErr = &Error{Message: m.Error + RegistryHint(m.Error)}
 		case m.ID == "moby.buildkit.trace" && len(m.Aux) > 0:
 			var dt []byte
 			if err := json.Unmarshal(m.Aux, &dt); err != nil {

@@ -85,8 +85,12 @@ func (r *statusReport) update(s *controlapi.StatusResponse) {
 			head += " " + st.name
 		}
 		switch {
+		case v.Error != "" && strings.HasPrefix(st.name, cacheImportPrefix):
+			// Not a failure: BuildKit goes on without the cache, and the
+			// first build of an image has none to import.
+			r.printf("%s: nothing imported (%s)%s; building without it", head, v.Error, RegistryHint(v.Error))
 		case v.Error != "":
-			r.printf("%s ERROR: %s", head, v.Error)
+			r.printf("%s ERROR: %s%s", head, v.Error, RegistryHint(v.Error))
 		case v.Cached:
 			r.printf("%s CACHED", head)
 		default:
@@ -140,4 +144,22 @@ func parseStepName(name string) (Step, bool) {
 
 func roundDuration(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+}
+
+// cacheImportPrefix starts the name of the vertex that imports the cache
+// of image.cache_from.
+const cacheImportPrefix = "importing cache manifest from "
+
+// RegistryHint says what to do about a registry error that BuildKit makes
+// where the classic builder did not: a plain-HTTP registry that the
+// daemon lists as insecure in the HOST:PORT form. dockerd (20.10 and
+// later) hands only http://HOST:PORT entries of insecure-registries to
+// its BuildKit as plain HTTP; HOST:PORT ones it cannot parse as URLs and
+// passes as nothing, so BuildKit speaks HTTPS to them. It returns "" for
+// other errors.
+func RegistryHint(msg string) string {
+	if !strings.Contains(msg, "server gave HTTP response to HTTPS client") {
+		return ""
+	}
+	return " (a plain-HTTP registry: BuildKit on the Docker host speaks HTTPS to it unless the daemon lists it with its scheme, \"insecure-registries\": [\"http://HOST:PORT\"] in daemon.json; or serve the registry over TLS, or set image.builder: classic)"
 }
