@@ -88,7 +88,7 @@ func TestSyncFSSwapRaceNeverLeavesTheWorkspace(t *testing.T) {
 	ws := t.TempDir()
 	outside, secret := outsideSecret(t)
 	must(t, os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\nCOPY . /z\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(ws, "a-padding"), bytes.Repeat([]byte{'p'}, 1<<20), 0o644))
+	must(t, os.WriteFile(filepath.Join(ws, "a-padding"), bytes.Repeat([]byte{'p'}, 64<<10), 0o644))
 	must(t, os.Mkdir(filepath.Join(ws, "d0"), 0o755))
 	for _, name := range []string{"token", "f0", "f1"} {
 		must(t, os.WriteFile(filepath.Join(ws, "d0", name), []byte("workspace"), 0o644))
@@ -99,7 +99,7 @@ func TestSyncFSSwapRaceNeverLeavesTheWorkspace(t *testing.T) {
 	defer root.Close()
 	stop := swapper(t, filepath.Join(ws, "d0"), filepath.Join(ws, "l"))
 	defer stop()
-	for i := range 200 {
+	for i := range swapRaceIterations {
 		if got := readAll(t, &workspaceFS{root: root}, nil, "d0/token", "l/token"); bytes.Contains(got, secret) {
 			t.Fatalf("iteration %d: the file sync read bytes from outside the workspace", i)
 		}
