@@ -3,7 +3,15 @@
 // import each other.
 package api
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
 
 // ParamInfo is a parameter as the API shows it; Value only on request.
 type ParamInfo struct {
@@ -198,6 +206,14 @@ type Run struct {
 	// Agent is the agent that executes or executed the run ("local" for
 	// the server's own).
 	Agent string `json:"agent,omitempty"`
+	// RerunOf is the run this one reruns (jetway rerun), or "".
+	RerunOf string `json:"rerun_of,omitempty"`
+	// Vars are the variables given for this run only (jetway deploy -e),
+	// as they may be shown: references as written, plain values of
+	// secret-looking names as [MASKED].
+	Vars map[string]string `json:"vars,omitempty"`
+	// Artifacts are the files the runner kept (GET /v1/runs/{id} only).
+	Artifacts []Artifact `json:"artifacts,omitempty"`
 }
 
 // Duration is how long the run has run (so far).
@@ -222,6 +238,17 @@ type NewRunRequest struct {
 	Git         Git               `json:"git"`
 	Pass        map[string]string `json:"pass,omitempty"`
 	StartedBy   string            `json:"started_by,omitempty"`
+	// Vars add to or override the project's env.vars for this run only
+	// (jetway deploy -e NAME=VALUE); values may be references.
+	Vars map[string]string `json:"vars,omitempty"`
+}
+
+// RerunRequest is the body of POST /v1/runs/{id}/rerun: a new run of a
+// past run's bundle, project file, environment and variables, with Vars
+// on top.
+type RerunRequest struct {
+	Vars      map[string]string `json:"vars,omitempty"`
+	StartedBy string            `json:"started_by,omitempty"`
 }
 
 // RunSpec is what a runner fetches to execute a run.
@@ -231,7 +258,39 @@ type RunSpec struct {
 	Env         string            `json:"env,omitempty"`
 	Git         Git               `json:"git"`
 	Pass        map[string]string `json:"pass,omitempty"`
+	// Vars are the variables given for the run (see NewRunRequest), to
+	// be parsed with the project file (config.ParseWithVars).
+	Vars map[string]string `json:"vars,omitempty"`
 }
+
+// Artifact is a file a run kept from its workspace (artifacts: in
+// jetway.yaml): its slash-separated path there, size and content hash.
+type Artifact struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// NewArtifact is the body of POST /v1/runs/{id}/artifacts (run token):
+// the artifact's content is the concatenation of its chunks, each a blob
+// uploaded before with PUT /v1/runs/{id}/artifacts/chunks/{hash}.
+type NewArtifact struct {
+	Artifact
+	Chunks []string `json:"chunks"`
+}
+
+// Bounds of a run's artifacts, kept by the runner and the server alike.
+const (
+	// ArtifactChunkSize is the largest piece of an artifact uploaded at
+	// once: requests stay well under the server's body limit.
+	ArtifactChunkSize = 16 << 20
+	// MaxArtifactsSize bounds the artifacts of one run together.
+	MaxArtifactsSize = 1 << 30
+	// MaxArtifacts bounds their number.
+	MaxArtifacts = 10000
+	// MaxArtifactName bounds an artifact's path, in bytes.
+	MaxArtifactName = 1024
+)
 
 // File is one entry of a bundle manifest.
 type File struct {
@@ -287,4 +346,22 @@ type NewAgentRequest struct {
 type NewAgentResponse struct {
 	Name  string `json:"name"`
 	Token string `json:"token"`
+}
+
+// CheckArtifactName tells whether name may name an artifact: a clean,
+// relative, slash-separated path that stays beneath its directory, of
+// printable UTF-8, at most MaxArtifactName bytes. The server refuses
+// other names, and a client writes none of them.
+func CheckArtifactName(name string) error {
+	switch {
+	case name == "" || name == ".":
+		return errors.New("an empty artifact name")
+	case len(name) > MaxArtifactName:
+		return fmt.Errorf("artifact name %.40q… is longer than %d bytes", name, MaxArtifactName)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return fmt.Errorf("artifact name %q holds a control character or is not UTF-8", name)
+	case path.IsAbs(name) || path.Clean(name) != name || name == ".." || strings.HasPrefix(name, "../"):
+		return fmt.Errorf("artifact name %q is not a clean path beneath its directory", name)
+	}
+	return nil
 }

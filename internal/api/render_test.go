@@ -18,3 +18,16 @@ func TestLogEventText(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckArtifactName(t *testing.T) {
+	for _, good := range []string{"coverage/index.html", "log/a b.xml", "é/ü.txt", ".hidden"} {
+		if err := CheckArtifactName(good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a/", "x\ny", "x\x00", "\xff", string(make([]byte, MaxArtifactName+1))} {
+		if err := CheckArtifactName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

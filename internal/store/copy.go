@@ -16,12 +16,13 @@ var copied = []struct {
 	columns []string
 }{
 	{"runs", []string{"seq", "id", "project", "status", "reason", "env", "started_by", "git", "bundle", "project_file", "pass", "created_at", "started_at", "finished_at", "summary",
-		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on"}},
+		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars"}},
 	{"log_chunks", []string{"run_id", "seq", "data"}},
 	{"agents", []string{"name", "token_hash", "created_at", "revoked", "info", "address", "last_seen", "allowed", "max_concurrency"}},
 	{"bundles", []string{"id", "manifest", "created_at"}},
 	{"blobs", []string{"hash", "size", "created_at"}},
 	{"blob_chunks", []string{"hash", "n", "data"}},
+	{"artifacts", []string{"run_id", "name", "size", "sha256", "chunks", "created_at"}},
 }
 
 // CopyTo copies every run, log, agent, bundle manifest and stored blob of

@@ -21,6 +21,13 @@ func TestCopyToPostgres(t *testing.T) {
 	defer src.Close()
 	create(t, src, "r1", "a")
 	create(t, src, "r2", "b")
+	if err := src.CreateRun(ctx, StoredRun{Run: api.Run{ID: "r4", Project: "d", Status: api.StatusQueued, CreatedAt: time.Now(), Bundle: "b", RerunOf: "r1"},
+		ProjectFile: "project: d\n", RunVars: map[string]string{"COLOR": "blue"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddArtifact(ctx, "r1", api.Artifact{Name: "out/a.txt", Size: 7, SHA256: "h"}, []string{"h"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := src.AppendLog(ctx, "r1", "hello\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +49,18 @@ func TestCopyToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["runs"] != 2 || counts["log_chunks"] != 2 || counts["agents"] != 1 {
+	if counts["runs"] != 3 || counts["log_chunks"] != 2 || counts["agents"] != 1 || counts["artifacts"] != 1 {
 		t.Fatalf("counts %v", counts)
 	}
 	r1, err := dst.GetRun(ctx, "r1")
 	if err != nil || r1.Status != api.StatusSucceeded || r1.Summary == nil || r1.Pass["BUNDLE_X"] != "1" {
 		t.Fatalf("r1 %+v %v", r1, err)
+	}
+	if r4, err := dst.GetRun(ctx, "r4"); err != nil || r4.RerunOf != "r1" || r4.RunVars["COLOR"] != "blue" {
+		t.Fatalf("r4 %+v %v", r4, err)
+	}
+	if arts, err := dst.ListArtifacts(ctx, "r1"); err != nil || len(arts) != 1 || arts[0].Name != "out/a.txt" {
+		t.Fatalf("artifacts %+v %v", arts, err)
 	}
 	chunks, _ := dst.ReadLog(ctx, "r1", 0)
 	if len(chunks) != 2 || chunks[1].Data != "three events\n" {

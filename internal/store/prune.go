@@ -57,6 +57,10 @@ func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int,
 			tx.Rollback()
 			return deleted, err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM artifacts WHERE run_id = ?`, id); err != nil {
+			tx.Rollback()
+			return deleted, err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ?`, id); err != nil {
 			tx.Rollback()
 			return deleted, err
@@ -71,7 +75,8 @@ func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int,
 
 // PruneBundles deletes the manifests no run names that were stored
 // before cutoff (a newer one may be about to get its run), and returns
-// the content hashes the remaining manifests name: the blobs to keep.
+// the content hashes the remaining manifests and the kept runs' artifacts
+// name: the blobs to keep.
 func (s *Store) PruneBundles(ctx context.Context, cutoff time.Time) (keep map[string]bool, err error) {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM bundles WHERE created_at < ? AND id NOT IN (SELECT bundle FROM runs)`, cutoff.UnixNano()); err != nil {
 		return nil, err
@@ -97,7 +102,31 @@ func (s *Store) PruneBundles(ctx context.Context, cutoff time.Time) (keep map[st
 			}
 		}
 	}
-	return keep, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// PruneRuns deleted the artifacts of the runs it deleted: what is left
+	// belongs to kept runs.
+	chunks, err := s.db.QueryContext(ctx, `SELECT chunks FROM artifacts`)
+	if err != nil {
+		return nil, err
+	}
+	defer chunks.Close()
+	for chunks.Next() {
+		var raw string
+		if err := chunks.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var hashes []string
+		if err := json.Unmarshal([]byte(raw), &hashes); err != nil {
+			continue
+		}
+		for _, h := range hashes {
+			keep[h] = true
+		}
+	}
+	return keep, chunks.Err()
 }
 
 // PruneBlobs deletes the stored blobs not in keep that were stored before

@@ -42,6 +42,19 @@ func TestPrune(t *testing.T) {
 		if err := s.PutBlob(ctx, hash(99), bytes.NewReader([]byte("shared"))); err != nil {
 			t.Fatal(err)
 		}
+		// Artifacts: r1's (a run that goes) and r5's (kept), each with a
+		// chunk of its own.
+		for _, a := range []struct {
+			run  string
+			hash int
+		}{{"r1", 71}, {"r5", 75}} {
+			if err := s.PutBlob(ctx, hash(a.hash), bytes.NewReader([]byte("artifact"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddArtifact(ctx, a.run, api.Artifact{Name: "coverage/index.html", Size: 8, SHA256: hash(a.hash)}, []string{hash(a.hash)}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// An upload whose bundle is not stored yet.
 		if err := s.PutBlob(ctx, hash(50), bytes.NewReader([]byte("in flight"))); err != nil {
 			t.Fatal(err)
@@ -65,25 +78,30 @@ func TestPrune(t *testing.T) {
 		}
 		// Bundles and blobs: a cutoff in the past spares new ones.
 		keep, err := s.PruneBundles(ctx, time.Now().Add(-time.Hour))
-		if err != nil || len(keep) != 7 {
+		// Six bundles' own blobs and the shared one, and r5's artifact
+		// (r1's went with r1).
+		if err != nil || len(keep) != 8 {
 			t.Fatalf("nothing is old enough: keep %d %v", len(keep), err)
 		}
 		keep, err = s.PruneBundles(ctx, time.Now().Add(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range []int{4, 5, 99} {
+		for _, h := range []int{4, 5, 99, 75} {
 			if !keep[hash(h)] {
 				t.Errorf("blob %d of a kept run is not kept", h)
 			}
 		}
-		if len(keep) != 3 {
-			t.Errorf("keep %d blobs, want 3", len(keep))
+		if len(keep) != 4 {
+			t.Errorf("keep %d blobs, want 4", len(keep))
 		}
-		if n, err := s.PruneBlobs(ctx, keep, time.Now().Add(time.Second)); err != nil || n != 5 {
+		if n, err := s.PruneBlobs(ctx, keep, time.Now().Add(time.Second)); err != nil || n != 6 {
 			t.Fatalf("PruneBlobs: %d %v", n, err)
 		}
-		for _, h := range []int{4, 5, 99} {
+		if arts, _ := s.ListArtifacts(ctx, "r1"); len(arts) != 0 {
+			t.Errorf("a pruned run's artifacts are still listed: %+v", arts)
+		}
+		for _, h := range []int{4, 5, 99, 75} {
 			if ok, _ := s.HasBlob(ctx, hash(h)); !ok {
 				t.Errorf("blob %d was removed", h)
 			}

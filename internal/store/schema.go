@@ -12,6 +12,7 @@ import (
 var migrations = []sqldb.Migration{
 	{Name: "runs, logs, agents, bundles", Up: baseSchema},
 	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: sqldb.Statements(v2SQLite, v2Postgres)},
+	{Name: "reruns, variables given for a run, artifacts", Up: sqldb.Statements(v3SQLite, v3Postgres)},
 }
 
 // baseSchema is the schema of jetway before versioned migrations. On
@@ -218,4 +219,33 @@ CREATE TABLE blob_chunks (
 	n    INTEGER NOT NULL,
 	data BYTEA NOT NULL,
 	PRIMARY KEY (hash, n)
+);`
+
+// v3: a run records the run it reruns and the variables given for it
+// (JSON, values as given: references or plain values), and the files it
+// kept, each the concatenation of its chunks (JSON list of blob hashes).
+const v3SQLite = `
+ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE artifacts (
+	run_id     TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	size       INTEGER NOT NULL,
+	sha256     TEXT NOT NULL,
+	chunks     TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (run_id, name)
+);`
+
+const v3Postgres = `
+ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE artifacts (
+	run_id     TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	size       BIGINT NOT NULL,
+	sha256     TEXT NOT NULL,
+	chunks     TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (run_id, name)
 );`

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
@@ -68,6 +69,9 @@ type StoredRun struct {
 	// RunsOn are the labels an agent needs to take the run; nil for a run
 	// stored before they were, whose ProjectFile says.
 	RunsOn map[string]string
+	// RunVars are the variables given for the run, values as given (Run.Vars
+	// is how they may be shown).
+	RunVars map[string]string
 }
 
 // CreateRun inserts a queued run.
@@ -79,21 +83,25 @@ func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 		b, _ := json.Marshal(r.RunsOn)
 		labels = sql.NullString{String: string(b), Valid: true}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), labels)
+	vars, _ := json.Marshal(r.RunVars)
+	if r.RunVars == nil {
+		vars = []byte("{}")
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on, rerun_of, vars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), labels, r.RerunOf, string(vars))
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars`
 
 func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
-	var git, pass string
+	var git, pass, vars string
 	var created int64
 	var started, finished sql.NullInt64
 	var summary, runsOn sql.NullString
 	var cancel int
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn); err != nil {
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -101,6 +109,12 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	}
 	_ = json.Unmarshal([]byte(git), &r.Git)
 	_ = json.Unmarshal([]byte(pass), &r.Pass)
+	_ = json.Unmarshal([]byte(vars), &r.RunVars)
+	if len(r.RunVars) == 0 {
+		r.RunVars = nil
+	}
+	// Every way out of the store shows them as they may be shown.
+	r.Vars = config.ShownVars(r.RunVars)
 	r.CancelRequested = cancel != 0
 	if runsOn.Valid {
 		r.RunsOn = map[string]string{}
