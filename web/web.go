@@ -18,8 +18,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +51,13 @@ type Source interface {
 	// LogChanged is closed at the run's next log or status change.
 	LogChanged(id string) <-chan struct{}
 	CancelRun(ctx context.Context, id string) error
+	// RerunRun queues a new run of a past run's source, project file and
+	// variables, and returns it.
+	RerunRun(ctx context.Context, id string) (api.Run, error)
+	// ListArtifacts lists the files a run kept; OpenArtifact reads one
+	// (the caller closes it).
+	ListArtifacts(ctx context.Context, id string) ([]api.Artifact, error)
+	OpenArtifact(ctx context.Context, id, name string) (api.Artifact, io.ReadCloser, error)
 	ListParams(ctx context.Context) ([]api.ParamInfo, error)
 	// ListAgents lists the agents as they are now, as GET /v1/agents does.
 	ListAgents(ctx context.Context) ([]api.Agent, error)
@@ -104,6 +113,7 @@ func New(opts Options) (*Dashboard, error) {
 		"pct":      func(f float64) string { return fmt.Sprintf("%.2f%%", f) },
 		"bytes":    api.HumanBytes,
 		"short":    func(s string) string { return s[:min(19, len(s))] },
+		"pathesc":  func(s string) string { return (&url.URL{Path: s}).EscapedPath() },
 	}
 	for _, page := range []string{"login", "runs", "run", "params", "hosts", "agents"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
@@ -160,6 +170,8 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET /{$}", d.auth(d.runsPage))
 	mux.Handle("GET /runs/{id}", d.auth(d.runPage))
 	mux.Handle("POST /runs/{id}/stop", d.auth(d.stop))
+	mux.Handle("POST /runs/{id}/rerun", d.auth(d.rerun))
+	mux.Handle("GET /runs/{id}/artifacts/{name...}", d.auth(d.artifact))
 	mux.Handle("GET /runs/{id}/log", d.auth(d.logStream))
 	mux.Handle("GET /events", d.auth(d.runEvents))
 	mux.Handle("GET /params", d.auth(d.paramsPage))
@@ -353,8 +365,64 @@ func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request, sess Session
 			left += width
 		}
 	}
+	artifacts, err := d.source.ListArtifacts(r.Context(), run.ID)
+	if err != nil {
+		d.log.Error("listing a run's artifacts", "run", run.ID, "err", err)
+	}
+	var total int64
+	for _, a := range artifacts {
+		total += a.Size
+	}
+	vars := make([]string, 0, len(run.Vars))
+	for name, value := range run.Vars {
+		vars = append(vars, name+"="+value)
+	}
+	sort.Strings(vars)
 	d.render(w, http.StatusOK, "run", &sess, map[string]any{"Title": "Run " + run.ID, "Run": run, "Row": row(run), "Phases": bars,
-		"Finished": api.Finished(run.Status), "Summary": run.Summary})
+		"Finished": api.Finished(run.Status), "Summary": run.Summary, "Artifacts": artifacts, "ArtifactsSize": total, "Vars": vars})
+}
+
+// rerun queues a rerun of the run and shows the new run.
+func (d *Dashboard) rerun(w http.ResponseWriter, r *http.Request, sess Session) {
+	run, err := d.source.RerunRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		http.Error(w, "cannot rerun: "+err.Error(), http.StatusConflict)
+		return
+	}
+	http.Redirect(w, r, "/runs/"+url.PathEscape(run.ID), http.StatusSeeOther)
+}
+
+// artifact downloads one of a run's artifacts.
+func (d *Dashboard) artifact(w http.ResponseWriter, r *http.Request, sess Session) {
+	a, content, err := d.source.OpenArtifact(r.Context(), r.PathValue("id"), r.PathValue("name"))
+	if err != nil {
+		http.Error(w, "no such artifact", http.StatusNotFound)
+		return
+	}
+	defer content.Close()
+	ServeArtifact(w, a, content, d.log.Error)
+}
+
+// ServeArtifact answers with an artifact's content as a download (the
+// API's GET /v1/runs/{id}/artifacts/{name} too). An artifact is whatever
+// a run wrote — an HTML page with scripts, say — so it is never shown as
+// a page of the server's origin: it is an attachment of an opaque type,
+// and a browser that opens it anyway sandboxes it.
+func ServeArtifact(w http.ResponseWriter, a api.Artifact, content io.Reader, logError func(msg string, args ...any)) {
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(a.Name)}))
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.FormatInt(a.Size, 10))
+	h.Set("X-Jetway-Sha256", a.SHA256)
+	w.WriteHeader(http.StatusOK)
+	// A chunk missing or damaged cuts the answer short of its length: the
+	// client fails rather than keeping a wrong file.
+	if _, err := io.Copy(w, content); err != nil {
+		logError("sending an artifact", "artifact", a.Name, "err", err)
+	}
 }
 
 func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request, sess Session) {

@@ -75,7 +75,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		sink.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: id, Status: status, ExitCode: code, Error: err.Error()}})
 		return err
 	}
-	project, err := config.Parse(config.FileName, []byte(spec.ProjectFile))
+	project, err := config.ParseWithVars(config.FileName, []byte(spec.ProjectFile), spec.Vars)
 	if err != nil {
 		sink.Emit(api.Event{Type: "error", Message: err.Error()})
 		sink.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: id, Status: api.StatusFailed, ExitCode: ExitUsage, Error: err.Error()}})
@@ -103,6 +103,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		Sandbox: sbConfig,
 		// The server's runners run next to the server's secrets.
 		RefuseLocalDocker: c.Getenv("JETWAY_REFUSE_LOCAL_DOCKER") == "1",
+		Artifacts:         run,
 	})
 	return nil
 }

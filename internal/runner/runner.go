@@ -82,6 +82,9 @@ type Options struct {
 	// daemon (empty or unix://): the server sets it, since through that
 	// daemon a phase controls the machine the server runs on.
 	RefuseLocalDocker bool
+	// Artifacts keeps the files artifacts: names; nil lists them only
+	// (jetway run has no server to keep them).
+	Artifacts ArtifactStore
 }
 
 // PhaseResult and Summary are the wire types.
@@ -269,7 +272,12 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	return r.phases(ctx, tags)
+	err = r.phases(ctx, tags)
+	// Test reports matter most when the phases failed.
+	if aerr := r.keepArtifacts(ctx); err == nil {
+		err = aerr
+	}
+	return err
 }
 
 // resolve reads the references, builds the variables and compiles the
@@ -323,6 +331,12 @@ func (r *run) resolve(ctx context.Context) error {
 			continue
 		}
 		r.vars[v.Name] = config.ExpandEnv(v.Value, env)
+		// A plain value given for the run (-e) whose name looks secret is
+		// masked like a passed one: it came from a command line, not from
+		// a reviewed file.
+		if v.FromRun && config.LooksSecret(v.Name) && r.vars[v.Name] != "" {
+			r.secrets = append(r.secrets, mask.Secret{Name: v.Name + " (given with -e)", Value: []byte(r.vars[v.Name])})
+		}
 	}
 	for _, name := range []string{"DOCKER_PASS", "JETS_SSH_KEY", "DOCKER_TLS_KEY"} {
 		if v := r.vars[name]; v != "" && !slices.ContainsFunc(r.secrets, func(s mask.Secret) bool { return s.Name == name }) {

@@ -1,10 +1,16 @@
 package runproto
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
@@ -26,6 +32,12 @@ type Run interface {
 	Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
 	// Events starts the run's uploader; Close sends what is left.
 	Events(ctx context.Context, opts UploaderOptions) *Uploader
+	// PutArtifactChunk stores a piece of an artifact (at most
+	// api.ArtifactChunkSize bytes) under its sha256; AddArtifact then
+	// records the artifact as the concatenation of its chunks. Both are
+	// done while the run lives, before its summary.
+	PutArtifactChunk(ctx context.Context, hash string, data []byte) error
+	AddArtifact(ctx context.Context, a api.NewArtifact) error
 }
 
 // RunClient is Run over the server's HTTP routes:
@@ -34,6 +46,8 @@ type Run interface {
 //	GET  /v1/runs/{id}/bundle   its source, as a tar checked blob by blob
 //	POST /v1/credentials        a key pair that reads only its references (SSM/Secrets Manager APIs)
 //	POST /v1/runs/{id}/events   its numbered events (see Events)
+//	PUT  /v1/runs/{id}/artifacts/chunks/{hash}?size=N  a zstd-compressed piece of an artifact
+//	POST /v1/runs/{id}/artifacts                       an artifact: name, size, sha256, chunks
 type RunClient struct {
 	server, id, token string
 	// ssmEndpoint overrides where references are read (an AWS endpoint,
@@ -86,4 +100,56 @@ func (c *RunClient) Resolve(ctx context.Context, refs []config.Ref) (map[config.
 func (c *RunClient) Events(ctx context.Context, opts UploaderOptions) *Uploader {
 	opts.Server, opts.RunID, opts.Token, opts.HTTP = c.server, c.id, c.token, c.api.HTTP
 	return NewUploader(ctx, opts)
+}
+
+// artifactAttempts is how often an artifact request is tried: the server
+// may be restarting, or another of several servers may answer next.
+const artifactAttempts = 3
+
+// retry runs f until it succeeds, fails with a refusal (4xx), ctx ends or
+// the attempts are spent.
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for i := range artifactAttempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(i) * time.Second):
+			}
+		}
+		err = f()
+		var se *apiclient.StatusError
+		if err == nil || errors.As(err, &se) && se.Status < 500 {
+			return err
+		}
+	}
+	return err
+}
+
+// PutArtifactChunk sends a piece of an artifact, zstd-compressed.
+func (c *RunClient) PutArtifactChunk(ctx context.Context, hash string, data []byte) error {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	compressed := enc.EncodeAll(data, nil)
+	enc.Close()
+	size := url.Values{"size": {strconv.Itoa(len(data))}}
+	return retry(ctx, func() error {
+		resp, err := c.api.Stream(ctx, http.MethodPut, c.path("artifacts/chunks/"+url.PathEscape(hash)), size, bytes.NewReader(compressed),
+			http.Header{"Content-Type": {"application/zstd"}})
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
+}
+
+// AddArtifact records an artifact whose chunks are stored.
+func (c *RunClient) AddArtifact(ctx context.Context, a api.NewArtifact) error {
+	return retry(ctx, func() error {
+		return c.api.Do(ctx, http.MethodPost, c.path("artifacts"), nil, a, nil)
+	})
 }

@@ -31,10 +31,15 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/runs/{id}", s.authed(s.getRun))
 	mux.Handle("GET /v1/runs/{id}/logs", s.authed(s.runLogs))
 	mux.Handle("POST /v1/runs/{id}/cancel", s.authed(s.cancelRun))
+	mux.Handle("POST /v1/runs/{id}/rerun", s.authed(s.rerunRun))
+	mux.Handle("GET /v1/runs/{id}/artifacts", s.authed(s.listArtifacts))
+	mux.Handle("GET /v1/runs/{id}/artifacts/{name...}", s.authed(s.getArtifact))
 	// The runner's routes take its run token.
 	mux.Handle("GET /v1/runs/{id}/spec", s.runAuthed(s.runSpec))
 	mux.Handle("GET /v1/runs/{id}/bundle", s.runAuthed(s.runBundle))
 	mux.Handle("POST /v1/runs/{id}/events", s.runAuthed(s.runEvents))
+	mux.Handle("PUT /v1/runs/{id}/artifacts/chunks/{hash}", s.runAuthed(s.putArtifactChunk))
+	mux.Handle("POST /v1/runs/{id}/artifacts", s.runAuthed(s.addArtifact))
 }
 
 // runTokenOf returns the run a bearer token belongs to, if it is a live
@@ -187,18 +192,31 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	p, err := config.Parse(config.FileName, []byte(req.ProjectFile))
+	if _, err := s.runs.GetBundle(r.Context(), req.Bundle); err != nil {
+		writeError(w, http.StatusBadRequest, "bundle %q is unknown; upload it first (POST /v1/bundles)", req.Bundle)
+		return
+	}
+	run, err := newRun(req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if _, err := p.References(p.Env(req.Env)); err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
+	if err := s.queueRun(r.Context(), &run); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	if _, err := s.runs.GetBundle(r.Context(), req.Bundle); err != nil {
-		writeError(w, http.StatusBadRequest, "bundle %q is unknown; upload it first (POST /v1/bundles)", req.Bundle)
-		return
+	writeJSON(w, http.StatusCreated, run.Run)
+}
+
+// newRun makes a queued run of req, after checking its project file with
+// the variables given for it (names, references, env.block).
+func newRun(req api.NewRunRequest) (storepkg.StoredRun, error) {
+	p, err := config.ParseWithVars(config.FileName, []byte(req.ProjectFile), req.Vars)
+	if err != nil {
+		return storepkg.StoredRun{}, err
+	}
+	if _, err := p.References(p.Env(req.Env)); err != nil {
+		return storepkg.StoredRun{}, err
 	}
 	// The client filters too; a hand-made request must not get a
 	// JETWAY_TOKEN stored with the run either.
@@ -210,26 +228,32 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 	run := storepkg.StoredRun{
 		Run: api.Run{ID: newID(4), Project: p.Project, Status: api.StatusQueued, Env: p.Env(req.Env), StartedBy: req.StartedBy,
 			Git: req.Git, Bundle: req.Bundle, CreatedAt: time.Now().UTC()},
-		ProjectFile: req.ProjectFile, Pass: pass, RunsOn: p.RunsOn,
+		ProjectFile: req.ProjectFile, Pass: pass, RunsOn: p.RunsOn, RunVars: req.Vars,
 	}
+	run.Vars = config.ShownVars(req.Vars)
 	if run.RunsOn == nil {
 		run.RunsOn = map[string]string{}
 	}
-	err = s.runs.CreateRun(r.Context(), run)
+	return run, nil
+}
+
+// queueRun stores a new run, drawing another id if its own is taken, and
+// wakes the agents.
+func (s *Server) queueRun(ctx context.Context, run *storepkg.StoredRun) error {
+	err := s.runs.CreateRun(ctx, *run)
 	for range 3 {
 		if !sqldb.IsUniqueViolation(err) {
 			break
 		}
 		run.ID = newID(4) // taken: ids are short, and servers draw them apart
-		err = s.runs.CreateRun(r.Context(), run)
+		err = s.runs.CreateRun(ctx, *run)
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
-		return
+		return err
 	}
-	s.log.Info("run queued", "run", run.ID, "project", run.Project)
+	s.log.Info("run queued", "run", run.ID, "project", run.Project, "rerun_of", run.RerunOf)
 	s.poke()
-	writeJSON(w, http.StatusCreated, run.Run)
+	return nil
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
@@ -268,9 +292,17 @@ func (s *Server) lookupRun(w http.ResponseWriter, r *http.Request) (storepkg.Sto
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
-	if run, ok := s.lookupRun(w, r); ok {
-		writeJSON(w, http.StatusOK, run.Run)
+	run, ok := s.lookupRun(w, r)
+	if !ok {
+		return
 	}
+	arts, err := s.runs.ListArtifacts(r.Context(), run.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	run.Artifacts = arts
+	writeJSON(w, http.StatusOK, run.Run)
 }
 
 // runLogs answers the stored log as text, or with ?follow=1 as a stream of
@@ -350,7 +382,7 @@ func (s *Server) runSpec(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass})
+	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass, Vars: run.RunVars})
 }
 
 func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
@@ -468,9 +500,10 @@ func (h *hub) notify(id string) {
 // poke wakes the agents waiting for work: the queue changed.
 func (s *Server) poke() { s.queueChanged() }
 
-// runRefs lists the references of a run: what its run token may read.
+// runRefs lists the references of a run: what its run token may read;
+// those of the variables given for the run (-e) too.
 func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
-	p, err := config.Parse(config.FileName, []byte(run.ProjectFile))
+	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
 	if err != nil {
 		return nil, nil
 	}

@@ -49,6 +49,15 @@ type BundleStore interface {
 	GetBundle(ctx context.Context, id string) (api.Manifest, error)
 }
 
+// ArtifactStore keeps the files runs kept: their names, sizes and hashes,
+// and the blobs (of the blob store) whose concatenation each is.
+type ArtifactStore interface {
+	AddArtifact(ctx context.Context, runID string, a api.Artifact, chunks []string) error
+	ListArtifacts(ctx context.Context, runID string) ([]api.Artifact, error)
+	// GetArtifact returns storepkg.ErrNotFound for a name the run lacks.
+	GetArtifact(ctx context.Context, runID, name string) (api.Artifact, []string, error)
+}
+
 // AgentStore keeps agents and their tokens' hashes.
 type AgentStore interface {
 	CreateAgent(ctx context.Context, name, tokenHash string, allowed map[string]string, maxConcurrency int) error
@@ -91,6 +100,7 @@ type Store interface {
 	Queue
 	LogStore
 	BundleStore
+	ArtifactStore
 	AgentStore
 	SessionStore
 	BlobStore

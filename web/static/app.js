@@ -173,4 +173,6 @@ document.addEventListener("DOMContentLoaded", () => {
   if (agents) liveAgents(agents);
   const stop = document.getElementById("stop-form");
   if (stop) stop.addEventListener("submit", ev => { if (!confirm(stop.dataset.confirm)) ev.preventDefault(); });
+  const rerun = document.getElementById("rerun-form");
+  if (rerun) rerun.addEventListener("submit", ev => { if (!confirm(rerun.dataset.confirm)) ev.preventDefault(); });
 });
