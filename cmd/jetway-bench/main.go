@@ -1,8 +1,9 @@
 // Command jetway-bench measures what the warm remote Docker host buys,
 // against the peers, in one run on the test bed: cache reuse, a warm
 // end-to-end deploy, Docker API latency, incremental upload, masking,
-// server throughput, and the runner agents' dispatch latency and
-// scale-out. It writes BENCHMARKS.md's generated section and the raw
+// server throughput, the runner agents' dispatch latency and scale-out,
+// and BuildKit's incremental context over a slow link and cache mounts
+// against the classic builder. It writes BENCHMARKS.md's generated section and the raw
 // figures as JSON; with --only it keeps the other scenarios' figures of the
 // last bench.json. It asserts nothing about time: a scenario below its
 // target is reported as such.
@@ -105,6 +106,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		{6, scenarioServer},
 		{7, scenarioDispatch},
 		{8, scenarioScaleOut},
+		{9, scenarioWAN},
+		{10, scenarioDeps},
 	}
 	for _, s := range scenarios {
 		if !cfg.wants(s.n) {
