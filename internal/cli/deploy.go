@@ -33,6 +33,7 @@ type deployOptions struct {
 	detach bool
 	raw    bool
 	dryRun bool
+	vars   []string
 }
 
 func newDeployCommand(c *CLI) *cobra.Command {
@@ -49,6 +50,14 @@ upload only the file contents the server does not have yet, start a run with
 the project file (references only: never a secret value), and follow its
 masked log to the end.
 
+-e NAME=VALUE adds a run variable for this run only, or overrides one of
+env.vars; VALUE may be a reference (SSM:/path, SECRET:name), resolved on
+the runner. Plain values are stored with the run and shown by 'jetway runs
+show' (those of secret-looking names as [MASKED], and masked in the log);
+give secrets as references. Names env.block blocks, JETWAY_*,
+SSH_AUTH_SOCK, DOCKER_CONFIG and GIT_ASKPASS are refused, and AWS_*,
+*_TOKEN, *_SECRET* and *_PASSWORD* take references only.
+
 Ctrl-C detaches: the run goes on; reattach with 'jetway logs -f ID', stop it
 with 'jetway stop ID'.
 
@@ -57,7 +66,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 		Example: `  jetway deploy
   jetway deploy examples/hello --env prod
   jetway deploy --detach
-  jetway deploy --dry-run         # what would be uploaded, largest first`,
+  jetway deploy --dry-run         # what would be uploaded, largest first
+  jetway deploy -e LOG_LEVEL=debug -e DATABASE_URL=SSM:/staging/DATABASE_URL`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -73,7 +83,28 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "list the files that would be uploaded, largest first, with their sizes and the total, and upload nothing")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print the log's bytes as they are (by default, of the terminal control sequences only colours are kept)")
+	cmd.Flags().StringArrayVarP(&opts.vars, "var", "e", nil, "NAME=VALUE: a run variable for this run only (VALUE may be SSM:/path or SECRET:name); repeatable")
 	return cmd
+}
+
+// parseRunVars reads -e NAME=VALUE arguments; a name given twice is an
+// error, not a silent override.
+func parseRunVars(args []string) (map[string]string, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	vars := map[string]string{}
+	for _, arg := range args {
+		name, value, err := config.ParseRunVar(arg)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := vars[name]; dup {
+			return nil, fmt.Errorf("-e %s: given twice; give each variable once", name)
+		}
+		vars[name] = value
+	}
+	return vars, nil
 }
 
 func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) error {
@@ -89,7 +120,11 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	if err != nil {
 		return usageError("%s: %v; create one with `jetway init`", file, err)
 	}
-	project, err := config.Parse(file, content)
+	vars, err := parseRunVars(opts.vars)
+	if err != nil {
+		return withExit(ExitUsage, err)
+	}
+	project, err := config.ParseWithVars(file, content, vars)
 	if err != nil {
 		return withExit(ExitUsage, err)
 	}
@@ -120,18 +155,24 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	pass, _ := project.PassEnv(os.Environ())
 	var run api.Run
 	err = client.Do(ctx, http.MethodPost, "/v1/runs", nil, api.NewRunRequest{
-		ProjectFile: string(content), Env: opts.env, Bundle: created.ID, Git: git, Pass: pass, StartedBy: startedBy(c),
+		ProjectFile: string(content), Env: opts.env, Bundle: created.ID, Git: git, Pass: pass, StartedBy: startedBy(c), Vars: vars,
 	}, &run)
 	if err != nil {
 		return clientError(err)
 	}
 	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files of %s; uploaded %d bytes)\n", run.ID, run.Project, len(manifest.Files), api.HumanBytes(total), sent)
-	if opts.detach {
+	return followRun(ctx, c, client, run, opts.detach, opts.raw)
+}
+
+// followRun follows a queued run's log to its end (or, detached, prints
+// its id), and fails with the run's exit status.
+func followRun(ctx context.Context, c *CLI, client *apiclient.Client, run api.Run, detach, raw bool) error {
+	if detach {
 		fmt.Fprintf(c.Out, "%s\n", run.ID)
 		fmt.Fprintf(c.Err, "follow it with: jetway logs -f %s\n", run.ID)
 		return nil
 	}
-	out := logOutput(c.Out, opts.raw)
+	out := logOutput(c.Out, raw)
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	go reportQueued(waitCtx, c, client, run.ID)
 	end, err := client.Follow(ctx, run.ID, out)

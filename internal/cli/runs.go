@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,7 +110,7 @@ func newRunsCommand(c *CLI) *cobra.Command {
 	cmd.Flags().StringVar(&opts.project, "project", "", "only this project's runs")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	cmd.Flags().IntVar(&opts.limit, "limit", 50, "at most this many runs")
-	cmd.AddCommand(newRunsShowCommand(c))
+	cmd.AddCommand(newRunsShowCommand(c), newRunsArtifactsCommand(c))
 	return cmd
 }
 
@@ -150,6 +152,18 @@ func printRun(c *CLI, r api.Run) {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}
 	fmt.Fprintf(tw, "started by\t%s\n", first(r.StartedBy, "-"))
+	if r.RerunOf != "" {
+		fmt.Fprintf(tw, "rerun of\t%s\n", r.RerunOf)
+	}
+	// As the server shows them: references as written, secret-looking
+	// plain values as [MASKED].
+	for i, name := range slices.Sorted(maps.Keys(r.Vars)) {
+		label := ""
+		if i == 0 {
+			label = "variables (-e)"
+		}
+		fmt.Fprintf(tw, "%s\t%s=%s\n", label, name, api.TermSafe(r.Vars[name]))
+	}
 	fmt.Fprintf(tw, "commit\t%s\n", r.Git.String())
 	fmt.Fprintf(tw, "queued\t%s\n", r.CreatedAt.Local().Format(time.DateTime))
 	fmt.Fprintf(tw, "duration\t%s\n", r.Duration().Round(10*time.Millisecond))
@@ -165,6 +179,16 @@ func printRun(c *CLI, r api.Run) {
 				}
 				fmt.Fprintf(c.Out, "    %2d %s %8s  %s\n", st.Number, state, st.Duration.Round(10*time.Millisecond), st.Instruction)
 			}
+		}
+	}
+	if len(r.Artifacts) > 0 {
+		var total int64
+		for _, a := range r.Artifacts {
+			total += a.Size
+		}
+		fmt.Fprintf(c.Out, "  artifacts: %d files, %s (jetway runs artifacts %s):\n", len(r.Artifacts), api.HumanBytes(total), r.ID)
+		for _, a := range r.Artifacts {
+			fmt.Fprintf(c.Out, "    %10s  %s  %s\n", api.HumanBytes(a.Size), a.SHA256, listName(a.Name))
 		}
 	}
 }
