@@ -68,7 +68,11 @@ func (b *Bed) NewBridgedDocker(ctx context.Context, name string, extra ...string
 	var bridge string
 	for n := 1; n < 250; n++ {
 		br := fmt.Sprintf("jwb%d", n)
-		if run(ctx, "ip", "-n", b.NetNS, "link", "add", br, "type", "bridge") == nil {
+		err := run(ctx, "ip", "-n", b.NetNS, "link", "add", br, "type", "bridge")
+		if err != nil && !strings.Contains(err.Error(), "File exists") {
+			return "", nil, err
+		}
+		if err == nil {
 			bridge = br
 			if err := run(ctx, "ip", "-n", b.NetNS, "addr", "add", fmt.Sprintf("172.30.%d.1/24", n), "dev", br); err != nil {
 				_ = run(ctx, "ip", "-n", b.NetNS, "link", "del", br)
