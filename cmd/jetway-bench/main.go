@@ -37,6 +37,8 @@ func main() {
 	scaleRuns := flag.Int("scale-runs", 200, "runs submitted at once in scenario 8")
 	scaleReps := flag.Int("scale-reps", 3, "repetitions of each agent count in scenario 8")
 	scaleAgents := flag.String("scale-agents", "1,2,4", "agent counts of scenario 8, each agent of concurrency 4")
+	replicaRuns := flag.Int("replica-runs", 1000, "trivial runs queued at once in scenario 11 (SQLite server vs two PostgreSQL replicas)")
+	replicaReps := flag.Int("replica-reps", 1, "batches of scenario 11 for each setup")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,7 +49,8 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := config{reps: *reps, only: *only, out: *out, markdown: *md, depRounds: *depRounds, serverRuns: *runs,
-		dispatchRuns: *dispatchRuns, tracedRuns: *tracedRuns, scaleRuns: *scaleRuns, scaleReps: *scaleReps, scaleAgents: agents}
+		dispatchRuns: *dispatchRuns, tracedRuns: *tracedRuns, scaleRuns: *scaleRuns, scaleReps: *scaleReps, scaleAgents: agents,
+		replicaRuns: *replicaRuns, replicaReps: *replicaReps}
 	if err := run(ctx, log, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "jetway-bench:", err)
 		os.Exit(1)
@@ -66,6 +69,8 @@ type config struct {
 	scaleRuns    int
 	scaleReps    int
 	scaleAgents  []int
+	replicaRuns  int
+	replicaReps  int
 }
 
 func parseCounts(s string) ([]int, error) {
@@ -108,6 +113,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		{8, scenarioScaleOut},
 		{9, scenarioWAN},
 		{10, scenarioDeps},
+		{11, scenarioReplicas(cfg.replicaRuns, cfg.replicaReps)},
+		{12, scenarioIngest},
 	}
 	for _, s := range scenarios {
 		if !cfg.wants(s.n) {
