@@ -97,6 +97,13 @@ func (s *Server) heard(ctx context.Context, info runproto.AgentInfo, addr string
 	}
 }
 
+// serversOwn tells whether name is that of a server's own agent: "local",
+// or on a shared database "local-HOST-…" (see localAgentName). No token
+// may take such a name, nor revoke one.
+func serversOwn(name string) bool {
+	return name == LocalAgent || strings.HasPrefix(name, LocalAgent+"-")
+}
+
 // errAgentRevoked refuses a lease to an agent revoked during its request.
 var errAgentRevoked = errors.New("the agent's token was revoked")
 
@@ -519,8 +526,8 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if !agentNameRE.MatchString(req.Name) || req.Name == LocalAgent {
-		writeError(w, http.StatusBadRequest, "agent name %q: use lower-case letters, digits, ., _ and - (and not %q, the server's own)", req.Name, LocalAgent)
+	if !agentNameRE.MatchString(req.Name) || serversOwn(req.Name) {
+		writeError(w, http.StatusBadRequest, "agent name %q: use lower-case letters, digits, ., _ and - (and neither %q nor %q…, the servers' own)", req.Name, LocalAgent, LocalAgent+"-")
 		return
 	}
 	if !validAgentRequest(w, runproto.AgentInfo{Labels: req.Labels}, nil) {
@@ -591,6 +598,10 @@ func (s *Server) agentList(ctx context.Context) ([]api.Agent, error) {
 
 func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if serversOwn(name) {
+		writeError(w, http.StatusBadRequest, "%s is a server's own agent, which has no token: stop that server (or start it with --concurrency 0) instead", name)
+		return
+	}
 	// Under the lease lock: no lease lands between the revocation and the
 	// end of the agent's runs.
 	s.agents.leaseMu.Lock()

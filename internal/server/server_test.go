@@ -355,8 +355,15 @@ func TestAgentTokens(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
 		t.Fatalf("a revoked agent's heartbeat: %v", err)
 	}
-	if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: "local"}, nil); err == nil {
-		t.Fatal("the server's own agent name was given out")
+	// The servers' own agents have no token: none may take their names
+	// (on a shared database, local-HOST-…), nor revoke them.
+	for _, name := range []string{"local", "local-db1-a1b2c3"} {
+		if err := c.Do(ctx, http.MethodPost, "/v1/agents", nil, api.NewAgentRequest{Name: name}, nil); err == nil {
+			t.Fatalf("the server's own agent name %s was given out", name)
+		}
+		if err := c.Do(ctx, http.MethodDelete, "/v1/agents/"+name, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "server's own agent") {
+			t.Fatalf("revoking %s: %v", name, err)
+		}
 	}
 }
 
