@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
@@ -11,8 +12,15 @@ import (
 // grows. Each step names what it adds.
 var migrations = []sqldb.Migration{
 	{Name: "runs, logs, agents, bundles", Up: baseSchema},
-	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: sqldb.Statements(v2SQLite, v2Postgres)},
-	{Name: "reruns, variables given for a run, artifacts", Up: sqldb.Statements(v3SQLite, v3Postgres)},
+	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: both(v2)},
+	{Name: "reruns, variables given for a run, artifacts", Up: both(v3)},
+}
+
+// both runs one text on either engine: it is written with BLOB, which is
+// PostgreSQL's BYTEA, and BIGINT, an integer column to both (SQLite gives
+// any type name with INT in it integer affinity).
+func both(q string) func(context.Context, *sqldb.Tx) error {
+	return sqldb.Statements(q, strings.ReplaceAll(q, "BLOB", "BYTEA"))
 }
 
 // baseSchema is the schema of jetway before versioned migrations. On
@@ -160,45 +168,14 @@ CREATE TABLE bundles (
 // active run per project" the database's rule, whichever server leases.
 // An older database could hold two active runs of a project only after a
 // crash; all but the newest are failed first.
-const v2Common = `
+const v2 = `
+ALTER TABLE runs ADD COLUMN log_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN runs_on TEXT;
+UPDATE runs SET log_seq = (SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE run_id = runs.id);
 UPDATE runs SET status = 'failed', reason = 'failed while upgrading: another run of the project was active'
 	WHERE status IN ('provisioning', 'running')
 	AND seq NOT IN (SELECT MAX(seq) FROM runs WHERE status IN ('provisioning', 'running') GROUP BY project);
 CREATE UNIQUE INDEX runs_one_active_per_project ON runs(project) WHERE status IN ('provisioning', 'running');
-`
-
-const v2SQLite = `
-ALTER TABLE runs ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE runs ADD COLUMN runs_on TEXT;
-UPDATE runs SET log_seq = (SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE run_id = runs.id);
-` + v2Common + `
-CREATE TABLE sessions (
-	id_hash TEXT PRIMARY KEY,
-	csrf    TEXT NOT NULL,
-	token   TEXT NOT NULL,
-	expires INTEGER NOT NULL
-);
-CREATE TABLE settings (
-	name  TEXT PRIMARY KEY,
-	value TEXT NOT NULL
-);
-CREATE TABLE blobs (
-	hash       TEXT PRIMARY KEY,
-	size       INTEGER NOT NULL,
-	created_at INTEGER NOT NULL
-);
-CREATE TABLE blob_chunks (
-	hash TEXT NOT NULL,
-	n    INTEGER NOT NULL,
-	data BLOB NOT NULL,
-	PRIMARY KEY (hash, n)
-);`
-
-const v2Postgres = `
-ALTER TABLE runs ADD COLUMN log_seq BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE runs ADD COLUMN runs_on TEXT;
-UPDATE runs SET log_seq = (SELECT COALESCE(MAX(seq), 0) FROM log_chunks WHERE run_id = runs.id);
-` + v2Common + `
 CREATE TABLE sessions (
 	id_hash TEXT PRIMARY KEY,
 	csrf    TEXT NOT NULL,
@@ -217,27 +194,14 @@ CREATE TABLE blobs (
 CREATE TABLE blob_chunks (
 	hash TEXT NOT NULL,
 	n    INTEGER NOT NULL,
-	data BYTEA NOT NULL,
+	data BLOB NOT NULL,
 	PRIMARY KEY (hash, n)
 );`
 
 // v3: a run records the run it reruns and the variables given for it
 // (JSON, values as given: references or plain values), and the files it
 // kept, each the concatenation of its chunks (JSON list of blob hashes).
-const v3SQLite = `
-ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
-ALTER TABLE runs ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';
-CREATE TABLE artifacts (
-	run_id     TEXT NOT NULL,
-	name       TEXT NOT NULL,
-	size       INTEGER NOT NULL,
-	sha256     TEXT NOT NULL,
-	chunks     TEXT NOT NULL,
-	created_at INTEGER NOT NULL,
-	PRIMARY KEY (run_id, name)
-);`
-
-const v3Postgres = `
+const v3 = `
 ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN vars TEXT NOT NULL DEFAULT '{}';
 CREATE TABLE artifacts (
