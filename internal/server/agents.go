@@ -299,7 +299,7 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 	if err != nil {
 		return
 	}
-	var stored map[string]time.Time // last contacts other servers recorded
+	var stored map[string]time.Duration // silences of agents as other servers recorded them
 	for _, run := range active {
 		s.agents.mu.Lock()
 		last, ok := s.agents.seen[run.Agent]
@@ -314,7 +314,7 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 			if stored == nil {
 				stored = s.storedContacts(ctx)
 			}
-			if seen := stored[run.Agent]; time.Since(seen) < s.leaseTimeout {
+			if silence, ok := stored[run.Agent]; ok && silence < s.leaseTimeout {
 				continue // it talks to another server
 			}
 		}
@@ -343,9 +343,10 @@ func (s *Server) explainQueue(ctx context.Context) {
 	s.agents.mu.Unlock()
 	if s.runs.Shared() {
 		// Agents of the other servers count too.
+		silences := s.storedContacts(ctx)
 		if agents, err := s.runs.ListAgents(ctx); err == nil {
 			for _, a := range agents {
-				if !a.Revoked && a.LastSeen != nil && time.Since(*a.LastSeen) < s.leaseTimeout {
+				if silence, ok := silences[a.Name]; ok && silence < s.leaseTimeout {
 					live = append(live, runproto.AgentInfo{Name: a.Name, Labels: a.Labels})
 				}
 			}
@@ -368,19 +369,15 @@ func (s *Server) explainQueue(ctx context.Context) {
 	}
 }
 
-// storedContacts are the agents' last contacts that the store holds.
-func (s *Server) storedContacts(ctx context.Context) map[string]time.Time {
-	out := map[string]time.Time{}
-	agents, err := s.runs.ListAgents(ctx)
+// storedContacts are how long ago the agents last spoke to any server, as
+// the store measures it (the database's clock on PostgreSQL, so servers
+// whose clocks disagree agree on it).
+func (s *Server) storedContacts(ctx context.Context) map[string]time.Duration {
+	silences, err := s.runs.AgentSilences(ctx)
 	if err != nil {
-		return out
+		return map[string]time.Duration{}
 	}
-	for _, a := range agents {
-		if !a.Revoked && a.LastSeen != nil {
-			out[a.Name] = *a.LastSeen
-		}
-	}
-	return out
+	return silences
 }
 
 // The HTTP side.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
@@ -30,13 +31,34 @@ func newBlobs(store Store, dir string) blobs {
 	if store.Shared() {
 		return dbBlobs{store: store, cache: bundle.Blobs{Dir: dir}}
 	}
-	return fileBlobs{bundle.Blobs{Dir: dir}}
+	return fileBlobs{dir: bundle.Blobs{Dir: dir}, mu: &sync.Mutex{}}
 }
 
 // fileBlobs are blobs in the data dir.
-type fileBlobs struct{ dir bundle.Blobs }
+type fileBlobs struct {
+	dir bundle.Blobs
+	// mu orders a look at a blob, which renews its stamp, and retention,
+	// which removes the old ones: a blob a deploy is about to name again
+	// is never removed between the two.
+	mu *sync.Mutex
+}
 
-func (f fileBlobs) Has(_ context.Context, hash string) bool { return f.dir.Has(hash) }
+// Has tells whether the blob is stored, and renews an old one's stamp (its
+// modification time): it is about to be named again.
+func (f fileBlobs) Has(_ context.Context, hash string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dir.Has(hash) {
+		return false
+	}
+	path := filepath.Join(f.dir.Dir, hash[:2], hash)
+	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > blobTouchAge {
+		now := time.Now()
+		_ = os.Chtimes(path, now, now)
+	}
+	return true
+}
+
 func (f fileBlobs) Put(_ context.Context, hash string, size int64, r io.Reader) (int64, error) {
 	return f.dir.Put(hash, size, r)
 }
@@ -46,8 +68,14 @@ func (f fileBlobs) WriteTar(_ context.Context, w io.Writer, m api.Manifest) erro
 }
 
 func (f fileBlobs) Prune(_ context.Context, keep map[string]bool, cutoff time.Time) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return pruneDir(f.dir.Dir, keep, cutoff)
 }
+
+// blobTouchAge is how old a blob's stamp may grow before a look at it
+// renews it (as the store does for blobs in the database).
+const blobTouchAge = time.Hour
 
 // dbBlobs are blobs in the shared database. The data dir caches them: an
 // upload is verified there (hash and size, as on one machine) before it

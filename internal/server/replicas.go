@@ -3,13 +3,12 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/sqldb"
@@ -115,22 +114,62 @@ func sharedToken(ctx context.Context, peers Peers, tokenFile string) (token stri
 // localAgentName names the agent inside this server. On a shared
 // database each server's must differ, and stay the same across restarts
 // of that server, so that a restart fails exactly the runs it lost: the
-// host name and the data dir say which server it is.
+// host name for people, and a random id made once in the data dir
+// (DATA/server-id) for uniqueness — two hosts may share a short name and
+// a data dir path.
 func localAgentName(peers Peers, dataDir string) (string, error) {
 	if !peers.Shared() {
 		return LocalAgent, nil
+	}
+	id, err := serverID(filepath.Join(dataDir, "server-id"))
+	if err != nil {
+		return "", err
 	}
 	host, err := os.Hostname()
 	if err != nil {
 		return "", err
 	}
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
+	host, _, _ = strings.Cut(host, ".")
+	return LocalAgent + "-" + host + "-" + id, nil
+}
+
+// serverID reads the data dir's server id, making it on first use.
+func serverID(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(data))) >= 8 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(abs))
-	host, _, _ = strings.Cut(host, ".")
-	return LocalAgent + "-" + host + "-" + hex.EncodeToString(sum[:3]), nil
+	id := newID(4)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("making the server id: %w", err)
+	}
+	_, err = f.WriteString(id + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return id, err
+}
+
+// lockDataDir holds DATA/server.lock for the life of the process: two
+// servers on one data dir would share its own agent's name, each failing
+// the other's runs at its start.
+func lockDataDir(dataDir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dataDir, "server.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another jetway server uses the data dir %s; give each server a data dir of its own (--data)", dataDir)
+		}
+		return nil, fmt.Errorf("locking the data dir: %w", err)
+	}
+	return f, nil
 }
 
 // LocalAgentName is the name the agent inside this server goes by.

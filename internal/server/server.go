@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/params"
@@ -70,6 +71,10 @@ const (
 // Server holds the control plane's state.
 type Server struct {
 	dataDir string
+	lock    *os.File // DATA/server.lock, held while the server lives
+
+	closeOnce sync.Once
+	closeErr  error
 	log     *slog.Logger
 	token   string
 	store   *params.Store
@@ -118,40 +123,47 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	runs, err := openStore(ctx, opts)
+	// What is open so far is closed again if the start fails.
+	var closers []io.Closer
+	failed := func(err error) (*Server, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
+		}
+		return nil, err
+	}
+	lock, err := lockDataDir(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	closers = append(closers, lock)
+	runs, err := openStore(ctx, opts)
+	if err != nil {
+		return failed(err)
+	}
+	closers = append(closers, runs)
 	token, created, err := sharedToken(ctx, runs, filepath.Join(opts.DataDir, "token"))
 	if err != nil {
-		runs.Close()
-		return nil, err
+		return failed(err)
 	}
 	store, keys, admin, err := openParams(ctx, opts, runs)
 	if err != nil {
-		runs.Close()
-		return nil, err
+		return failed(err)
 	}
+	closers = append(closers, store)
 	localAgent, err := localAgentName(runs, opts.DataDir)
 	if err != nil {
-		store.Close()
-		runs.Close()
-		return nil, err
+		return failed(err)
 	}
 	if runs.Shared() {
 		// The other servers see this one's agent as any other.
 		if err := runs.EnsureAgent(ctx, localAgent); err != nil {
-			store.Close()
-			runs.Close()
-			return nil, err
+			return failed(err)
 		}
 	}
 	// Runs that a previous process of this server left running have lost
 	// their runner: say so, and keep their logs. Queued runs simply go on.
 	if n, err := runs.FailUnfinished(ctx, "server restarted", "", localAgent); err != nil {
-		store.Close()
-		runs.Close()
-		return nil, err
+		return failed(err)
 	} else if n > 0 {
 		log.Warn("runs left running by a previous server process marked failed", "runs", n)
 	}
@@ -159,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if created {
 		newToken = token
 	}
-	srv := &Server{dataDir: opts.DataDir, log: log, token: token, store: store, keys: keys, admin: admin,
+	srv := &Server{dataDir: opts.DataDir, lock: lock, log: log, token: token, store: store, keys: keys, admin: admin,
 		aws:  &params.API{Store: store, Keys: keys, Logger: log},
 		runs: runs, blobs: newBlobs(runs, filepath.Join(opts.DataDir, "blobs")), hub: newHub(), newToken: newToken, stopping: make(chan struct{}), localAgent: localAgent, retention: opts.Retention,
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
@@ -364,4 +376,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 }
 
 // Close releases the stores when Serve was never called.
-func (s *Server) Close() error { return errors.Join(s.store.Close(), s.runs.Close()) }
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = errors.Join(s.store.Close(), s.runs.Close(), s.lock.Close()) })
+	return s.closeErr
+}

@@ -66,6 +66,7 @@ type AgentStore interface {
 	ListAgents(ctx context.Context) ([]storepkg.StoredAgent, error)
 	RevokeAgent(ctx context.Context, name string) error
 	AgentSeen(ctx context.Context, a api.Agent) error
+	AgentSilences(ctx context.Context) (map[string]time.Duration, error)
 	EnsureAgent(ctx context.Context, name string) error
 }
 

@@ -63,11 +63,15 @@ func (db *DB) ensureVersionTable(ctx context.Context) error {
 // that start together take turns. A database at a newer version than
 // len(migrations) is refused with *SchemaTooNewError.
 func (db *DB) Migrate(ctx context.Context, component string, migrations []Migration) error {
-	if err := db.ensureVersionTable(ctx); err != nil {
-		// Two PostgreSQL replicas creating the table at once: one wins.
-		if db.Dialect != Postgres || !IsUniqueViolation(err) {
-			return fmt.Errorf("preparing schema versions: %w", err)
-		}
+	// Servers starting together on a new PostgreSQL database race to
+	// create the table (IF NOT EXISTS does not make that safe): the losers
+	// are refused, and find the table on a second try.
+	err := db.ensureVersionTable(ctx)
+	for try := 0; err != nil && db.Dialect == Postgres && try < 3; try++ {
+		err = db.ensureVersionTable(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("preparing schema versions: %w", err)
 	}
 	for {
 		done, err := db.migrateStep(ctx, component, migrations)

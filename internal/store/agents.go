@@ -146,12 +146,46 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 // AgentSeen records what an agent said of itself, from where, and when.
 func (s *Store) AgentSeen(ctx context.Context, a api.Agent) error {
 	info, _ := json.Marshal(agentInfo{Labels: a.Labels, Version: a.Version, Concurrency: a.Concurrency})
+	if s.db.Dialect == sqldb.Postgres {
+		// Stamped by the database's clock, which every server reads it
+		// against (AgentSilences): servers' clocks may disagree.
+		_, err := s.db.ExecContext(ctx, `UPDATE agents SET info = ?, address = ?, last_seen = `+dbNow+` WHERE name = ?`, string(info), a.Address, a.Name)
+		return err
+	}
 	var seen int64
 	if a.LastSeen != nil {
 		seen = a.LastSeen.UnixNano()
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE agents SET info = ?, address = ?, last_seen = ? WHERE name = ?`, string(info), a.Address, seen, a.Name)
 	return err
+}
+
+// dbNow is PostgreSQL's clock in Unix nanoseconds.
+const dbNow = `(EXTRACT(EPOCH FROM clock_timestamp()) * 1e9)::BIGINT`
+
+// AgentSilences tells, for every live agent with a recorded contact, how
+// long ago that was. On PostgreSQL the database's clock measures it, the
+// one that stamped the contact, whichever server asks.
+func (s *Store) AgentSilences(ctx context.Context) (map[string]time.Duration, error) {
+	now, args := `?`, []any{time.Now().UnixNano()}
+	if s.db.Dialect == sqldb.Postgres {
+		now, args = dbNow, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT name, `+now+` - last_seen FROM agents WHERE revoked = 0 AND last_seen IS NOT NULL AND last_seen > 0`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Duration{}
+	for rows.Next() {
+		var name string
+		var silence int64
+		if err := rows.Scan(&name, &silence); err != nil {
+			return nil, err
+		}
+		out[name] = time.Duration(silence)
+	}
+	return out, rows.Err()
 }
 
 type agentInfo struct {
@@ -192,12 +226,13 @@ func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 // agent already has limit active runs. It reports false when there is
 // nothing for it.
 //
-// Servers sharing a database may lease at the same moment. On PostgreSQL a
-// candidate is locked with FOR UPDATE SKIP LOCKED, so a server passes over
-// a run another is handing out instead of waiting for it; the update only
-// succeeds on a run still queued; and the unique index on active runs per
-// project refuses a second active run of a project leased elsewhere in
-// the same instant.
+// Servers sharing a database may lease at the same moment. On PostgreSQL
+// the agent must be registered and not revoked (its row locked, so its
+// limit is counted again under the lock); a candidate is locked with FOR
+// UPDATE SKIP LOCKED, so a server passes over a run another is handing out
+// instead of waiting for it; the update only succeeds on a run still
+// queued; and the unique index on active runs per project refuses a second
+// active run of a project leased elsewhere in the same instant.
 func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(StoredRun) bool) (StoredRun, bool, error) {
 	active, err := s.Active(ctx)
 	if err != nil {
@@ -222,7 +257,7 @@ func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit in
 		if busy[run.Project] || !match(run) {
 			continue
 		}
-		ok, err := s.leaseOne(ctx, run.ID, agent, tokenHash)
+		ok, err := s.leaseOne(ctx, run.ID, agent, tokenHash, limit)
 		if err != nil {
 			return StoredRun{}, false, err
 		}
@@ -237,8 +272,9 @@ func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit in
 	return StoredRun{}, false, nil
 }
 
-func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string) (bool, error) {
+func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string, limit int) (bool, error) {
 	if s.db.Dialect != sqldb.Postgres {
+		// One server on its own database: its lease lock orders leases.
 		return s.LeaseRun(ctx, id, agent, tokenHash)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -246,6 +282,24 @@ func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string) (bool
 		return false, err
 	}
 	defer tx.Rollback()
+	// The agent's row, locked: leases of one agent on several servers take
+	// turns, so its limit holds across them, and a revocation (an update
+	// of this row) waits for the lease, then ends the run it made. A
+	// revoked or unknown agent gets nothing.
+	var n int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM agents WHERE name = ? AND revoked = 0 FOR UPDATE`, agent).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE agent = ? AND status IN (?, ?)`, agent, api.StatusProvisioning, api.StatusRunning).Scan(&n); err != nil {
+		return false, err
+	}
+	if n >= limit {
+		return false, nil
+	}
 	var got string
 	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE id = ? AND status = ? FOR UPDATE SKIP LOCKED`, id, api.StatusQueued).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -16,10 +16,25 @@ import (
 
 const blobChunk = 1 << 20
 
-// HasBlob tells whether the blob is stored.
+// blobTouchAge is how old a blob's stamp may grow before a look at it
+// renews it.
+const blobTouchAge = time.Hour
+
+// HasBlob tells whether the blob is stored. Asking means the blob is about
+// to be named again (a deploy that need not upload it, a bundle checked):
+// an old blob's stamp is renewed, so retention, which removes only blobs
+// older than its grace of hours, leaves it alone.
 func (s *Store) HasBlob(ctx context.Context, hash string) (bool, error) {
+	now := time.Now()
+	res, err := s.db.ExecContext(ctx, `UPDATE blobs SET created_at = ? WHERE hash = ? AND created_at < ?`, now.UnixNano(), hash, now.Add(-blobTouchAge).UnixNano())
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return true, nil
+	}
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE hash = ?`, hash).Scan(&n)
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM blobs WHERE hash = ?`, hash).Scan(&n)
 	return n > 0, err
 }
 
@@ -135,18 +150,28 @@ func (s *Store) BlobHashes(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
-// DeleteBlob removes a stored blob.
-func (s *Store) DeleteBlob(ctx context.Context, hash string) error {
+// DeleteBlob removes a stored blob if it is still stamped before before
+// (zero: whatever its stamp), and reports whether it did: one looked at
+// since retention chose it is in use again.
+func (s *Store) DeleteBlob(ctx context.Context, hash string, before time.Time) (bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
+	q, args := `DELETE FROM blobs WHERE hash = ?`, []any{hash}
+	if !before.IsZero() {
+		q, args = q+` AND created_at < ?`, append(args, before.UnixNano())
+	}
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM blob_chunks WHERE hash = ?`, hash); err != nil {
-		return err
+		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blobs WHERE hash = ?`, hash); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return true, tx.Commit()
 }

@@ -23,6 +23,11 @@ func TestLeaseNextAcrossServers(t *testing.T) {
 	for i := range runs {
 		create(t, servers[i%2], fmt.Sprintf("r%03d", i), fmt.Sprintf("p%d", i%projects))
 	}
+	for a := range 8 {
+		if err := servers[0].CreateAgent(ctx, fmt.Sprintf("agent-%d", a), fmt.Sprintf("token-%d", a), nil, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var mu sync.Mutex
 	leased := map[string]int{}
 	active := map[string]string{} // project → run
@@ -98,6 +103,11 @@ func TestLeaseNextAcrossServers(t *testing.T) {
 func TestOneActiveRunPerProject(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
+		for _, name := range []string{"x", "y", "z"} {
+			if err := s.CreateAgent(ctx, name, "token-"+name, nil, 4); err != nil {
+				t.Fatal(err)
+			}
+		}
 		create(t, s, "a1", "a")
 		create(t, s, "a2", "a")
 		if ok, err := s.LeaseRun(ctx, "a1", "x", "h1"); !ok || err != nil {
@@ -141,5 +151,63 @@ func TestNewerSchemaRefused(t *testing.T) {
 			t.Fatalf("opening a newer schema: %v", err)
 		}
 		t.Log(err)
+	})
+}
+
+// On a shared database a revoked or unknown agent gets no run, whichever
+// server it asks.
+func TestRevokedAgentLeasesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openPostgres(t, pg.DB(t))
+	create(t, s, "r1", "p")
+	match := func(StoredRun) bool { return true }
+	if _, ok, err := s.LeaseNext(ctx, "stranger", "h", 4, match); ok || err != nil {
+		t.Fatalf("an unknown agent: %v %v", ok, err)
+	}
+	if err := s.CreateAgent(ctx, "builder", "token", nil, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAgent(ctx, "builder"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.LeaseNext(ctx, "builder", "h", 4, match); ok || err != nil {
+		t.Fatalf("a revoked agent: %v %v", ok, err)
+	}
+	if err := s.EnsureAgent(ctx, "local-x-1"); err != nil {
+		t.Fatal(err)
+	}
+	if run, ok, err := s.LeaseNext(ctx, "local-x-1", "h", 4, match); !ok || err != nil || run.ID != "r1" {
+		t.Fatalf("a server's own agent: %+v %v %v", run, ok, err)
+	}
+}
+
+// An agent's silence is measured by the clock that stamped its contact:
+// on PostgreSQL the database's, whatever the server's clock says.
+func TestAgentSilences(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.CreateAgent(ctx, "builder", "token", nil, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.AgentSilences(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("never seen: %v %v", got, err)
+		}
+		// A server whose clock is 45 s behind records the contact.
+		behind := time.Now().Add(-45 * time.Second)
+		if err := s.AgentSeen(ctx, api.Agent{Name: "builder", LastSeen: &behind}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.AgentSilences(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silence, ok := got["builder"]
+		want := 45 * time.Second // SQLite: one server, its clock is the clock
+		if s.Shared() {
+			want = 0
+		}
+		if !ok || silence < want-5*time.Second || silence > want+5*time.Second {
+			t.Fatalf("silence %v, want about %v", silence, want)
+		}
 	})
 }

@@ -152,10 +152,15 @@ func (s *Store) PruneBlobs(ctx context.Context, keep map[string]bool, cutoff tim
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	for i, h := range doomed {
-		if err := s.DeleteBlob(ctx, h); err != nil {
-			return i, err
+	deleted := 0
+	for _, h := range doomed {
+		ok, err := s.DeleteBlob(ctx, h, cutoff)
+		if err != nil {
+			return deleted, err
+		}
+		if ok {
+			deleted++
 		}
 	}
-	return len(doomed), nil
+	return deleted, nil
 }

@@ -72,7 +72,7 @@ func TestBlobsRoundTrip(t *testing.T) {
 			if err != nil || !bytes.Equal(got, content) {
 				t.Fatalf("size %d: read %d bytes, %v", size, len(got), err)
 			}
-			if err := s.DeleteBlob(ctx, hash); err != nil {
+			if _, err := s.DeleteBlob(ctx, hash, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.OpenBlob(ctx, hash); !errors.Is(err, ErrNotFound) {

@@ -336,10 +336,11 @@ func (s *Store) ReadLog(ctx context.Context, runID string, after int64) ([]Chunk
 	return out, rows.Err()
 }
 
-// PutBundle stores a manifest under its id.
+// PutBundle stores a manifest under its id; storing it again renews its
+// stamp, so retention leaves a bundle a new run is about to name.
 func (s *Store) PutBundle(ctx context.Context, id string, m api.Manifest) error {
 	b, _ := json.Marshal(m)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (id, manifest, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, string(b), time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (id, manifest, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at`, id, string(b), time.Now().UnixNano())
 	return err
 }
 
