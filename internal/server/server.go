@@ -75,12 +75,13 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	log     *slog.Logger
-	token   string
-	store   *params.Store
-	keys    *params.Keys
-	admin   params.AdminCredentials
-	aws     *params.API
+
+	log   *slog.Logger
+	token string
+	store *params.Store
+	keys  *params.Keys
+	admin params.AdminCredentials
+	aws   *params.API
 
 	runs  Store
 	blobs blobs
