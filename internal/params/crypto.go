@@ -89,3 +89,14 @@ func (s *sealer) open(name string, sealed []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// SealValue seals plaintext with the master key for another store of the
+// server (the runs' values from their deployers), bound to aad: a sealed
+// value moved to another place does not open there. aad must not be a
+// parameter's or secret's name; "kind:…" with a colon never is.
+func (s *Store) SealValue(aad string, plaintext []byte) []byte { return s.sealer.seal(aad, plaintext) }
+
+// OpenValue opens what SealValue sealed with the same aad.
+func (s *Store) OpenValue(aad string, sealed []byte) ([]byte, error) {
+	return s.sealer.open(aad, sealed)
+}

@@ -151,6 +151,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return failed(err)
 	}
 	closers = append(closers, store)
+	// What runs carry from their deployers (env.pass, -e) is sealed with
+	// the master key, as parameters are.
+	runs.SealWith(store)
 	localAgent, err := localAgentName(runs, opts.DataDir)
 	if err != nil {
 		return failed(err)

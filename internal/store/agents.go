@@ -67,7 +67,7 @@ func (s *Store) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, er
 	if tokenHash == "" {
 		return StoredRun{}, ErrNotFound
 	}
-	return scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE token_hash = ?`, tokenHash))
+	return s.scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE token_hash = ?`, tokenHash))
 }
 
 // Active lists the runs that agents execute (provisioning or running),

@@ -8,10 +8,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
@@ -24,7 +26,52 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the run store on either engine.
 type Store struct {
-	db *sqldb.DB
+	db     *sqldb.DB
+	sealer Sealer
+}
+
+// Sealer seals values at rest with the server's master key (the
+// parameter store's).
+type Sealer interface {
+	SealValue(aad string, plaintext []byte) []byte
+	OpenValue(aad string, sealed []byte) ([]byte, error)
+}
+
+// SealWith makes the store seal the values a run carries from its
+// deployer (env.pass, -e) before they are stored: a copy of the database
+// then reveals none. Call it before the store is used.
+func (s *Store) SealWith(sealer Sealer) { s.sealer = sealer }
+
+// sealedPrefix marks a sealed column value; one without it is from before
+// sealing, or of a store without a sealer, and is read as it is.
+const sealedPrefix = "sealed:"
+
+func (s *Store) seal(runID, column string, plaintext []byte) string {
+	if s.sealer == nil {
+		return string(plaintext)
+	}
+	return sealedPrefix + base64.StdEncoding.EncodeToString(s.sealer.SealValue("run-value:"+runID+":"+column, plaintext))
+}
+
+// unseal reads a sealed column value; one that does not open (another
+// master key) reads as nothing.
+func (s *Store) unseal(runID, column, stored string) []byte {
+	rest, sealed := strings.CutPrefix(stored, sealedPrefix)
+	if !sealed {
+		return []byte(stored)
+	}
+	if s.sealer == nil {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		return nil
+	}
+	plain, err := s.sealer.OpenValue("run-value:"+runID+":"+column, raw)
+	if err != nil {
+		return nil
+	}
+	return plain
 }
 
 // Open opens (creating) the embedded store DATA/jetway.db.
@@ -88,13 +135,13 @@ func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 		vars = []byte("{}")
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on, rerun_of, vars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, string(pass), r.CreatedAt.UnixNano(), labels, r.RerunOf, string(vars))
+		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, s.seal(r.ID, "pass", pass), r.CreatedAt.UnixNano(), labels, r.RerunOf, s.seal(r.ID, "vars", vars))
 	return err
 }
 
 const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars`
 
-func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
+func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
 	var git, pass, vars string
 	var created int64
@@ -108,8 +155,8 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 		return r, err
 	}
 	_ = json.Unmarshal([]byte(git), &r.Git)
-	_ = json.Unmarshal([]byte(pass), &r.Pass)
-	_ = json.Unmarshal([]byte(vars), &r.RunVars)
+	_ = json.Unmarshal(s.unseal(r.ID, "pass", pass), &r.Pass)
+	_ = json.Unmarshal(s.unseal(r.ID, "vars", vars), &r.RunVars)
 	if len(r.RunVars) == 0 {
 		r.RunVars = nil
 	}
@@ -138,7 +185,7 @@ func scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 
 // GetRun reads one run.
 func (s *Store) GetRun(ctx context.Context, id string) (StoredRun, error) {
-	return scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+	return s.scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 }
 
 // ListRuns lists runs newest first, optionally of one project and/or in
@@ -176,7 +223,7 @@ func (s *Store) queryRuns(ctx context.Context, q string, args ...any) ([]StoredR
 	defer rows.Close()
 	var out []StoredRun
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := s.scanRun(rows)
 		if err != nil {
 			return nil, err
 		}
