@@ -69,7 +69,24 @@ func migrateDataDir(ctx context.Context, c *CLI, from, to string) error {
 		return withExit(ExitFailed, err)
 	}
 	defer dst.Close()
-	counts, err := src.CopyTo(ctx, dst)
+	// A move stopped part way (a lost session, a kill) is run again and
+	// resumes; servers refuse the database until it has finished.
+	state, marked, err := dst.LookupSetting(ctx, server.MigrationSetting)
+	if err != nil {
+		return withExit(ExitFailed, err)
+	}
+	if marked && state == server.MigrationDone {
+		return withExit(ExitFailed, fmt.Errorf("%s: a move into this database has finished already; its servers serve it (move into an empty database to move again)", sqldb.Redact(to)))
+	}
+	resume := marked
+	if !resume {
+		if err := dst.SetSetting(ctx, server.MigrationSetting, server.MigrationInProgress); err != nil {
+			return withExit(ExitFailed, err)
+		}
+	} else {
+		fmt.Fprintln(c.Err, "resuming a move into this database that did not finish")
+	}
+	counts, err := src.CopyTo(ctx, dst, resume)
 	if err != nil {
 		return withExit(ExitFailed, fmt.Errorf("copying runs, logs and agents: %w", err))
 	}
@@ -87,6 +104,9 @@ func migrateDataDir(ctx context.Context, c *CLI, from, to string) error {
 		if err := server.AdoptToken(ctx, dst, strings.TrimSpace(string(token))); err != nil {
 			return withExit(ExitFailed, err)
 		}
+	}
+	if err := dst.SetSetting(ctx, server.MigrationSetting, server.MigrationDone); err != nil {
+		return withExit(ExitFailed, err)
 	}
 	fmt.Fprintf(c.Out, "copied %d runs, %d log chunks, %d agents, %d bundles, %d blobs and %s into %s\n",
 		counts["runs"], counts["log_chunks"], counts["agents"], counts["bundles"], blobs, params, sqldb.Redact(to))

@@ -61,6 +61,26 @@ func openParams(ctx context.Context, opts Options, runs *storepkg.Store) (*param
 	return store, keys, admin, nil
 }
 
+// The state of a jetway server migrate into the database: servers refuse
+// a database that a move has not finished filling.
+const (
+	MigrationSetting    = "migration"
+	MigrationInProgress = "in progress"
+	MigrationDone       = "done"
+)
+
+// checkMigration refuses a database that a move is still filling.
+func checkMigration(ctx context.Context, peers Peers) error {
+	state, ok, err := peers.LookupSetting(ctx, MigrationSetting)
+	if err != nil {
+		return err
+	}
+	if ok && state == MigrationInProgress {
+		return errors.New("a jetway server migrate into this database has not finished (or is running): run it again to finish it (it resumes), then start the servers")
+	}
+	return nil
+}
+
 // tokenSetting is the API token's hash in a shared database.
 const tokenSetting = "api_token_sha256"
 

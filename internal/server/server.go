@@ -142,6 +142,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return failed(err)
 	}
 	closers = append(closers, runs)
+	if err := checkMigration(ctx, runs); err != nil {
+		return failed(err)
+	}
 	token, created, err := sharedToken(ctx, runs, filepath.Join(opts.DataDir, "token"))
 	if err != nil {
 		return failed(err)

@@ -26,14 +26,16 @@ var copied = []struct {
 }
 
 // CopyTo copies every run, log, agent, bundle manifest and stored blob of
-// s into dst, which must hold no run yet, in one transaction: the copy is
-// whole or absent. It reports how many rows of each table it copied.
-func (s *Store) CopyTo(ctx context.Context, dst *Store) (map[string]int, error) {
+// s into dst in one transaction: the copy is whole or absent. dst must
+// hold no run yet, unless resume is set (a move that was stopped and is
+// run again): then rows dst holds already are left as they are. It
+// reports how many rows of each table it copied.
+func (s *Store) CopyTo(ctx context.Context, dst *Store, resume bool) (map[string]int, error) {
 	var n int
 	if err := dst.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs`).Scan(&n); err != nil {
 		return nil, err
 	}
-	if n > 0 {
+	if n > 0 && !resume {
 		return nil, fmt.Errorf("the target database holds %d runs already; move into an empty database", n)
 	}
 	tx, err := dst.db.BeginTx(ctx, nil)
@@ -48,7 +50,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) (map[string]int, error) 
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", t.table, err)
 		}
-		insert := `INSERT INTO ` + t.table + ` (` + cols + `) VALUES (?` + strings.Repeat(", ?", len(t.columns)-1) + `)`
+		insert := `INSERT INTO ` + t.table + ` (` + cols + `) VALUES (?` + strings.Repeat(", ?", len(t.columns)-1) + `) ON CONFLICT DO NOTHING`
 		for rows.Next() {
 			values := make([]any, len(t.columns))
 			ptrs := make([]any, len(values))
@@ -59,11 +61,14 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store) (map[string]int, error) 
 				rows.Close()
 				return nil, err
 			}
-			if _, err := tx.ExecContext(ctx, insert, values...); err != nil {
+			res, err := tx.ExecContext(ctx, insert, values...)
+			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("writing %s: %w", t.table, err)
 			}
-			counts[t.table]++
+			if n, _ := res.RowsAffected(); n > 0 {
+				counts[t.table]++
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -45,7 +45,7 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := openPostgres(t, pg.DB(t))
-	counts, err := src.CopyTo(ctx, dst)
+	counts, err := src.CopyTo(ctx, dst, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,30 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatalf("newest %+v", runs)
 	}
 	// A second move into the same database is refused.
-	if _, err := src.CopyTo(ctx, dst); err == nil {
+	if _, err := src.CopyTo(ctx, dst, false); err == nil {
 		t.Fatal("a copy into a database with runs succeeded")
+	}
+}
+
+// A move run again resumes: what the target holds stays, the rest comes.
+func TestCopyToResumes(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	create(t, src, "r1", "a")
+	dst := openPostgres(t, pg.DB(t))
+	if _, err := src.CopyTo(ctx, dst, false); err != nil {
+		t.Fatal(err)
+	}
+	create(t, src, "r2", "b")
+	counts, err := src.CopyTo(ctx, dst, true)
+	if err != nil || counts["runs"] != 1 {
+		t.Fatalf("resumed: %v %v", counts, err)
+	}
+	if _, err := dst.GetRun(ctx, "r2"); err != nil {
+		t.Fatal(err)
 	}
 }

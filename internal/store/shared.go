@@ -65,6 +65,12 @@ func (s *Store) Setting(ctx context.Context, name, value string) (string, error)
 	return stored, err
 }
 
+// SetSetting stores value under name, replacing what was there.
+func (s *Store) SetSetting(ctx context.Context, name, value string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	return err
+}
+
 // LookupSetting returns the stored value of name, if any.
 func (s *Store) LookupSetting(ctx context.Context, name string) (string, bool, error) {
 	var v string
