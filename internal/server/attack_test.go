@@ -138,6 +138,12 @@ func TestAttackRevokedOnOneReplicaLeasesOnAnother(t *testing.T) {
 	srvA, srvB := httptest.NewServer(a.Handler()), httptest.NewServer(b.Handler())
 	t.Cleanup(srvA.Close)
 	t.Cleanup(srvB.Close)
+	// B hears A's revocation, as Serve has it do: the agent's waiting
+	// lease ends at once, refused.
+	listening, stopListening := context.WithCancel(context.Background())
+	listened := make(chan struct{})
+	go func() { defer close(listened); b.listenPeers(listening) }()
+	t.Cleanup(func() { stopListening(); <-listened })
 	call := func(url, method, path, token, body string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, url+path, strings.NewReader(body))
