@@ -337,6 +337,21 @@ func TestStopTimeoutAndDetach(t *testing.T) {
 	}
 }
 
+// parentOf is a process's parent's pid (0 if it is gone).
+func parentOf(pid int) int {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "PPid:"); ok {
+			ppid, _ := strconv.Atoi(strings.TrimSpace(v))
+			return ppid
+		}
+	}
+	return 0
+}
+
 // TestServerKilledMidRun: SIGKILL the server and the runner of a running
 // run while another waits; after a restart the first is failed with its
 // log kept, the queue goes on, and the new server removed what the dead
@@ -357,14 +372,15 @@ func TestServerKilledMidRun(t *testing.T) {
 		t.Fatalf("with concurrency 1 the second run should wait: %s", r.Status)
 	}
 	// A runner that cannot clean up: SIGKILL, before the server's death
-	// could ask it to.
-	// The runner is the oldest process with the run's id in its
-	// environment (its phases have it too).
-	runners := runnerPids(longID)
-	if len(runners) == 0 {
+	// could ask it to. The runner is the server's child with the run's id
+	// in its environment (its phases have it too; the oldest pid is no
+	// guide: pids wrap around at 32768 here).
+	pids := runnerPids(longID)
+	i := slices.IndexFunc(pids, func(pid int) bool { return parentOf(pid) == s.cmd.Process.Pid })
+	if i < 0 {
 		t.Fatal("no runner process for the run")
 	}
-	runner := slices.Min(runners)
+	runner := pids[i]
 	if err := syscall.Kill(runner, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
