@@ -72,23 +72,50 @@ func (w *workspaceFS) Walk(ctx context.Context, target string, fn fs.WalkDirFunc
 		if rel == "." {
 			return nil
 		}
-		st, err := w.stat(rel, d)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if st == nil {
+		if t := d.Type(); !t.IsRegular() && !t.IsDir() && t&fs.ModeSymlink == 0 {
 			return nil // sockets, devices and pipes are not sent
 		}
-		return fn(filepath.FromSlash(rel), &fsutil.DirEntryInfo{Stat: st}, nil)
+		// Described only when asked: the sync's filter asks only for what
+		// .dockerignore keeps, so an ignored file, however large, is never
+		// read (hashing it for its stat would be).
+		return fn(filepath.FromSlash(rel), &lazyEntry{ctx: ctx, w: w, rel: rel, d: d}, nil)
 	})
 }
 
+// lazyEntry is a workspace entry whose stat, which reads a regular file
+// whole, is made on the first call of Info.
+type lazyEntry struct {
+	ctx context.Context
+	w   *workspaceFS
+	rel string
+	d   fs.DirEntry
+	st  *fstypes.Stat
+}
+
+func (e *lazyEntry) Name() string      { return e.d.Name() }
+func (e *lazyEntry) IsDir() bool       { return e.d.IsDir() }
+func (e *lazyEntry) Type() fs.FileMode { return e.d.Type() }
+
+func (e *lazyEntry) Info() (fs.FileInfo, error) {
+	if e.st == nil {
+		st, err := e.w.stat(e.ctx, e.rel, e.d)
+		if err != nil {
+			return nil, err
+		}
+		if st == nil {
+			return nil, fmt.Errorf("build context: %s changed while it was read", e.rel)
+		}
+		e.st = st
+	}
+	return &fsutil.StatInfo{Stat: e.st.Clone()}, nil
+}
+
+// hashPiece is how much of a file is hashed between looks at the context.
+const hashPiece = 1 << 20
+
 // stat describes rel as found beneath the root, or returns nil for what
 // is not sent.
-func (w *workspaceFS) stat(rel string, d fs.DirEntry) (*fstypes.Stat, error) {
+func (w *workspaceFS) stat(ctx context.Context, rel string, d fs.DirEntry) (*fstypes.Stat, error) {
 	st := &fstypes.Stat{Path: filepath.FromSlash(rel), ModTime: syncEpoch}
 	switch {
 	case d.Type()&fs.ModeSymlink != 0:
@@ -113,8 +140,14 @@ func (w *workspaceFS) stat(rel string, d fs.DirEntry) (*fstypes.Stat, error) {
 		}
 		defer f.Close()
 		h := sha256.New()
-		if _, err := io.CopyN(h, f, info.Size()); err != nil {
-			return nil, fmt.Errorf("build context: %s changed while it was read: %w", rel, err)
+		// In pieces, so that a cancelled build stops reading a huge file.
+		for left := info.Size(); left > 0; left -= hashPiece {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if _, err := io.CopyN(h, f, min(left, hashPiece)); err != nil {
+				return nil, fmt.Errorf("build context: %s changed while it was read: %w", rel, err)
+			}
 		}
 		sum := h.Sum(nil)
 		st.Mode, st.Size = uint32(info.Mode().Perm()), info.Size()

@@ -32,6 +32,8 @@ const (
 	// maxArtifactVisits bounds the directory entries looked at while
 	// matching artifacts: (a phase can make a tree of any size).
 	maxArtifactVisits = 200000
+	// maxArtifactRefusals bounds the refused files the log names one by one.
+	maxArtifactRefusals = 100
 )
 
 // keepArtifacts collects the files artifacts: names from the workspace
@@ -86,13 +88,26 @@ func (r *run) collectArtifacts(ctx context.Context, patterns []string) error {
 		return err
 	}
 	defer root.Close()
-	m := &artifactMatcher{root: root, seen: map[string]bool{}, refuse: func(msg string) {
-		r.emit(Event{Type: "warning", Phase: "artifacts", Message: "artifacts: " + msg})
+	refusals := 0
+	m := &artifactMatcher{ctx: ctx, root: root, seen: map[string]bool{}, refuse: func(msg string) {
+		// A phase can make any number of links: the log says so a while,
+		// then how many more there were.
+		if refusals++; refusals <= maxArtifactRefusals {
+			r.emit(Event{Type: "warning", Phase: "artifacts", Message: "artifacts: " + msg})
+		}
 	}}
+	defer func() {
+		if refusals > maxArtifactRefusals {
+			r.emit(Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf("artifacts: %d more files refused", refusals-maxArtifactRefusals)})
+		}
+	}()
 	for _, p := range patterns {
 		if n := m.match(p); n == 0 && !m.full {
 			r.emit(Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf("artifacts: %s matched nothing", p)})
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("looking for the files to keep: %w", context.Cause(ctx))
 	}
 	uid := -1
 	if r.sb.User != "" {
@@ -102,6 +117,9 @@ func (r *run) collectArtifacts(ctx context.Context, patterns []string) error {
 	var total int64
 	buf := make([]byte, api.ArtifactChunkSize)
 	for _, name := range m.files {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("keeping the files: %w", context.Cause(ctx))
+		}
 		if kept == api.MaxArtifacts {
 			r.emit(Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf("artifacts: %d files left out: a run keeps at most %d", len(m.files)-kept, api.MaxArtifacts)})
 			break
@@ -207,13 +225,22 @@ func (r *run) keepArtifact(ctx context.Context, root *os.Root, name string, uid 
 // looking at every path with Lstat through the root: a link is refused,
 // never followed.
 type artifactMatcher struct {
+	// ctx ends the search: a stop, or the timeout of a timed-out run's
+	// collection. A phase can make a tree as large and deep as it likes.
+	ctx    context.Context
 	root   *os.Root
 	files  []string
 	seen   map[string]bool
 	visits int
-	full   bool // maxArtifactVisits reached
+	full   bool // maxArtifactVisits reached, or ctx ended
 	refuse func(msg string)
 }
+
+// maxArtifactDepth bounds how deep the search goes beneath the workspace:
+// os.Root opens a path a component at a time, so a tree a phase made
+// thousands of levels deep would cost the root runner time that grows
+// with the square of its depth.
+const maxArtifactDepth = 48
 
 // match adds the files pattern names and returns how many paths matched.
 func (m *artifactMatcher) match(pattern string) int {
@@ -292,12 +319,24 @@ func (m *artifactMatcher) readDir(dir string, fn func(fs.DirEntry)) {
 	if m.full {
 		return
 	}
+	if m.ctx.Err() != nil {
+		m.full = true
+		return
+	}
+	if strings.Count(dir, "/") >= maxArtifactDepth {
+		m.refuse(fmt.Sprintf("%s is more than %d directories deep; not searched", dir, maxArtifactDepth))
+		return
+	}
 	entries, err := fs.ReadDir(m.root.FS(), dir)
 	if err != nil {
 		m.refuse(fmt.Sprintf("%s cannot be listed: %v", dir, err))
 		return
 	}
 	for _, e := range entries {
+		if m.ctx.Err() != nil {
+			m.full = true
+			return
+		}
 		if m.visits++; m.visits > maxArtifactVisits {
 			m.full = true
 			m.refuse(fmt.Sprintf("stopped looking after %d entries of the workspace; name the directories to keep more precisely", maxArtifactVisits))
