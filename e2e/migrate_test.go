@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/sqldb"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // migrationProject deploys a run that prints a SecureString reference.
@@ -173,4 +175,34 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !strings.Contains(string(out), "newer than this jetway knows") {
 		t.Fatalf("the refusal says:\n%s", out)
 	}
+}
+
+// TestMigrateIntoAServedDatabase: a move into a database servers use is
+// refused and leaves it as it was: no mark that would stop its servers.
+func TestMigrateIntoAServedDatabase(t *testing.T) {
+	url := pg.DB(t)
+	s := startServerWith(t, t.TempDir(), freePort(t), 0, "--database", url)
+	ctx := context.Background()
+	db, err := sqldb.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := storepkg.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close()
+	if err := served.CreateRun(ctx, storepkg.StoredRun{Run: api.Run{ID: "live1", Project: "p", Status: api.StatusSucceeded, Bundle: "b", CreatedAt: time.Now()}, ProjectFile: "project: p\n"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(jetwayBinary(t), "server", "migrate", "--from", oldDataDir(t, 1), "--to", url).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "holds 1 runs already") {
+		t.Fatalf("a move into a served database: %v %s", err, out)
+	}
+	if state, ok, _ := served.LookupSetting(ctx, "migration"); ok {
+		t.Fatalf("the refused move left the mark %q", state)
+	}
+	s.stop()
+	// Its servers still start.
+	startServerWith(t, s.Home, freePort(t), 0, "--database", url).stop()
 }

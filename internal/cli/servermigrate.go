@@ -54,6 +54,13 @@ func migrateDataDir(ctx context.Context, c *CLI, from, to string) error {
 	if _, err := os.Stat(filepath.Join(from, "jetway.db")); err != nil {
 		return withExit(ExitFailed, fmt.Errorf("--from %s: no jetway.db there; give the data dir of a jetway server", from))
 	}
+	// The server must be stopped: what it wrote after the copy read a
+	// table would be lost.
+	lock, err := server.LockDataDir(from)
+	if err != nil {
+		return withExit(ExitFailed, fmt.Errorf("%w (stop it before moving its data dir)", err))
+	}
+	defer lock.Close()
 	src, err := storepkg.Open(ctx, from)
 	if err != nil {
 		return withExit(ExitFailed, err)
@@ -80,6 +87,13 @@ func migrateDataDir(ctx context.Context, c *CLI, from, to string) error {
 	}
 	resume := marked
 	if !resume {
+		// Only an empty database is marked: a refused move must leave a
+		// served one as it was.
+		if n, err := dst.RunCount(ctx); err != nil {
+			return withExit(ExitFailed, err)
+		} else if n > 0 {
+			return withExit(ExitFailed, fmt.Errorf("%s holds %d runs already: move into an empty database", sqldb.Redact(to), n))
+		}
 		if err := dst.SetSetting(ctx, server.MigrationSetting, server.MigrationInProgress); err != nil {
 			return withExit(ExitFailed, err)
 		}

@@ -297,6 +297,9 @@ func (s *Server) watchLeases(ctx context.Context) {
 func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 	active, err := s.runs.Active(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("reading the active runs", "err", err)
+		}
 		return
 	}
 	var stored map[string]time.Duration // silences of agents as other servers recorded them
@@ -312,7 +315,11 @@ func (s *Server) expireLeases(ctx context.Context, start time.Time) {
 		}
 		if s.runs.Shared() {
 			if stored == nil {
-				stored = s.storedContacts(ctx)
+				if stored, err = s.runs.AgentSilences(ctx); err != nil {
+					// Not knowing is no silence: this round ends nobody's runs.
+					s.log.Warn("reading agents' last contacts", "err", err)
+					return
+				}
 			}
 			if silence, ok := stored[run.Agent]; ok && silence < s.leaseTimeout {
 				continue // it talks to another server
@@ -343,7 +350,10 @@ func (s *Server) explainQueue(ctx context.Context) {
 	s.agents.mu.Unlock()
 	if s.runs.Shared() {
 		// Agents of the other servers count too.
-		silences := s.storedContacts(ctx)
+		silences, err := s.runs.AgentSilences(ctx)
+		if err != nil {
+			return // the reasons stay as they are until the next round
+		}
 		if agents, err := s.runs.ListAgents(ctx); err == nil {
 			for _, a := range agents {
 				if silence, ok := silences[a.Name]; ok && silence < s.leaseTimeout {
@@ -367,17 +377,6 @@ func (s *Server) explainQueue(ctx context.Context) {
 			s.changed(run.ID)
 		}
 	}
-}
-
-// storedContacts are how long ago the agents last spoke to any server, as
-// the store measures it (the database's clock on PostgreSQL, so servers
-// whose clocks disagree agree on it).
-func (s *Server) storedContacts(ctx context.Context) map[string]time.Duration {
-	silences, err := s.runs.AgentSilences(ctx)
-	if err != nil {
-		return map[string]time.Duration{}
-	}
-	return silences
 }
 
 // The HTTP side.
@@ -612,14 +611,11 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	// Its runs end now, and their tokens with them: its runners can read
-	// and report nothing more; the agent, refused, stops them.
+	// Its runs' tokens ended with it: its runners can read and report
+	// nothing more; the agent, refused, stops them. The runs end now.
 	active, err := s.runs.Active(r.Context())
-	if err == nil {
-		err = s.runs.DropTokens(r.Context(), name)
-	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "agent %s is revoked, but its runs could not be ended: %v", name, err)
+		writeError(w, http.StatusInternalServerError, "agent %s is revoked, but its runs could not be ended (revoke it again): %v", name, err)
 		return
 	}
 	for _, run := range active {

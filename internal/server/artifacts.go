@@ -59,8 +59,13 @@ func (s *Server) addArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	var total int64
 	for _, h := range a.Chunks {
+		ok, err := s.blobs.Has(ctx, h)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "artifact %s: looking up chunk %s: %v", a.Name, h, err)
+			return
+		}
 		size, err := s.blobs.Size(ctx, h)
-		if err != nil || !s.blobs.Has(ctx, h) {
+		if err != nil || !ok {
 			writeError(w, http.StatusBadRequest, "artifact %s: chunk %s is not stored; upload it first (PUT /v1/runs/%s/artifacts/chunks/HASH)", a.Name, h, id)
 			return
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -186,5 +187,34 @@ func TestAttackRevokedOnOneReplicaLeasesOnAnother(t *testing.T) {
 	}
 	if r.Agent == "rogue" && !api.Finished(r.Status) {
 		t.Errorf("run %s is %s on the revoked agent rogue", id, r.Status)
+	}
+}
+
+// failingSilences is a database that cannot say when agents last spoke.
+type failingSilences struct{ Store }
+
+func (failingSilences) AgentSilences(context.Context) (map[string]time.Duration, error) {
+	return nil, errors.New("connection reset by peer")
+}
+
+// A replica that cannot read agents' contacts (a database hiccup) ends
+// no run: not knowing is no silence. It had failed every run of every
+// agent talking to another replica.
+func TestUnreadableContactsEndNoRun(t *testing.T) {
+	url := attackPG.DB(t)
+	x := replica(t, url, filepath.Join(t.TempDir(), "x"), "", 0)
+	id := x.queue(t, "p", "")
+	builder := agent("builder", 1)
+	if got := x.leaseNow(t, builder); got != id {
+		t.Fatalf("lease: %q", got)
+	}
+	// The agent talks to another replica: this one never heard of it.
+	x.agents.mu.Lock()
+	delete(x.agents.seen, "builder")
+	x.agents.mu.Unlock()
+	x.runs = failingSilences{x.runs}
+	x.expireLeases(context.Background(), time.Now().Add(-time.Hour))
+	if r := x.status(t, id); r.Status != api.StatusProvisioning {
+		t.Fatalf("a database hiccup ended the run: %s %q", r.Status, r.Reason)
 	}
 }

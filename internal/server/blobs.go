@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,13 +14,16 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // blobs are the contents of uploaded files: in the data dir on one
 // machine; in the database when servers share one, so that a bundle
 // uploaded to one server is sent by any.
 type blobs interface {
-	Has(ctx context.Context, hash string) bool
+	// Has tells whether the blob is stored; an error is the store
+	// failing, never "missing".
+	Has(ctx context.Context, hash string) (bool, error)
 	// Put verifies and stores zstd-compressed content (see bundle.Blobs.Put).
 	Put(ctx context.Context, hash string, size int64, compressed io.Reader) (int64, error)
 	Size(ctx context.Context, hash string) (int64, error)
@@ -45,18 +50,18 @@ type fileBlobs struct {
 
 // Has tells whether the blob is stored, and renews an old one's stamp (its
 // modification time): it is about to be named again.
-func (f fileBlobs) Has(_ context.Context, hash string) bool {
+func (f fileBlobs) Has(_ context.Context, hash string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.dir.Has(hash) {
-		return false
+		return false, nil
 	}
 	path := filepath.Join(f.dir.Dir, hash[:2], hash)
 	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > blobTouchAge {
 		now := time.Now()
 		_ = os.Chtimes(path, now, now)
 	}
-	return true
+	return true, nil
 }
 
 func (f fileBlobs) Put(_ context.Context, hash string, size int64, r io.Reader) (int64, error) {
@@ -86,9 +91,8 @@ type dbBlobs struct {
 	cache bundle.Blobs
 }
 
-func (d dbBlobs) Has(ctx context.Context, hash string) bool {
-	ok, err := d.store.HasBlob(ctx, hash)
-	return err == nil && ok
+func (d dbBlobs) Has(ctx context.Context, hash string) (bool, error) {
+	return d.store.HasBlob(ctx, hash)
 }
 
 func (d dbBlobs) Put(ctx context.Context, hash string, size int64, r io.Reader) (int64, error) {
@@ -136,16 +140,21 @@ func (d dbBlobs) Prune(ctx context.Context, keep map[string]bool, cutoff time.Ti
 	if err != nil {
 		return n, err
 	}
-	// The cache forgets them too (a cached blob is as old as its fetch).
-	_, err = pruneDir(d.cache.Dir, keep, time.Now())
+	// The cache forgets them too, sparing what is young: an upload just
+	// verified there is named by no bundle yet.
+	_, err = pruneDir(d.cache.Dir, keep, cutoff)
 	return n, err
 }
 
-// fetch copies a blob from the database into the cache.
+// fetch copies a blob from the database into the cache, checked against
+// its hash: a damaged copy would be sent from the cache for good.
 func (d dbBlobs) fetch(ctx context.Context, hash string) error {
 	src, err := d.store.OpenBlob(ctx, hash)
-	if err != nil {
+	if errors.Is(err, storepkg.ErrNotFound) {
 		return os.ErrNotExist
+	}
+	if err != nil {
+		return fmt.Errorf("reading blob %s from the database: %w", hash, err)
 	}
 	defer src.Close()
 	dir := filepath.Join(d.cache.Dir, hash[:2])
@@ -157,13 +166,16 @@ func (d dbBlobs) fetch(ctx context.Context, hash string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), src); err != nil {
 		tmp.Close()
 		return fmt.Errorf("reading blob %s from the database: %w", hash, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	// Its hash is checked as WriteTar reads it.
+	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
+		return fmt.Errorf("blob %s in the database hashes to %s", hash, got)
+	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, hash))
 }

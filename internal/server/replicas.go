@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/sqldb"
@@ -153,31 +154,44 @@ func localAgentName(peers Peers, dataDir string) (string, error) {
 	return LocalAgent + "-" + host + "-" + id, nil
 }
 
-// serverID reads the data dir's server id, making it on first use.
+// serverID reads the data dir's server id, making it on first use. It is
+// written aside and renamed into place, so it appears whole or not at all.
 func serverID(path string) (string, error) {
 	data, err := os.ReadFile(path)
-	if err == nil && len(strings.TrimSpace(string(data))) >= 8 {
-		return strings.TrimSpace(string(data)), nil
+	if err == nil {
+		id := strings.TrimSpace(string(data))
+		if len(id) < 8 {
+			return "", fmt.Errorf("%s is damaged: delete it and start again (the server then gets a new id)", path)
+		}
+		return id, nil
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
 	id := newID(4)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".server-id-*")
 	if err != nil {
 		return "", fmt.Errorf("making the server id: %w", err)
 	}
-	_, err = f.WriteString(id + "\n")
-	if cerr := f.Close(); err == nil {
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(id + "\n")
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	return id, err
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("making the server id: %w", err)
+	}
+	return id, nil
 }
 
-// lockDataDir holds DATA/server.lock for the life of the process: two
-// servers on one data dir would share its own agent's name, each failing
-// the other's runs at its start.
-func lockDataDir(dataDir string) (*os.File, error) {
+// LockDataDir holds DATA/server.lock until the file is closed: two servers
+// on one data dir would share its own agent's name, each failing the
+// other's runs at its start, and a data dir is not moved while a server
+// writes it.
+func LockDataDir(dataDir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dataDir, "server.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -201,38 +215,48 @@ func (s *Server) LocalAgentName() string { return s.localAgent }
 const queuePayload = "queue"
 
 // listenPeers wakes this server's followers and agents on what other
-// servers publish, until ctx ends.
+// servers publish, until ctx ends. A payload is "SENDER WHAT"; this
+// server's own are skipped: it woke its own when it published them.
 func (s *Server) listenPeers(ctx context.Context) {
-	_ = s.runs.Listen(ctx, func(payload string) {
+	s.runs.Listen(ctx, s.log, func(payload string) {
+		sender, what, _ := strings.Cut(payload, " ")
 		switch {
 		case payload == "":
 			// Reconnected: anything may have been missed.
 			s.hub.notifyAll()
 			s.agents.broadcast()
-		case payload == queuePayload:
+		case sender == s.localAgent:
+		case what == queuePayload:
 			s.agents.broadcast()
-		case strings.HasPrefix(payload, "run:"):
-			s.hub.notify(strings.TrimPrefix(payload, "run:"))
+		case strings.HasPrefix(what, "run:"):
+			s.hub.notify(strings.TrimPrefix(what, "run:"))
 		}
 	})
+}
+
+// publishWithin bounds telling the other servers: it is done from request
+// handlers, which a stalled database must not hold.
+const publishWithin = 2 * time.Second
+
+func (s *Server) publish(what string) {
+	if !s.runs.Shared() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishWithin)
+	defer cancel()
+	if err := s.runs.Publish(ctx, s.localAgent+" "+what); err != nil {
+		s.log.Warn("telling the other servers of a change", "change", what, "err", err)
+	}
 }
 
 // changed wakes everyone following a run's log or state, on every server.
 func (s *Server) changed(id string) {
 	s.hub.notify(id)
-	if s.runs.Shared() {
-		if err := s.runs.Publish(context.Background(), "run:"+id); err != nil {
-			s.log.Warn("telling the other servers of a change", "run", id, "err", err)
-		}
-	}
+	s.publish("run:" + id)
 }
 
 // queueChanged wakes the agents waiting for work, on every server.
 func (s *Server) queueChanged() {
 	s.agents.broadcast()
-	if s.runs.Shared() {
-		if err := s.runs.Publish(context.Background(), queuePayload); err != nil {
-			s.log.Warn("telling the other servers of a change of the queue", "err", err)
-		}
-	}
+	s.publish(queuePayload)
 }

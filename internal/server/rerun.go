@@ -36,7 +36,11 @@ func (s *Server) rerun(ctx context.Context, id string, req api.RerunRequest) (st
 	}
 	missing := 0
 	for _, h := range bundle.Hashes(m) {
-		if !s.blobs.Has(ctx, h) {
+		ok, err := s.blobs.Has(ctx, h)
+		if err != nil {
+			return old, err
+		}
+		if !ok {
 			missing++
 		}
 	}

@@ -114,7 +114,12 @@ func (s *Server) missingBlobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.MissingResponse{Missing: []string{}}
 	for _, h := range req.Hashes {
-		if !s.blobs.Has(r.Context(), h) {
+		ok, err := s.blobs.Has(r.Context(), h)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "looking up blob %s: %v", h, err)
+			return
+		}
+		if !ok {
 			out.Missing = append(out.Missing, h)
 		}
 	}
@@ -154,7 +159,12 @@ func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
 	}
 	var missing []string
 	for _, h := range bundle.Hashes(m) {
-		if !s.blobs.Has(r.Context(), h) {
+		ok, err := s.blobs.Has(r.Context(), h)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "looking up blob %s: %v", h, err)
+			return
+		}
+		if !ok {
 			missing = append(missing, h)
 		}
 	}
@@ -168,7 +178,12 @@ func (s *Server) putBundle(w http.ResponseWriter, r *http.Request) {
 		if f.SHA256 == "" {
 			continue
 		}
-		if size, err := s.blobs.Size(r.Context(), f.SHA256); err != nil || size != f.Size {
+		size, err := s.blobs.Size(r.Context(), f.SHA256)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "bundle file %q: reading the size of blob %s: %v", f.Path, f.SHA256, err)
+			return
+		}
+		if size != f.Size {
 			writeError(w, http.StatusBadRequest, "bundle file %q: the manifest says %d bytes, but its content (blob %s) has %d", f.Path, f.Size, f.SHA256, size)
 			return
 		}

@@ -132,7 +132,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return nil, err
 	}
-	lock, err := lockDataDir(opts.DataDir)
+	lock, err := LockDataDir(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}

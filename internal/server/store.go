@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
@@ -32,7 +33,6 @@ type Queue interface {
 	LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(storepkg.StoredRun) bool) (storepkg.StoredRun, bool, error)
 	Requeue(ctx context.Context, id, reason string) (bool, error)
 	RunOfToken(ctx context.Context, tokenHash string) (storepkg.StoredRun, error)
-	DropTokens(ctx context.Context, agent string) error
 }
 
 // LogStore keeps runs' logs and the numbers of their stored events.
@@ -90,7 +90,7 @@ type Peers interface {
 	// Shared tells whether other servers may use the database.
 	Shared() bool
 	Publish(ctx context.Context, payload string) error
-	Listen(ctx context.Context, fn func(payload string)) error
+	Listen(ctx context.Context, log *slog.Logger, fn func(payload string))
 	Setting(ctx context.Context, name, value string) (string, error)
 	LookupSetting(ctx context.Context, name string) (string, bool, error)
 }

@@ -52,9 +52,35 @@ func (db *DB) Version(ctx context.Context, component string) (int, error) {
 	return v, nil
 }
 
+// ensureVersionTable makes the table of schema versions. On PostgreSQL,
+// servers starting together on a new database would race to create it
+// (IF NOT EXISTS does not make that safe): they take turns under an
+// advisory lock.
 func (db *DB) ensureVersionTable(ctx context.Context) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)`)
-	return err
+	const create = `CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)`
+	if db.Dialect != Postgres {
+		_, err := db.ExecContext(ctx, create)
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, advisoryKey("jetway schema_versions")); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// advisoryKey is a PostgreSQL advisory lock's key for name.
+func advisoryKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
 }
 
 // Migrate brings component's schema to the last of migrations, each step
@@ -63,14 +89,7 @@ func (db *DB) ensureVersionTable(ctx context.Context) error {
 // that start together take turns. A database at a newer version than
 // len(migrations) is refused with *SchemaTooNewError.
 func (db *DB) Migrate(ctx context.Context, component string, migrations []Migration) error {
-	// Servers starting together on a new PostgreSQL database race to
-	// create the table (IF NOT EXISTS does not make that safe): the losers
-	// are refused, and find the table on a second try.
-	err := db.ensureVersionTable(ctx)
-	for try := 0; err != nil && db.Dialect == Postgres && try < 3; try++ {
-		err = db.ensureVersionTable(ctx)
-	}
-	if err != nil {
+	if err := db.ensureVersionTable(ctx); err != nil {
 		return fmt.Errorf("preparing schema versions: %w", err)
 	}
 	for {
@@ -90,9 +109,7 @@ func (db *DB) migrateStep(ctx context.Context, component string, migrations []Mi
 	}
 	defer tx.Rollback()
 	if db.Dialect == Postgres {
-		h := fnv.New64a()
-		h.Write([]byte("jetway schema " + component))
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64())); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, advisoryKey("jetway schema "+component)); err != nil {
 			return false, err
 		}
 	}

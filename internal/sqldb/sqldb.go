@@ -14,12 +14,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"modernc.org/sqlite"               // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect is the engine behind a DB.
@@ -82,20 +84,18 @@ func OpenPostgres(ctx context.Context, url string) (*DB, error) {
 	return &DB{DB: db, Dialect: Postgres, URL: url}, nil
 }
 
-// Redact hides a URL's password, for messages and logs.
-func Redact(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return url
+// Redact hides a URL's password, in its user part or its query, for
+// messages and logs.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a database URL that does not parse)"
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return url
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
-	if name, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
-		return scheme + "://" + name + ":xxxxx@" + host
-	}
-	return url
+	return u.Redacted()
 }
 
 // Rebind turns ? placeholders into PostgreSQL's $1, $2…; for SQLite it
@@ -175,5 +175,9 @@ func IsUniqueViolation(err error) bool {
 	if errors.As(err, &pgErr) {
 		return pgErr.Code == "23505"
 	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
 }

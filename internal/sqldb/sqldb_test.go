@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -33,13 +34,15 @@ func TestRebind(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		"postgres://jetway:s3cret@db:5432/jetway": "postgres://jetway:xxxxx@db:5432/jetway",
-		"postgres://jetway@db/jetway":             "postgres://jetway@db/jetway",
-		"postgres:///jetway?host=/run":            "postgres:///jetway?host=/run",
+	for _, tc := range []struct{ name, in, want string }{
+		{"password in the user part", "postgres://jetway:s3cret@db:5432/jetway", "postgres://jetway:xxxxx@db:5432/jetway"},
+		{"no password", "postgres://jetway@db/jetway", "postgres://jetway@db/jetway"},
+		{"socket host", "postgres:///jetway?host=/run", "postgres:///jetway?host=/run"},
+		{"password in the query", "postgres://db/jetway?user=j&password=s3cret", "postgres://db/jetway?password=xxxxx&user=j"},
+		{"at sign in the query", "postgres://jetway:s3cret@db/jetway?application_name=a@b", "postgres://jetway:xxxxx@db/jetway?application_name=a@b"},
 	} {
-		if got := Redact(in); got != want {
-			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		if got := Redact(tc.in); got != tc.want || strings.Contains(got, "s3cret") {
+			t.Errorf("%s: Redact(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
 		}
 	}
 }
@@ -101,6 +104,9 @@ func TestMigrate(t *testing.T) {
 			}
 			if v, _ := db.Version(ctx, "test"); v != 2 {
 				t.Fatalf("version %d after a failed step", v)
+			}
+			if _, err := db.ExecContext(ctx, `SELECT x FROM things`); err == nil {
+				t.Fatal("the failed step's column survived it")
 			}
 		})
 	}

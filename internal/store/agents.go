@@ -47,13 +47,6 @@ func (s *Store) RequestCancel(ctx context.Context, id string) error {
 	return err
 }
 
-// DropTokens ends the run tokens of an agent's runs: they can neither read
-// nor report any more.
-func (s *Store) DropTokens(ctx context.Context, agent string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET token_hash = '' WHERE agent = ?`, agent)
-	return err
-}
-
 // SetReason changes the reason a run in status shows, if it is still in
 // it.
 func (s *Store) SetReason(ctx context.Context, id, status, reason string) error {
@@ -130,17 +123,29 @@ func (s *Store) ListAgents(ctx context.Context) ([]StoredAgent, error) {
 	return out, rows.Err()
 }
 
-// RevokeAgent revokes an agent's token; ErrNotFound if there is no such
-// live agent.
+// RevokeAgent revokes an agent's token and ends its runs' tokens;
+// ErrNotFound if no agent with a token has that name. Revoking a revoked
+// agent again does it again.
 func (s *Store) RevokeAgent(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE agents SET revoked = 1, info = '{}' WHERE name = ? AND revoked = 0`, name)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE agents SET revoked = 1, info = '{}' WHERE name = ? AND token_hash <> ''`, name)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	return nil
+	// With it, the tokens of its runs: they read and report nothing more.
+	// Both or neither, so a revocation that failed half way is not a
+	// revoked agent whose runners still work; and it can be repeated.
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET token_hash = '' WHERE agent = ?`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // AgentSeen records what an agent said of itself, from where, and when.
@@ -323,6 +328,6 @@ func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string, limit
 // own, so that its contact is recorded for the other servers of the
 // database. No token hashes to its empty token hash.
 func (s *Store) EnsureAgent(ctx context.Context, name string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, '', ?) ON CONFLICT (name) DO UPDATE SET revoked = 0`, name, time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, '', ?) ON CONFLICT (name) DO UPDATE SET revoked = 0, token_hash = ''`, name, time.Now().UnixNano())
 	return err
 }

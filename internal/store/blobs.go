@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -93,38 +94,42 @@ func (s *Store) PutBlob(ctx context.Context, hash string, content io.Reader) err
 
 // OpenBlob streams a stored blob, a chunk at a time.
 func (s *Store) OpenBlob(ctx context.Context, hash string) (io.ReadCloser, error) {
-	if ok, err := s.HasBlob(ctx, hash); err != nil {
+	size, err := s.BlobSize(ctx, hash)
+	if err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, ErrNotFound
 	}
-	return &blobReader{ctx: ctx, s: s, hash: hash}, nil
+	return &blobReader{ctx: ctx, s: s, hash: hash, left: size}, nil
 }
 
 type blobReader struct {
 	ctx  context.Context
 	s    *Store
 	hash string
-	n    int
+	n    int   // the next chunk
+	left int64 // bytes of the blob not yet read from the database
 	buf  bytes.Reader
-	done bool
 }
 
+// Read reads the blob a chunk at a time. Chunks that end before the blob's
+// size (deleted meanwhile) are an error, never a shorter blob.
 func (r *blobReader) Read(p []byte) (int, error) {
 	for r.buf.Len() == 0 {
-		if r.done {
+		if r.left == 0 {
 			return 0, io.EOF
 		}
 		var data []byte
 		err := r.s.db.QueryRowContext(r.ctx, `SELECT data FROM blob_chunks WHERE hash = ? AND n = ?`, r.hash, r.n).Scan(&data)
 		if errors.Is(err, sql.ErrNoRows) {
-			r.done = true
-			continue
+			return 0, fmt.Errorf("blob %s: chunk %d is missing: %w", r.hash, r.n, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return 0, err
 		}
+		if int64(len(data)) > r.left {
+			return 0, fmt.Errorf("blob %s is longer than its size", r.hash)
+		}
 		r.n++
+		r.left -= int64(len(data))
 		r.buf.Reset(data)
 	}
 	return r.buf.Read(p)

@@ -25,14 +25,21 @@ var copied = []struct {
 	{"artifacts", []string{"run_id", "name", "size", "sha256", "chunks", "created_at"}},
 }
 
+// RunCount is how many runs the store holds.
+func (s *Store) RunCount(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs`).Scan(&n)
+	return n, err
+}
+
 // CopyTo copies every run, log, agent, bundle manifest and stored blob of
 // s into dst in one transaction: the copy is whole or absent. dst must
 // hold no run yet, unless resume is set (a move that was stopped and is
 // run again): then rows dst holds already are left as they are. It
 // reports how many rows of each table it copied.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, resume bool) (map[string]int, error) {
-	var n int
-	if err := dst.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs`).Scan(&n); err != nil {
+	n, err := dst.RunCount(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if n > 0 && !resume {

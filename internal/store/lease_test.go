@@ -211,3 +211,42 @@ func TestAgentSilences(t *testing.T) {
 		}
 	})
 }
+
+// A revocation ends the agent's runs' tokens with it, and can be repeated;
+// a server's own agent, registered again, has no token.
+func TestRevokeAgent(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.CreateAgent(ctx, "builder", "agent-token", nil, 4); err != nil {
+			t.Fatal(err)
+		}
+		create(t, s, "r1", "p")
+		if ok, err := s.LeaseRun(ctx, "r1", "builder", "run-token"); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		for range 2 {
+			if err := s.RevokeAgent(ctx, "builder"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RunOfToken(ctx, "run-token"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the revoked agent's run token: %v", err)
+			}
+		}
+		if err := s.RevokeAgent(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("revoking an unknown agent: %v", err)
+		}
+		// A token once given under a server's agent name stays dead.
+		if err := s.CreateAgent(ctx, "local-x-1", "old-token", nil, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeAgent(ctx, "local-x-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnsureAgent(ctx, "local-x-1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AgentOfToken(ctx, "old-token"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a revoked token under a server's agent name: %v", err)
+		}
+	})
+}

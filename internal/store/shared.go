@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -103,24 +104,30 @@ func (s *Store) Publish(ctx context.Context, payload string) error {
 
 // Listen calls fn with every payload published by any server of the
 // database (this one included) until ctx ends. It reconnects after a
-// lost connection, calling fn("") once reconnected: whatever was
-// published meanwhile is lost, so the caller wakes everyone. On SQLite it
-// returns at once.
-func (s *Store) Listen(ctx context.Context, fn func(payload string)) error {
+// lost connection, waiting longer each time (up to 30 s) and saying so in
+// log, and calls fn("") once reconnected: whatever was published meanwhile
+// is lost, so the caller wakes everyone. On SQLite it returns at once.
+func (s *Store) Listen(ctx context.Context, log *slog.Logger, fn func(payload string)) {
 	if !s.Shared() {
-		return nil
+		return
 	}
+	wait := time.Second
 	for first := true; ; first = false {
+		start := time.Now()
 		err := s.listenOnce(ctx, fn, !first)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
+		if time.Since(start) > time.Minute {
+			wait = time.Second // it had been up a while: a new outage
+		}
+		log.Warn("listening to the other servers; until it is back, their changes reach this server's followers and waiting agents late", "err", err, "retry_in", wait)
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
+			return
+		case <-time.After(wait):
 		}
-		_ = err // reconnect: the database restarted, or the network broke
+		wait = min(2*wait, 30*time.Second)
 	}
 }
 

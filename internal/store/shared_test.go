@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 )
@@ -53,7 +56,7 @@ func TestBlobsRoundTrip(t *testing.T) {
 		for _, size := range []int{0, 1, blobChunk, 2*blobChunk + 17} {
 			content := make([]byte, size)
 			_, _ = rand.Read(content)
-			hash := "h" + string(rune('a'+size%26))
+			hash := fmt.Sprint("h", size)
 			if err := s.PutBlob(ctx, hash, bytes.NewReader(content)); err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +92,12 @@ func TestPublishListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	heard := make(chan string, 10)
-	go b.Listen(ctx, func(p string) { heard <- p })
+	listened := make(chan struct{})
+	go func() {
+		defer close(listened)
+		b.Listen(ctx, slog.New(slog.DiscardHandler), func(p string) { heard <- p })
+	}()
+	defer func() { cancel(); <-listened }()
 	// The listener needs a moment to connect; publish until it hears.
 	deadline := time.After(10 * time.Second)
 	for {
@@ -106,5 +114,75 @@ func TestPublishListen(t *testing.T) {
 		case <-deadline:
 			t.Fatal("nothing heard")
 		}
+	}
+}
+
+// A blob whose chunks are gone part way reads as an error, never as a
+// shorter blob.
+func TestOpenBlobWithAMissingChunk(t *testing.T) {
+	engines(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		content := make([]byte, 2*blobChunk+10)
+		if err := s.PutBlob(ctx, "h", bytes.NewReader(content)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM blob_chunks WHERE hash = 'h' AND n = 1`); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.OpenBlob(ctx, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("read %d bytes, %v", len(got), err)
+		}
+	})
+}
+
+// Every table a migration adds is moved by CopyTo, column for column,
+// but what stays behind on purpose.
+func TestCopiedListsEveryTable(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stays := map[string]bool{"sessions": true, "settings": true, "schema_versions": true, "sqlite_sequence": true}
+	rows, err := s.DB().QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		rows.Scan(&name)
+		if !stays[name] {
+			tables = append(tables, name)
+		}
+	}
+	rows.Close()
+	listed := map[string][]string{}
+	for _, c := range copied {
+		listed[c.table] = c.columns
+	}
+	for _, table := range tables {
+		cols, ok := listed[table]
+		if !ok {
+			t.Errorf("table %s is not moved by CopyTo", table)
+			continue
+		}
+		rows, err := s.DB().QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var col string
+			rows.Scan(&col)
+			if !slices.Contains(cols, col) {
+				t.Errorf("column %s.%s is not moved by CopyTo", table, col)
+			}
+		}
+		rows.Close()
 	}
 }
