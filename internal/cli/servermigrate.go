@@ -31,7 +31,10 @@ data dir's master key (the database alone reveals no value).
 
 Stop the server first. Afterwards, start each server with --database URL and
 a data dir holding the old one's token and master.key (this data dir, or
-copies of those two files). The data dir is left as it was.`,
+copies of those two files). The data dir is left as it was, but for its
+database's schema, which is brought up to this jetway's first. A move that
+was stopped part way is run again and resumes; servers refuse the
+database until it has finished.`,
 		Example: `  jetway server migrate --from /var/lib/jetway --to postgres://jetway:PASSWORD@db:5432/jetway
   jetway server --data /var/lib/jetway --database postgres://jetway:PASSWORD@db:5432/jetway`,
 		Args: cobra.NoArgs,

@@ -25,7 +25,9 @@ func Servers(list string) []string {
 // answer, to the next: a runner outlives the replica it started with, as
 // its agent does. A request is moved only when no answer came and its
 // body can be sent again; AWS-signed requests stay, since the address is
-// part of their signature.
+// part of their signature. A request may be sent again after it reached
+// the first server and its answer was lost: every route a runner calls
+// bears that (reads, numbered events stored once, key pairs issued anew).
 type failover struct {
 	base    http.RoundTripper
 	mu      sync.Mutex

@@ -87,7 +87,10 @@ const blobTouchAge = time.Hour
 // goes into the database, and a bundle is sent from there once the blobs
 // it lacks are fetched.
 type dbBlobs struct {
-	store BlobStore
+	store interface {
+		BlobStore
+		PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
+	}
 	cache bundle.Blobs
 }
 
@@ -130,13 +133,7 @@ func (d dbBlobs) WriteTar(ctx context.Context, w io.Writer, m api.Manifest) erro
 }
 
 func (d dbBlobs) Prune(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error) {
-	p, ok := d.store.(interface {
-		PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
-	})
-	if !ok {
-		return 0, nil
-	}
-	n, err := p.PruneBlobs(ctx, keep, cutoff)
+	n, err := d.store.PruneBlobs(ctx, keep, cutoff)
 	if err != nil {
 		return n, err
 	}

@@ -28,13 +28,6 @@ type Retention struct {
 
 func (r Retention) enabled() bool { return r.Runs > 0 || r.Days > 0 }
 
-// pruner is the store's side of retention.
-type pruner interface {
-	PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int, error)
-	PruneBundles(ctx context.Context, cutoff time.Time) (map[string]bool, error)
-	PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
-}
-
 // retain prunes now and every retentionEvery until ctx ends.
 func (s *Server) retain(ctx context.Context) {
 	if !s.retention.enabled() {
@@ -56,10 +49,10 @@ func (s *Server) retain(ctx context.Context) {
 
 // Prune applies the retention once.
 func (s *Server) Prune(ctx context.Context) error {
-	p, ok := s.runs.(pruner)
-	if !ok || !s.retention.enabled() {
+	if !s.retention.enabled() {
 		return nil
 	}
+	p := s.runs
 	var cutoff time.Time
 	if s.retention.Days > 0 {
 		cutoff = time.Now().AddDate(0, 0, -s.retention.Days)

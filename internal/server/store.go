@@ -85,6 +85,13 @@ type BlobStore interface {
 	OpenBlob(ctx context.Context, hash string) (io.ReadCloser, error)
 }
 
+// Retainer prunes what retention lets go.
+type Retainer interface {
+	PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int, error)
+	PruneBundles(ctx context.Context, cutoff time.Time) (map[string]bool, error)
+	PruneBlobs(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
+}
+
 // Peers are the other servers of a shared database.
 type Peers interface {
 	// Shared tells whether other servers may use the database.
@@ -105,6 +112,7 @@ type Store interface {
 	AgentStore
 	SessionStore
 	BlobStore
+	Retainer
 	Peers
 	Close() error
 }

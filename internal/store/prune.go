@@ -14,7 +14,7 @@ import (
 // 0: no bound) or finished before cutoff (zero: no bound), with their
 // logs, and returns how many it deleted. Queued and active runs stay.
 func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int, error) {
-	finished := []any{api.StatusQueued, api.StatusProvisioning, api.StatusRunning}
+	unfinished := []any{api.StatusQueued, api.StatusProvisioning, api.StatusRunning}
 	var doomed []string
 	add := func(q string, args ...any) error {
 		rows, err := s.db.QueryContext(ctx, q, args...)
@@ -33,12 +33,12 @@ func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int,
 	}
 	if keep > 0 {
 		// Counted among all runs: the newest keep are kept, whatever their state.
-		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND seq NOT IN (SELECT seq FROM runs ORDER BY seq DESC LIMIT ?)`, append(finished, keep)...); err != nil {
+		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND seq NOT IN (SELECT seq FROM runs ORDER BY seq DESC LIMIT ?)`, append(unfinished, keep)...); err != nil {
 			return 0, err
 		}
 	}
 	if !cutoff.IsZero() {
-		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND finished_at IS NOT NULL AND finished_at < ?`, append(finished, cutoff.UnixNano())...); err != nil {
+		if err := add(`SELECT id FROM runs WHERE status NOT IN (?, ?, ?) AND finished_at IS NOT NULL AND finished_at < ?`, append(unfinished, cutoff.UnixNano())...); err != nil {
 			return 0, err
 		}
 	}
