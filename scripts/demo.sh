@@ -17,7 +17,8 @@ jetway=$PWD/bin/jetway
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Starting the test bed (remote Docker host over ssh, registry with htpasswd)"
-eval "$(bin/jetway-testbed up --env)"
+# --bridged: a remote dockerd with a bridge network, for BuildKit's RUN steps.
+eval "$(bin/jetway-testbed up --env --bridged)"
 work=$(mktemp -d /tmp/jetway-demo.XXXXXX)
 server_pid=
 cleanup() {

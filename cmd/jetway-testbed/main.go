@@ -40,7 +40,7 @@ func newRootCommand() *cobra.Command {
 }
 
 func newUpCommand() *cobra.Command {
-	var asJSON, asEnv, verbose bool
+	var asJSON, asEnv, verbose, bridged bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a test bed and print how to use it",
@@ -59,10 +59,19 @@ It keeps running after this command exits; remove it with
 			if err != nil {
 				return err
 			}
+			dockerHost := bed.DockerHostSSH()
+			if bridged {
+				socket, err := bed.BridgedDocker(cmd.Context())
+				if err != nil {
+					_ = bed.Down()
+					return err
+				}
+				dockerHost = bed.DockerHostSSHTo(socket)
+			}
 			out := cmd.OutOrStdout()
 			if asEnv {
 				for _, kv := range [][2]string{
-					{"TB_DIR", bed.Dir}, {"TB_DOCKER_HOST", bed.DockerHostSSH()}, {"TB_CLIENT_KEY", bed.ClientKey},
+					{"TB_DIR", bed.Dir}, {"TB_DOCKER_HOST", dockerHost}, {"TB_CLIENT_KEY", bed.ClientKey},
 					{"TB_KNOWN_HOSTS", bed.KnownHosts}, {"TB_REMOTE_SOCKET", bed.RemoteSocket}, {"TB_LOCAL_SOCKET", bed.LocalSocket},
 					{"TB_REMOTE_MARKER", bed.RemoteMarker}, {"TB_REGISTRY", bed.Registry}, {"TB_REGISTRY_USER", bed.RegistryUser},
 					{"TB_REGISTRY_PASS", bed.RegistryPass}, {"TB_BASE_IMAGE", testbed.BaseImage},
@@ -77,7 +86,7 @@ It keeps running after this command exits; remove it with
 				return enc.Encode(bed)
 			}
 			fmt.Fprintf(out, "# test bed %s in %s\n", bed.ID, bed.Dir)
-			fmt.Fprintf(out, "export DOCKER_HOST=%s\n", bed.DockerHostSSH())
+			fmt.Fprintf(out, "export DOCKER_HOST=%s\n", dockerHost)
 			fmt.Fprintf(out, "# ssh key: %s\n# known_hosts: %s\n", bed.ClientKey, bed.KnownHosts)
 			fmt.Fprintf(out, "# remote over TLS: DOCKER_HOST=%s DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=%s\n", bed.RemoteTLS, bed.TLSCertDir)
 			fmt.Fprintf(out, "# local dockerd: unix://%s\n", bed.LocalSocket)
@@ -89,6 +98,7 @@ It keeps running after this command exits; remove it with
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the bed's description as JSON")
 	cmd.Flags().BoolVar(&asEnv, "env", false, "print shell variable assignments (TB_DIR=..., TB_DOCKER_HOST=...) for scripts")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log each step")
+	cmd.Flags().BoolVar(&bridged, "bridged", false, "make DOCKER_HOST a remote dockerd with a bridge network, which BuildKit's RUN steps need (the bed's others have none)")
 	return cmd
 }
 
