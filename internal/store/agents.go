@@ -239,26 +239,19 @@ func scanAgent(row interface{ Scan(...any) error }) (StoredAgent, error) {
 // queued; and the unique index on active runs per project refuses a second
 // active run of a project leased elsewhere in the same instant.
 func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(StoredRun) bool) (StoredRun, bool, error) {
-	active, err := s.Active(ctx)
-	if err != nil {
+	var mine int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE agent = ? AND status IN (?, ?)`, agent, api.StatusProvisioning, api.StatusRunning).Scan(&mine); err != nil {
 		return StoredRun{}, false, err
-	}
-	busy := map[string]bool{}
-	mine := 0
-	for _, r := range active {
-		busy[r.Project] = true
-		if r.Agent == agent {
-			mine++
-		}
 	}
 	if mine >= limit {
 		return StoredRun{}, false, nil
 	}
-	queued, err := s.Queued(ctx)
+	candidates, err := s.leaseCandidates(ctx)
 	if err != nil {
 		return StoredRun{}, false, err
 	}
-	for _, run := range queued {
+	busy := map[string]bool{}
+	for _, run := range candidates {
 		if busy[run.Project] || !match(run) {
 			continue
 		}
@@ -275,6 +268,34 @@ func (s *Store) LeaseNext(ctx context.Context, agent, tokenHash string, limit in
 		return leased, err == nil, err
 	}
 	return StoredRun{}, false, nil
+}
+
+// leaseCandidates are the queued runs of projects with no active run,
+// oldest first, with what routing needs only: every lease looks at them,
+// and a full run (its sealed values opened) is read only for the one
+// leased.
+func (s *Store) leaseCandidates(ctx context.Context) ([]StoredRun, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, project, runs_on, project_file FROM runs
+		WHERE status = ? AND project NOT IN (SELECT project FROM runs WHERE status IN (?, ?)) ORDER BY seq`,
+		api.StatusQueued, api.StatusProvisioning, api.StatusRunning)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StoredRun
+	for rows.Next() {
+		var r StoredRun
+		var runsOn sql.NullString
+		if err := rows.Scan(&r.ID, &r.Project, &runsOn, &r.ProjectFile); err != nil {
+			return nil, err
+		}
+		if runsOn.Valid {
+			r.RunsOn = map[string]string{}
+			_ = json.Unmarshal([]byte(runsOn.String), &r.RunsOn)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 func (s *Store) leaseOne(ctx context.Context, id, agent, tokenHash string, limit int) (bool, error) {
