@@ -88,10 +88,11 @@ jetway server migrate.`,
 	cmd.Flags().StringVar(&opts.labels, "labels", "", "labels of the server's own agent, k=v,… for runs_on (arch and os are set unless given)")
 	cmd.Flags().DurationVar(&opts.drainTimeout, "drain-timeout", 0, "how long this machine's runs may go on after SIGTERM before they are stopped (0: stopped at once)")
 	cmd.Flags().BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
-	cmd.Flags().StringVar(&opts.database, "database", os.Getenv("JETWAY_DATABASE"), "PostgreSQL URL (postgres://user:password@host:5432/db) of a database several servers share; default $JETWAY_DATABASE, else SQLite in the data dir")
+	// Not the flag's default: --help would print the URL, password and all.
+	cmd.Flags().StringVar(&opts.database, "database", "", "PostgreSQL URL (postgres://user:password@host:5432/db) of a database several servers share (default $JETWAY_DATABASE, else SQLite in the data dir)")
 	cmd.Flags().StringVar(&opts.masterKeyFile, "master-key-file", "", "the key that seals secret values (default DATA/master.key, created on first start); every server of one database needs the same")
 	cmd.Flags().IntVar(&opts.retainRuns, "retain-runs", 0, "keep the newest N runs; older finished ones go with their logs, and the bundles and blobs only they needed (0: keep all)")
-	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "keep finished runs this many days, then as --retain-runs (0: keep all)")
+	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "prune finished runs older than this many days, with their logs, bundles and blobs (0: keep all)")
 	opts.sandbox.bind(cmd.Flags())
 	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c))
 	return cmd
@@ -100,6 +101,9 @@ jetway server migrate.`,
 func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.dataDir == "" {
 		opts.dataDir = c.DefaultDataDir()
+	}
+	if opts.database == "" {
+		opts.database = c.Getenv("JETWAY_DATABASE")
 	}
 	self, err := os.Executable()
 	if err != nil {
