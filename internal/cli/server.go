@@ -18,6 +18,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 type serverOptions struct {
@@ -146,6 +147,9 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	info := srv.Info()
 	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
 	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
+	if opts.database != "" {
+		fmt.Fprintf(c.Out, "  database:        %s (PostgreSQL, shared with the other servers given it; this one's agent is %s)\n", sqldb.Redact(opts.database), srv.LocalAgentName())
+	}
 	// The token itself never goes to stdout, which operators often send to
 	// a world-readable file.
 	if info.NewToken != "" {
