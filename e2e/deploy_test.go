@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -190,24 +189,7 @@ func TestManyDeploys(t *testing.T) {
 		dirs = append(dirs, localProject(t, b, fmt.Sprintf("many-%d", i), "echo start; sleep 0.3; echo done", ""))
 	}
 	ctx := context.Background()
-	var mu sync.Mutex
-	var ids []string
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			code, out, errOut := s.jetway(t, ctx, dirs[i%3], "deploy", "--detach")
-			if code != 0 {
-				t.Errorf("deploy %d: exit %d %s", i, code, errOut)
-				return
-			}
-			mu.Lock()
-			ids = append(ids, strings.TrimSpace(out))
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	ids := deployAll(t, ctx, 20, 20, func(i int) (*serverProc, string) { return s, dirs[i%3] })
 	if len(ids) != 20 {
 		t.Fatalf("%d runs started", len(ids))
 	}

@@ -185,6 +185,36 @@ func (s *serverProc) waitFinished(t *testing.T, ids []string, timeout time.Durat
 	}
 }
 
+// deployAll runs n `jetway deploy --detach` at once, at most parallel at a
+// time, deploy i through the server and from the project target(i) gives,
+// and returns the ids of the runs queued (in no order).
+func deployAll(t *testing.T, ctx context.Context, n, parallel int, target func(i int) (*serverProc, string)) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			s, dir := target(i)
+			code, out, errOut := s.jetway(t, ctx, dir, "deploy", "--detach")
+			if code != 0 {
+				t.Errorf("deploy %d: exit %d %s", i, code, errOut)
+				return
+			}
+			mu.Lock()
+			ids = append(ids, strings.TrimSpace(out))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
 func (s *serverProc) putParam(t *testing.T, name, typ, value string) {
 	t.Helper()
 	err := s.client(t).Do(context.Background(), http.MethodPost, "/v1/params", nil, api.PutParamRequest{Name: name, Type: typ, Value: value, Overwrite: true}, nil)

@@ -38,18 +38,7 @@ func (s *serverProc) deployWait(t *testing.T, dir string) api.Run {
 	if code != 0 {
 		t.Fatalf("deploy: exit %d %s", code, errOut)
 	}
-	id := strings.TrimSpace(out)
-	for {
-		for _, r := range s.runsJSON(t) {
-			if r.ID == id && api.Finished(r.Status) {
-				return r
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("run %s unfinished", id)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return s.waitFinished(t, []string{strings.TrimSpace(out)}, 2*time.Minute)[0]
 }
 
 // TestMigrateToPostgres: a data dir with runs, logs, parameters and blobs

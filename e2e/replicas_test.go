@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,54 +90,12 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		followCode, followOut, _ = c.jetway(t, ctx, "/", "logs", "-f", followed)
 	}()
 
-	var mu sync.Mutex
-	var ids []string
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 10)
-	for i := range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			code, out, errOut := replicas[i%2].jetway(t, ctx, dirs[i%5], "deploy", "--detach")
-			if code != 0 {
-				t.Errorf("deploy %d: exit %d %s", i, code, errOut)
-				return
-			}
-			mu.Lock()
-			ids = append(ids, strings.TrimSpace(out))
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	ids := deployAll(t, ctx, 50, 10, func(i int) (*serverProc, string) { return replicas[i%2], dirs[i%5] })
 	if len(ids) != 50 {
 		t.Fatalf("%d of 50 deploys queued", len(ids))
 	}
 	ids = append(ids, followed)
-	deadline := time.Now().Add(2 * time.Minute)
-	var runs []api.Run
-	for {
-		runs = a.runsJSON(t)
-		done := 0
-		for _, r := range runs {
-			if api.Finished(r.Status) {
-				done++
-			}
-		}
-		if done == len(ids) {
-			break
-		}
-		if time.Now().After(deadline) {
-			for _, r := range runs {
-				if !api.Finished(r.Status) {
-					t.Errorf("run %s (%s): %s %s on %q", r.ID, r.Project, r.Status, r.Reason, r.Agent)
-				}
-			}
-			t.Fatalf("%d of %d runs finished after 2 minutes\nserver A:\n%s\nserver B:\n%s", done, len(ids), a.log.String(), c.log.String())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	runs := a.waitFinished(t, ids, 2*time.Minute)
 	<-followDone
 
 	// Both servers list every run.

@@ -33,12 +33,7 @@ func (s *Server) putArtifactChunk(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "chunk %s: size %q is not a number of bytes up to %d", hash, r.URL.Query().Get("size"), api.ArtifactChunkSize)
 		return
 	}
-	n, err := s.blobs.Put(r.Context(), hash, size, r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "chunk %s: %v", hash, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
+	s.storeBlob(w, r, "chunk", hash, size, r.Body)
 }
 
 // addArtifact records a file of the run whose chunks are stored, within

@@ -140,9 +140,15 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) {
 		}
 		size = n
 	}
-	n, err := s.blobs.Put(r.Context(), hash, size, http.MaxBytesReader(w, r.Body, 2<<30))
+	s.storeBlob(w, r, "blob", hash, size, http.MaxBytesReader(w, r.Body, 2<<30))
+}
+
+// storeBlob stores a zstd-compressed body as blob hash (size bounds its
+// decompression) and answers how many compressed bytes it read.
+func (s *Server) storeBlob(w http.ResponseWriter, r *http.Request, what, hash string, size int64, body io.Reader) {
+	n, err := s.blobs.Put(r.Context(), hash, size, body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "blob %s: %v", hash, err)
+		writeError(w, http.StatusBadRequest, "%s %s: %v", what, hash, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})

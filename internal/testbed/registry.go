@@ -32,21 +32,7 @@ func (b *Bed) startRegistry(ctx context.Context) error {
 		return err
 	}
 	b.Registry = net.JoinHostPort(b.HostIP, "5000")
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: jetway-testbed
-    path: %s
-`, filepath.Join(dir, "data"), b.Registry, filepath.Join(dir, "htpasswd"))
+	config := registryConfig(filepath.Join(dir, "data"), b.Registry, filepath.Join(dir, "htpasswd"), "")
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return err
@@ -66,4 +52,24 @@ auth:
 		}
 		return nil
 	})
+}
+
+// registryConfig is a docker-registry configuration: storage in root, the
+// bed's htpasswd login, served on addr; httpExtra goes under http: (TLS).
+func registryConfig(root, addr, htpasswd, httpExtra string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s%s
+auth:
+  htpasswd:
+    realm: jetway-testbed
+    path: %s
+`, root, addr, httpExtra, htpasswd)
 }

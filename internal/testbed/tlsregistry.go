@@ -95,24 +95,10 @@ func (b *Bed) StartTLSRegistry(ctx context.Context) (addr string, stop func() er
 	if err := os.WriteFile(filepath.Join(trustDir, "ca.crt"), ca.PEM, 0o644); err != nil {
 		return "", nil, err
 	}
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
+	config := registryConfig(filepath.Join(dir, "data"), addr, filepath.Join(b.Dir, "registry", "htpasswd"), fmt.Sprintf(`
   tls:
     certificate: %s
-    key: %s
-auth:
-  htpasswd:
-    realm: jetway-testbed
-    path: %s
-`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(b.Dir, "registry", "htpasswd"))
+    key: %s`, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return "", nil, err
