@@ -68,12 +68,14 @@ type Source interface {
 
 // Dashboard serves the pages.
 type Dashboard struct {
-	source   Source
-	token    string // the API token; signing in takes it
-	sessions Sessions
-	log      *slog.Logger
-	pages    map[string]*template.Template
-	now      func() time.Time
+	source Source
+	token  string // the API token; signing in takes it
+	// fingerprint is tokenFingerprint(token), which every session carries.
+	fingerprint string
+	sessions    Sessions
+	log         *slog.Logger
+	pages       map[string]*template.Template
+	now         func() time.Time
 }
 
 // Options configure a dashboard.
@@ -97,7 +99,7 @@ const (
 
 // New parses the templates.
 func New(opts Options) (*Dashboard, error) {
-	d := &Dashboard{source: opts.Source, token: opts.Token, sessions: opts.Sessions, log: opts.Logger,
+	d := &Dashboard{source: opts.Source, token: opts.Token, fingerprint: tokenFingerprint(opts.Token), sessions: opts.Sessions, log: opts.Logger,
 		pages: map[string]*template.Template{}, now: time.Now}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -144,7 +146,7 @@ func (d *Dashboard) session(r *http.Request) (Session, bool) {
 		d.log.Error("looking up a dashboard session", "err", err)
 		return Session{}, false
 	}
-	if !ok || subtle.ConstantTimeCompare([]byte(s.Token), []byte(tokenFingerprint(d.token))) != 1 {
+	if !ok || subtle.ConstantTimeCompare([]byte(s.Token), []byte(d.fingerprint)) != 1 {
 		return Session{}, false
 	}
 	return s, true
@@ -265,7 +267,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
 		_ = d.sessions.Revoke(r.Context(), c.Value)
 	}
-	s := newSession(tokenFingerprint(d.token), d.now())
+	s := newSession(d.fingerprint, d.now())
 	if err := d.sessions.Create(r.Context(), s); err != nil {
 		d.log.Error("creating a dashboard session", "err", err)
 		http.Error(w, "could not sign in: the session store failed; see the server's log", http.StatusInternalServerError)

@@ -17,6 +17,7 @@ import (
 	dockerbuild "github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/versions"
+	"github.com/jetway-dev/jetway/internal/api"
 	controlapi "github.com/moby/buildkit/api/services/control"
 )
 
@@ -151,7 +152,7 @@ func BuildKit(ctx context.Context, engine SessionEngine, opts Options, log io.Wr
 	}
 	res.Steps = report.steps
 	res.Duration = time.Since(start)
-	fmt.Fprintf(log, "build context: %s sent to the Docker host over the session\n", humanBytes(sent.Load()))
+	fmt.Fprintf(log, "build context: %s sent to the Docker host over the session\n", api.HumanBytes(sent.Load()))
 	if buildErr != nil {
 		return res, buildErr
 	}
@@ -167,14 +168,4 @@ func noBuildKit(err error) bool {
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "buildkit") && (strings.Contains(msg, "not supported") || strings.Contains(msg, "not enabled") || strings.Contains(msg, "disabled")) ||
 		strings.Contains(msg, "session") && strings.Contains(msg, "experimental")
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

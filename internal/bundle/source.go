@@ -37,21 +37,11 @@ import (
 // image build context honours .dockerignore instead.
 const IgnoreFile = ".jetwayignore"
 
-// ReadIgnore reads an ignore file (dockerignore syntax) in dir; a missing
-// file means no patterns. The file is opened beneath dir: a link that
-// leads out of it is refused, since dir may be a run's workspace and the
-// reader root.
-func ReadIgnore(dir, name string) ([]string, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	return ReadIgnoreIn(root, name)
-}
-
-// ReadIgnoreIn is ReadIgnore beneath an open root. Only a regular file is
-// read: a FIFO planted in its place must not hang the reader.
+// ReadIgnoreIn reads an ignore file (dockerignore syntax) beneath root; a
+// missing file means no patterns. It is opened beneath root, so a link
+// that leads out of it is refused (root may be a run's workspace and the
+// reader root), and only a regular file is read: a FIFO planted in its
+// place must not hang the reader.
 func ReadIgnoreIn(root *os.Root, name string) ([]string, error) {
 	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -121,12 +121,6 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.concurrency < 0 {
 		return usageError("--concurrency %d: give 0 (agents execute the runs) or more", opts.concurrency)
 	}
-	// Runners of a server that died left their sandboxes; nothing of them
-	// may live on into this server's runs. (Before the server answers, so
-	// that whoever sees it up sees them gone.)
-	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
-		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
-	}
 	if opts.retainRuns < 0 || opts.retainDays < 0 {
 		return usageError("--retain-runs and --retain-days take 0 (keep all) or more")
 	}
@@ -137,6 +131,13 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays}})
 	if err != nil {
 		return withExit(ExitFailed, err)
+	}
+	// Runners of a server that died left their sandboxes; nothing of them
+	// may live on into this server's runs. (Once the server holds its data
+	// dir, so a second one started by mistake sweeps nothing; before it
+	// answers, so that whoever sees it up sees them gone.)
+	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
+		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
 	}
 	l, err := net.Listen("tcp", opts.listen)
 	if err != nil {

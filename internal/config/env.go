@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -23,10 +24,7 @@ import (
 // builtinBlock are the names no glob or regular expression can pass. They
 // are matched against the upper-cased name, since a lower-case
 // github_token is as secret as GITHUB_TOKEN.
-var builtinBlock = []string{
-	"JETWAY_*", "AWS_*", "SSH_AUTH_SOCK", "DOCKER_CONFIG", "GIT_ASKPASS",
-	"*_TOKEN", "*_SECRET*", "*_PASSWORD*",
-}
+var builtinBlock = append(slices.Clip(steering), "AWS_*", "*_TOKEN", "*_SECRET*", "*_PASSWORD*")
 
 // secretLooking are the names whose passed values the runner masks in the
 // log, matched against the upper-cased name. The list is wider than

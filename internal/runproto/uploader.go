@@ -112,7 +112,6 @@ type Uploader struct {
 
 type queued struct {
 	seq  int64
-	at   time.Time // when it was emitted
 	data json.RawMessage
 }
 
@@ -152,7 +151,7 @@ func (u *Uploader) Emit(e api.Event) {
 	u.seq++
 	e.Seq = u.seq
 	data := u.encode(e)
-	u.queue = append(u.queue, queued{seq: e.Seq, at: time.Now(), data: data})
+	u.queue = append(u.queue, queued{seq: e.Seq, data: data})
 	u.bytes += len(data)
 	if e.Type == "summary" {
 		u.urgent = true

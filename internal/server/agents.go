@@ -204,16 +204,19 @@ func (s *Server) leaseGrace() time.Duration { return min(10*time.Second, s.lease
 func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, addr string) (*runproto.HeartbeatResponse, error) {
 	s.heard(ctx, req.Agent, addr)
 	resp := &runproto.HeartbeatResponse{}
+	// One read for all of it: a listed run that is not active (gone,
+	// ended, queued again) is stopped, as is one of another agent.
+	active, err := s.runs.Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]storepkg.StoredRun, len(active))
+	for _, run := range active {
+		byID[run.ID] = run
+	}
 	for _, id := range req.Running {
-		run, err := s.runs.GetRun(ctx, id)
-		if errors.Is(err, storepkg.ErrNotFound) {
-			resp.Cancel = append(resp.Cancel, id)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if api.Finished(run.Status) || run.Agent != req.Agent.Name || run.CancelRequested || overdue(run) {
+		run, ok := byID[id]
+		if !ok || run.Agent != req.Agent.Name || run.CancelRequested || overdue(run) {
 			resp.Cancel = append(resp.Cancel, id)
 			continue
 		}
@@ -226,10 +229,6 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 			}
 			s.changed(id)
 		}
-	}
-	active, err := s.runs.Active(ctx)
-	if err != nil {
-		return nil, err
 	}
 	for _, run := range active {
 		if run.Agent != req.Agent.Name || slices.Contains(req.Running, run.ID) || run.StartedAt == nil || time.Since(*run.StartedAt) < s.leaseGrace() {
@@ -257,7 +256,9 @@ func (s *Server) requeue(ctx context.Context, id, reason string) {
 // runner enforces the timeout itself, so this is the backstop for one
 // that hangs.
 func overdue(run storepkg.StoredRun) bool {
-	if run.StartedAt == nil {
+	// Every heartbeat asks: no run is overdue before 2 minutes, and only
+	// then is its project file parsed for its timeout.
+	if run.StartedAt == nil || time.Since(*run.StartedAt) <= 2*time.Minute {
 		return false
 	}
 	timeout := config.DefaultTimeout

@@ -134,11 +134,7 @@ func (s *Server) openArtifact(ctx context.Context, runID, name string) (api.Arti
 	if err != nil {
 		return a, nil, err
 	}
-	opener, ok := s.blobs.(blobOpener)
-	if !ok {
-		return a, nil, errors.New("this blob store cannot be read")
-	}
-	return a, &artifactReader{ctx: ctx, open: opener.open, chunks: chunks, want: a, sum: sha256.New()}, nil
+	return a, &artifactReader{ctx: ctx, open: s.blobs.Open, chunks: chunks, want: a, sum: sha256.New()}, nil
 }
 
 // artifactReader concatenates an artifact's chunks, opened one at a
@@ -190,24 +186,14 @@ func (r *artifactReader) Close() error {
 	return nil
 }
 
-// blobOpener reads a stored blob's content; both blob stores do.
-type blobOpener interface {
-	open(ctx context.Context, hash string) (io.ReadCloser, error)
-}
-
-var (
-	_ blobOpener = fileBlobs{}
-	_ blobOpener = dbBlobs{}
-)
-
-func (f fileBlobs) open(_ context.Context, hash string) (io.ReadCloser, error) {
+func (f fileBlobs) Open(_ context.Context, hash string) (io.ReadCloser, error) {
 	if !f.dir.Has(hash) {
 		return nil, os.ErrNotExist
 	}
 	return os.Open(filepath.Join(f.dir.Dir, hash[:2], hash))
 }
 
-func (d dbBlobs) open(ctx context.Context, hash string) (io.ReadCloser, error) {
+func (d dbBlobs) Open(ctx context.Context, hash string) (io.ReadCloser, error) {
 	return d.store.OpenBlob(ctx, hash)
 }
 

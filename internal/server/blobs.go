@@ -28,6 +28,8 @@ type blobs interface {
 	Put(ctx context.Context, hash string, size int64, compressed io.Reader) (int64, error)
 	Size(ctx context.Context, hash string) (int64, error)
 	WriteTar(ctx context.Context, w io.Writer, m api.Manifest) error
+	// Open reads a stored blob's content (artifacts' chunks).
+	Open(ctx context.Context, hash string) (io.ReadCloser, error)
 	// Prune removes the blobs not in keep stored before cutoff.
 	Prune(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
 }
@@ -57,7 +59,7 @@ func (f fileBlobs) Has(_ context.Context, hash string) (bool, error) {
 		return false, nil
 	}
 	path := filepath.Join(f.dir.Dir, hash[:2], hash)
-	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > blobTouchAge {
+	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > storepkg.BlobTouchAge {
 		now := time.Now()
 		_ = os.Chtimes(path, now, now)
 	}
@@ -77,10 +79,6 @@ func (f fileBlobs) Prune(_ context.Context, keep map[string]bool, cutoff time.Ti
 	defer f.mu.Unlock()
 	return pruneDir(f.dir.Dir, keep, cutoff)
 }
-
-// blobTouchAge is how old a blob's stamp may grow before a look at it
-// renews it (as the store does for blobs in the database).
-const blobTouchAge = time.Hour
 
 // dbBlobs are blobs in the shared database. The data dir caches them: an
 // upload is verified there (hash and size, as on one machine) before it

@@ -136,17 +136,13 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 // server asks the database, so they agree.
 func runAlive(runs RunStore) func(ctx context.Context, runID string) (bool, error) {
 	return func(ctx context.Context, runID string) (bool, error) {
-		return isAlive(ctx, runs, runID)
+		run, err := runs.GetRun(ctx, runID)
+		if errors.Is(err, storepkg.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return !api.Finished(run.Status), nil
 	}
-}
-
-func isAlive(ctx context.Context, runs RunStore, runID string) (bool, error) {
-	run, err := runs.GetRun(ctx, runID)
-	if errors.Is(err, storepkg.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !api.Finished(run.Status), nil
 }

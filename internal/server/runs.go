@@ -273,7 +273,7 @@ func (s *Server) queueRun(ctx context.Context, run *storepkg.StoredRun) error {
 		return err
 	}
 	s.log.Info("run queued", "run", run.ID, "project", run.Project, "rerun_of", run.RerunOf)
-	s.poke()
+	s.queueChanged()
 	return nil
 }
 
@@ -517,9 +517,6 @@ func (h *hub) notify(id string) {
 		delete(h.chans, id)
 	}
 }
-
-// poke wakes the agents waiting for work: the queue changed.
-func (s *Server) poke() { s.queueChanged() }
 
 // runRefs lists the references of a run: what its run token may read;
 // those of the variables given for the run (-e) too.

@@ -17,9 +17,9 @@ import (
 
 const blobChunk = 1 << 20
 
-// blobTouchAge is how old a blob's stamp may grow before a look at it
-// renews it.
-const blobTouchAge = time.Hour
+// BlobTouchAge is how old a blob's stamp may grow before a look at it
+// renews it (in the database, and in a server's data dir).
+const BlobTouchAge = time.Hour
 
 // HasBlob tells whether the blob is stored. Asking means the blob is about
 // to be named again (a deploy that need not upload it, a bundle checked):
@@ -27,7 +27,7 @@ const blobTouchAge = time.Hour
 // older than its grace of hours, leaves it alone.
 func (s *Store) HasBlob(ctx context.Context, hash string) (bool, error) {
 	now := time.Now()
-	res, err := s.db.ExecContext(ctx, `UPDATE blobs SET created_at = ? WHERE hash = ? AND created_at < ?`, now.UnixNano(), hash, now.Add(-blobTouchAge).UnixNano())
+	res, err := s.db.ExecContext(ctx, `UPDATE blobs SET created_at = ? WHERE hash = ? AND created_at < ?`, now.UnixNano(), hash, now.Add(-BlobTouchAge).UnixNano())
 	if err != nil {
 		return false, err
 	}
@@ -136,24 +136,6 @@ func (r *blobReader) Read(p []byte) (int, error) {
 }
 
 func (r *blobReader) Close() error { return nil }
-
-// BlobHashes lists the stored blobs.
-func (s *Store) BlobHashes(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM blobs`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
 
 // DeleteBlob removes a stored blob if it is still stamped before before
 // (zero: whatever its stamp), and reports whether it did: one looked at
