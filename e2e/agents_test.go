@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
@@ -58,7 +57,8 @@ func newAgentsBed(t *testing.T) *agentsBed {
 		}
 	})
 	e := &agentsBed{b: b, m: m, addr: net.JoinHostPort(m.HostIP, "7070")}
-	e.flags, e.leaseTimeout = leaseTimeoutFlags(t)
+	// A short lease timeout, so that lost agents are found quickly.
+	e.flags, e.leaseTimeout = []string{"--lease-timeout", "5s"}, 5*time.Second
 	e.s = startServerOn(t, t.TempDir(), e.addr, e.flags...)
 	key, err := os.ReadFile(b.ClientKey)
 	if err != nil {
@@ -72,24 +72,6 @@ func newAgentsBed(t *testing.T) *agentsBed {
 	e.s.putParam(t, "/agents/JETS_SSH_KEY", "SecureString", string(key))
 	e.s.putParam(t, "/agents/JETS_SSH_KNOWN", "SecureString", string(known))
 	return e
-}
-
-var leaseFlagOnce sync.Once
-var leaseFlag bool
-
-// leaseTimeoutFlags gives the server a lease timeout of 5 s where it has
-// --lease-timeout; without the flag the tests wait out the default.
-func leaseTimeoutFlags(t *testing.T) ([]string, time.Duration) {
-	t.Helper()
-	leaseFlagOnce.Do(func() {
-		out, _ := exec.Command(jetwayBinary(t), "server", "--help").CombinedOutput()
-		leaseFlag = strings.Contains(string(out), "--lease-timeout")
-	})
-	if !leaseFlag {
-		t.Logf("jetway server has no --lease-timeout flag: waiting out the default lease timeout of %s", runproto.DefaultLeaseTimeout)
-		return nil, runproto.DefaultLeaseTimeout
-	}
-	return []string{"--lease-timeout", "5s"}, 5 * time.Second
 }
 
 // startServerOn runs `jetway server` on addr with no runs of its own:

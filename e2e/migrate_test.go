@@ -56,7 +56,7 @@ func TestMigrateToPostgres(t *testing.T) {
 	if before.Status != api.StatusSucceeded {
 		t.Fatalf("run before the move: %s %s", before.Status, before.Reason)
 	}
-	logBefore := readLog(t, s, before.ID)
+	logBefore := s.storedLog(t, before.ID)
 	if !strings.Contains(logBefore, "key is [MASKED]") || !strings.Contains(logBefore, "source of migrated") {
 		t.Fatalf("log before the move:\n%s", logBefore)
 	}
@@ -77,7 +77,7 @@ func TestMigrateToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := startServer(t, restoredHome, freePort(t), 0)
-	if got := readLog(t, restored, before.ID); got != logBefore {
+	if got := restored.storedLog(t, before.ID); got != logBefore {
 		t.Fatalf("the restored log differs:\n%s", got)
 	}
 	restored.stop()
@@ -127,7 +127,7 @@ func TestMigrateToPostgres(t *testing.T) {
 
 	// The same data dir (token, master key) on the database.
 	s2 := startServerWith(t, home, freePort(t), 1, "--allow-local-docker", "--database", url)
-	if got := readLog(t, s2, before.ID); got != logBefore {
+	if got := s2.storedLog(t, before.ID); got != logBefore {
 		t.Fatalf("the log after the move differs:\n%s\nwas:\n%s", got, logBefore)
 	}
 	code, out, errOut = s2.jetway(t, ctx, "/", "params", "get", "--decrypt", "/migrate/API_KEY")
@@ -135,7 +135,7 @@ func TestMigrateToPostgres(t *testing.T) {
 		t.Fatalf("the secret after the move: exit %d %q %s", code, out, errOut)
 	}
 	after := s2.deployWait(t, dir)
-	logAfter := readLog(t, s2, after.ID)
+	logAfter := s2.storedLog(t, after.ID)
 	if after.Status != api.StatusSucceeded || !strings.Contains(logAfter, "key is [MASKED]") {
 		t.Fatalf("a run after the move: %s %s\n%s", after.Status, after.Reason, logAfter)
 	}

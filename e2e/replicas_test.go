@@ -123,7 +123,7 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		}
 		// Executed once: its log, read on the server that did not take it
 		// or the other, says so once.
-		log := readLog(t, replicas[len(r.ID)%2], r.ID)
+		log := replicas[len(r.ID)%2].storedLog(t, r.ID)
 		if n := strings.Count(log, "executed by "+r.ID); n != 1 {
 			t.Errorf("run %s executed %d times:\n%s", r.ID, n, log)
 		}
@@ -151,17 +151,6 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 		}
 		last = at
 	}
-}
-
-func readLog(t *testing.T, s *serverProc, id string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code, out, errOut := s.jetway(t, ctx, "/", "logs", "--raw", id)
-	if code != 0 {
-		t.Fatalf("logs %s: exit %d %s", id, code, errOut)
-	}
-	return out
 }
 
 // TestAgentSurvivesItsServerDying: an agent given both servers' addresses
@@ -214,22 +203,10 @@ func TestAgentSurvivesItsServerDying(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Wait()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		runs := c.runsJSON(t)
-		i := slices.IndexFunc(runs, func(r api.Run) bool { return r.ID == id })
-		if i >= 0 && api.Finished(runs[i].Status) {
-			if runs[i].Status != api.StatusSucceeded {
-				t.Fatalf("run %s: %s %s\n%s", id, runs[i].Status, runs[i].Reason, readLog(t, c, id))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s unfinished 90 s after its server died", id)
-		}
-		time.Sleep(250 * time.Millisecond)
+	if r := c.waitFinished(t, []string{id}, 90*time.Second)[0]; r.Status != api.StatusSucceeded {
+		t.Fatalf("run %s: %s %s\n%s", id, r.Status, r.Reason, c.storedLog(t, id))
 	}
-	log := readLog(t, c, id)
+	log := c.storedLog(t, id)
 	for _, want := range []string{"start", "after the kill"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
