@@ -31,8 +31,12 @@ type statusReport struct {
 }
 
 type vertexState struct {
-	num     int
-	name    string
+	num  int
+	name string
+	// step is name parsed (isStep: a Dockerfile instruction), once per
+	// name: BuildKit repeats a vertex in many status messages.
+	step    Step
+	isStep  bool
 	started bool // its start was logged
 	done    bool
 	partial []byte // output after its last newline
@@ -60,14 +64,14 @@ func (r *statusReport) printf(format string, args ...any) {
 func (r *statusReport) update(s *controlapi.StatusResponse) {
 	for _, v := range s.Vertexes {
 		st := r.vertex(v.Digest)
-		if v.Name != "" {
+		if v.Name != "" && v.Name != st.name {
 			st.name = v.Name
+			st.step, st.isStep = parseStepName(v.Name)
 		}
 		if st.done {
 			continue
 		}
-		_, isStep := parseStepName(st.name)
-		if v.Started != nil && v.Completed == nil && !v.Cached && isStep && !st.started {
+		if v.Started != nil && v.Completed == nil && !v.Cached && st.isStep && !st.started {
 			st.started = true
 			r.printf("#%d %s", st.num, st.name)
 		}
@@ -96,7 +100,7 @@ func (r *statusReport) update(s *controlapi.StatusResponse) {
 		default:
 			r.printf("%s DONE %s", head, roundDuration(took))
 		}
-		if step, ok := parseStepName(st.name); ok {
+		if step, ok := st.step, st.isStep; ok {
 			step.Cached = v.Cached && v.Error == ""
 			step.Duration = took
 			r.steps = append(r.steps, step)

@@ -250,7 +250,8 @@ func tagFieldList() string {
 // whether dot is TagData at n: inside {{with}} and {{range}} it is
 // something else, which only rendering can check.
 func unknownTagField(n parse.Node, dotIsData bool) string {
-	known := func(ident []string) bool { return tagFields()[ident[0]] && len(ident) == 1 }
+	fields := tagFields()
+	known := func(ident []string) bool { return fields[ident[0]] && len(ident) == 1 }
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
