@@ -214,6 +214,9 @@ type Run struct {
 	Vars map[string]string `json:"vars,omitempty"`
 	// Artifacts are the files the runner kept (GET /v1/runs/{id} only).
 	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// Docker is the Docker host policy the run was given, once a runner
+	// fetched its spec; nil before.
+	Docker *DockerPolicy `json:"docker,omitempty"`
 }
 
 // Duration is how long the run has run (so far).
@@ -261,6 +264,85 @@ type RunSpec struct {
 	// Vars are the variables given for the run (see NewRunRequest), to
 	// be parsed with the project file (config.ParseWithVars).
 	Vars map[string]string `json:"vars,omitempty"`
+	// Docker is what an operator allows the project on its Docker host
+	// (jetway projects set); the zero value is the strict default.
+	Docker DockerPolicy `json:"docker"`
+}
+
+// Docker host allowances: each relaxes one rule of the Docker guard's
+// strict default policy for one project. Only an operator grants them
+// (jetway projects set NAME --docker LIST), never jetway.yaml, whose
+// phases are the code the guard is there to contain.
+const (
+	// DockerAllowPrivileged allows --privileged containers.
+	DockerAllowPrivileged = "privileged"
+	// DockerAllowHostMounts allows bind mounts of the Docker host's paths.
+	DockerAllowHostMounts = "host-mounts"
+	// DockerAllowHostNamespaces allows the host's network, PID, IPC, UTS,
+	// user and cgroup namespaces.
+	DockerAllowHostNamespaces = "host-namespaces"
+	// DockerAllowDevices allows --device and device cgroup rules.
+	DockerAllowDevices = "devices"
+	// DockerAllowCapabilities allows --cap-add beyond Docker's defaults.
+	DockerAllowCapabilities = "capabilities"
+	// DockerAllowUnconfined allows seccomp=unconfined, apparmor=unconfined
+	// and other --security-opt relaxations.
+	DockerAllowUnconfined = "unconfined"
+	// DockerAllowBuildEntitlements allows builds that ask for the
+	// network.host or security.insecure entitlements.
+	DockerAllowBuildEntitlements = "build-entitlements"
+)
+
+// DockerAllowances are the allowances an operator can grant, in the order
+// they are shown.
+var DockerAllowances = []string{DockerAllowPrivileged, DockerAllowHostMounts, DockerAllowHostNamespaces,
+	DockerAllowDevices, DockerAllowCapabilities, DockerAllowUnconfined, DockerAllowBuildEntitlements}
+
+// DockerPolicy is what a project's runs may do on their Docker host
+// beyond the strict default.
+type DockerPolicy struct {
+	// Allow lists allowances from DockerAllowances.
+	Allow []string `json:"allow,omitempty"`
+	// ExposeCredentials gives the phases the runner's own credentials to
+	// the Docker host (JETS_SSH_KEY as ~/.ssh/id_rsa, the TLS files in
+	// ~/.docker), as before the guard: with them a phase can bypass the
+	// guard, so it is for projects an operator trusts with the host.
+	ExposeCredentials bool `json:"expose_credentials,omitempty"`
+}
+
+// Allows tells whether the policy grants allowance a.
+func (p DockerPolicy) Allows(a string) bool {
+	for _, x := range p.Allow {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Strict tells whether the policy is the default one.
+func (p DockerPolicy) Strict() bool { return len(p.Allow) == 0 && !p.ExposeCredentials }
+
+// String is the policy as runs show and the log header print it.
+func (p DockerPolicy) String() string {
+	if p.Strict() {
+		return "strict (default)"
+	}
+	var parts []string
+	if len(p.Allow) > 0 {
+		parts = append(parts, "allows "+strings.Join(p.Allow, ", "))
+	}
+	if p.ExposeCredentials {
+		parts = append(parts, "phases hold the Docker host's credentials")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Project is a project's operator settings (GET /v1/projects/{name}).
+type Project struct {
+	Name      string       `json:"name"`
+	Docker    DockerPolicy `json:"docker"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // Artifact is a file a run kept from its workspace (artifacts: in

@@ -104,6 +104,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		// The server's runners run next to the server's secrets.
 		RefuseLocalDocker: c.Getenv("JETWAY_REFUSE_LOCAL_DOCKER") == "1",
 		Artifacts:         run,
+		Docker:            spec.Docker,
 	})
 	return nil
 }

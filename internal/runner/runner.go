@@ -85,6 +85,9 @@ type Options struct {
 	// Artifacts keeps the files artifacts: names; nil lists them only
 	// (jetway run has no server to keep them).
 	Artifacts ArtifactStore
+	// Docker is what the project's operator allows its runs on the
+	// Docker host beyond the guard's strict default.
+	Docker api.DockerPolicy
 }
 
 // PhaseResult and Summary are the wire types.
