@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -446,4 +447,39 @@ func CheckArtifactName(name string) error {
 		return fmt.Errorf("artifact name %q is not a clean path beneath its directory", name)
 	}
 	return nil
+}
+
+// NormalizeDockerAllowances checks that every entry of allow is one of
+// DockerAllowances, and returns them once each, in DockerAllowances'
+// order (nil for none), so that a policy has one spelling however it was
+// given.
+func NormalizeDockerAllowances(allow []string) ([]string, error) {
+	var unknown []string
+	for _, a := range allow {
+		if !slices.Contains(DockerAllowances, a) && !slices.Contains(unknown, a) {
+			unknown = append(unknown, a)
+		}
+	}
+	switch len(unknown) {
+	case 0:
+	case 1:
+		return nil, fmt.Errorf("unknown Docker allowance %q; the allowances are %s", unknown[0], strings.Join(DockerAllowances, ", "))
+	default:
+		return nil, fmt.Errorf("unknown Docker allowances %s; the allowances are %s", quoteAll(unknown), strings.Join(DockerAllowances, ", "))
+	}
+	var out []string
+	for _, a := range DockerAllowances {
+		if slices.Contains(allow, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func quoteAll(list []string) string {
+	quoted := make([]string, len(list))
+	for i, s := range list {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -153,6 +153,10 @@ func LabelString(labels map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// ValidProjectName tells whether name may name a project (project: in
+// jetway.yaml; jetway projects on the server).
+func ValidProjectName(name string) bool { return projectNameRE.MatchString(name) }
+
 // ValidLabel tells whether s may be an agent label's key or value (runs_on,
 // jetway agent --labels).
 func ValidLabel(s string) bool { return labelRE.MatchString(s) }
