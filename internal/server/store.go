@@ -70,6 +70,28 @@ type AgentStore interface {
 	EnsureAgent(ctx context.Context, name string) error
 }
 
+// ProjectStore keeps projects' operator settings (jetway projects), which
+// only the API token changes, and hands runs their project's Docker
+// policy. Every call is safe to repeat and to make concurrently, from any
+// server of a shared database.
+type ProjectStore interface {
+	// GetProject returns storepkg.ErrNotFound for a project without
+	// settings: it has the strict default.
+	GetProject(ctx context.Context, name string) (api.Project, error)
+	// PutProject replaces a project's settings (checked by the caller)
+	// and returns them as stored, with the time of the change.
+	PutProject(ctx context.Context, p api.Project) (api.Project, error)
+	// ListProjects lists the projects with settings, by name.
+	ListProjects(ctx context.Context) ([]api.Project, error)
+	// DeleteProject puts a project back on the strict default;
+	// storepkg.ErrNotFound if it had no settings.
+	DeleteProject(ctx context.Context, name string) error
+	// GrantDockerPolicy records with a run the policy its project has at
+	// this moment and returns it (storepkg.ErrNotFound for an unknown
+	// run); the run shows it in api.Run.Docker from then on.
+	GrantDockerPolicy(ctx context.Context, runID string) (api.DockerPolicy, error)
+}
+
 // SessionStore keeps the dashboard's sessions.
 type SessionStore interface {
 	CreateSession(ctx context.Context, s storepkg.StoredSession) error
@@ -110,6 +132,7 @@ type Store interface {
 	BundleStore
 	ArtifactStore
 	AgentStore
+	ProjectStore
 	SessionStore
 	BlobStore
 	Retainer

@@ -16,13 +16,14 @@ var copied = []struct {
 	columns []string
 }{
 	{"runs", []string{"seq", "id", "project", "status", "reason", "env", "started_by", "git", "bundle", "project_file", "pass", "created_at", "started_at", "finished_at", "summary",
-		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars"}},
+		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars", "docker"}},
 	{"log_chunks", []string{"run_id", "seq", "data"}},
 	{"agents", []string{"name", "token_hash", "created_at", "revoked", "info", "address", "last_seen", "allowed", "max_concurrency"}},
 	{"bundles", []string{"id", "manifest", "created_at"}},
 	{"blobs", []string{"hash", "size", "created_at"}},
 	{"blob_chunks", []string{"hash", "n", "data"}},
 	{"artifacts", []string{"run_id", "name", "size", "sha256", "chunks", "created_at"}},
+	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
 }
 
 // RunCount is how many runs the store holds.
@@ -32,11 +33,11 @@ func (s *Store) RunCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// CopyTo copies every run, log, agent, bundle manifest and stored blob of
-// s into dst in one transaction: the copy is whole or absent. dst must
-// hold no run yet, unless resume is set (a move that was stopped and is
-// run again): then rows dst holds already are left as they are. It
-// reports how many rows of each table it copied.
+// CopyTo copies every run, log, agent, bundle manifest, stored blob and
+// project setting of s into dst in one transaction: the copy is whole or
+// absent. dst must hold no run yet, unless resume is set (a move that was
+// stopped and is run again): then rows dst holds already are left as they
+// are. It reports how many rows of each table it copied.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, resume bool) (map[string]int, error) {
 	n, err := dst.RunCount(ctx)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,20 +45,33 @@ func TestCopyToPostgres(t *testing.T) {
 	if err := src.PutBlob(ctx, "h", bytes.NewReader([]byte("content"))); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.PutProject(ctx, api.Project{Name: "a", Docker: api.DockerPolicy{Allow: []string{api.DockerAllowDevices}, ExposeCredentials: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.GrantDockerPolicy(ctx, "r1"); err != nil {
+		t.Fatal(err)
+	}
 	dst := openPostgres(t, pg.DB(t))
 	counts, err := src.CopyTo(ctx, dst, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["runs"] != 3 || counts["log_chunks"] != 2 || counts["agents"] != 1 || counts["artifacts"] != 1 {
+	if counts["runs"] != 3 || counts["log_chunks"] != 2 || counts["agents"] != 1 || counts["artifacts"] != 1 || counts["projects"] != 1 {
 		t.Fatalf("counts %v", counts)
 	}
 	r1, err := dst.GetRun(ctx, "r1")
 	if err != nil || r1.Status != api.StatusSucceeded || r1.Summary == nil || r1.Pass["BUNDLE_X"] != "1" {
 		t.Fatalf("r1 %+v %v", r1, err)
 	}
-	if r4, err := dst.GetRun(ctx, "r4"); err != nil || r4.RerunOf != "r1" || r4.RunVars["COLOR"] != "blue" {
+	if r4, err := dst.GetRun(ctx, "r4"); err != nil || r4.RerunOf != "r1" || r4.RunVars["COLOR"] != "blue" || r4.Docker != nil {
 		t.Fatalf("r4 %+v %v", r4, err)
+	}
+	// The operator's settings move, and so does the policy a run was given.
+	if r1.Docker == nil || r1.Docker.String() != "allows devices; phases hold the Docker host's credentials" {
+		t.Fatalf("r1's Docker policy: %+v", r1.Docker)
+	}
+	if p, err := dst.GetProject(ctx, "a"); err != nil || !slices.Equal(p.Docker.Allow, []string{api.DockerAllowDevices}) || !p.Docker.ExposeCredentials || p.UpdatedAt.IsZero() {
+		t.Fatalf("project a: %+v %v", p, err)
 	}
 	if arts, err := dst.ListArtifacts(ctx, "r1"); err != nil || len(arts) != 1 || arts[0].Name != "out/a.txt" {
 		t.Fatalf("artifacts %+v %v", arts, err)

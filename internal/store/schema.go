@@ -14,6 +14,7 @@ var migrations = []sqldb.Migration{
 	{Name: "runs, logs, agents, bundles", Up: baseSchema},
 	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: both(v2)},
 	{Name: "reruns, variables given for a run, artifacts", Up: both(v3)},
+	{Name: "projects' operator settings, the Docker policy a run was given", Up: both(v4)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -213,3 +214,17 @@ CREATE TABLE artifacts (
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (run_id, name)
 );`
+
+// v4: an operator's settings of a project (jetway projects): the Docker
+// host allowances (JSON list, in api.DockerAllowances' order) and whether
+// phases hold the Docker host's credentials. A project without a row has
+// the strict default. A run records the policy its runner was handed with
+// its spec (JSON api.DockerPolicy); NULL until a runner fetched it.
+const v4 = `
+CREATE TABLE projects (
+	name                      TEXT PRIMARY KEY,
+	docker_allow              TEXT NOT NULL DEFAULT '[]',
+	docker_expose_credentials INTEGER NOT NULL DEFAULT 0,
+	updated_at                BIGINT NOT NULL
+);
+ALTER TABLE runs ADD COLUMN docker TEXT;`

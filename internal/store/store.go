@@ -139,16 +139,16 @@ func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars, docker`
 
 func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
 	var git, pass, vars string
 	var created int64
 	var started, finished sql.NullInt64
-	var summary, runsOn sql.NullString
+	var summary, runsOn, docker sql.NullString
 	var cancel int
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars); err != nil {
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars, &docker); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -179,6 +179,10 @@ func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) 
 	if summary.Valid {
 		r.Summary = &api.Summary{}
 		_ = json.Unmarshal([]byte(summary.String), r.Summary)
+	}
+	if docker.Valid {
+		r.Docker = &api.DockerPolicy{}
+		_ = json.Unmarshal([]byte(docker.String), r.Docker)
 	}
 	return r, nil
 }
