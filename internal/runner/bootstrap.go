@@ -20,6 +20,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/dockerguard"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/params"
@@ -34,34 +35,68 @@ const dockerHubServer = "https://index.docker.io/v1/"
 // returned func stops the proxy.
 func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	home := r.sb.Home
+	// The runner's credentials to the Docker host are its own: phases
+	// reach the host only through the guard, and with the key or the
+	// client certificate a phase would talk to the daemon directly. An
+	// operator may expose them to a project it trusts with the host.
+	expose := r.opts.Docker.ExposeCredentials
+	private, err := r.sb.runnerDir()
+	if err != nil {
+		return nil, err
+	}
+	var identities []string
 	if key := r.vars["JETS_SSH_KEY"]; key != "" {
-		if err := r.sb.writeHomeFile(".ssh/id_rsa", dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
+		identities = []string{filepath.Join(private, "id_rsa")}
+		if err := writePrivateFile(identities[0], dockerhost.NormalizeKey([]byte(key))); err != nil {
 			return nil, err
 		}
-		r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600)")
+		if expose {
+			if err := r.sb.writeHomeFile(".ssh/id_rsa", dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
+				return nil, err
+			}
+			r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600): the operator exposes the Docker host's credentials to this project")
+		} else {
+			r.bootstrapStep("ssh key", "JETS_SSH_KEY kept by the runner for its own connection to the Docker host; phases do not get it")
+		}
 	}
+	knownFile := filepath.Join(private, "known_hosts")
 	if known := r.vars["JETS_SSH_KNOWN"]; known != "" {
-		n, err := r.appendKnownHosts(known)
+		n, lines, err := r.appendKnownHosts(known)
 		if err != nil {
 			return nil, err
 		}
+		if err := writePrivateFile(knownFile, []byte(lines)); err != nil {
+			return nil, err
+		}
 		r.bootstrapStep("known hosts", fmt.Sprintf("JETS_SSH_KNOWN: %d line(s) added to ~/.ssh/known_hosts", n))
+	} else if err := writePrivateFile(knownFile, nil); err != nil {
+		return nil, err
 	}
 	tlsFiles := 0
 	for name, file := range map[string]string{"DOCKER_TLS_CA": "ca.pem", "DOCKER_TLS_CERT": "cert.pem", "DOCKER_TLS_KEY": "key.pem"} {
 		if v := r.vars[name]; v != "" {
-			mode := os.FileMode(0o644)
-			if file == "key.pem" {
-				mode = 0o600
-			}
-			if err := r.sb.writeHomeFile(".docker/"+file, []byte(strings.TrimSpace(v)+"\n"), mode); err != nil {
+			data := []byte(strings.TrimSpace(v) + "\n")
+			if err := writePrivateFile(filepath.Join(private, "docker", file), data); err != nil {
 				return nil, err
+			}
+			if expose {
+				mode := os.FileMode(0o644)
+				if file == "key.pem" {
+					mode = 0o600
+				}
+				if err := r.sb.writeHomeFile(".docker/"+file, data, mode); err != nil {
+					return nil, err
+				}
 			}
 			tlsFiles++
 		}
 	}
 	if tlsFiles > 0 {
-		r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) written to ~/.docker", tlsFiles))
+		if expose {
+			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) written to ~/.docker: the operator exposes the Docker host's credentials to this project", tlsFiles))
+		} else {
+			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) kept by the runner for its own connection; phases do not get them", tlsFiles))
+		}
 	}
 
 	hostURL := r.vars["DOCKER_HOST"]
@@ -83,7 +118,8 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	start := time.Now()
 	r.host, err = dockerhost.Open(ctx, dockerhost.Options{
 		Host: hostURL, Home: home, User: invokingUser(), TLSVerify: tlsVerify && spec.Scheme == dockerhost.SchemeTCP,
-		CertPath: filepath.Join(home, ".docker"), Timeout: timeout, Logger: r.log,
+		Identities: identities, KnownHosts: []string{knownFile},
+		CertPath: filepath.Join(private, "docker"), Timeout: timeout, Logger: r.log,
 	})
 	if err == nil {
 		_, err = r.host.Ping(ctx)
@@ -112,14 +148,25 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		l.Close()
 		return nil, err
 	}
-	proxyCtx, stopProxy := context.WithCancel(context.WithoutCancel(ctx))
+	guard := dockerguard.New(dockerguard.Config{
+		Dialer: r.host, Project: r.opts.Project.Project, RunID: r.opts.RunID,
+		Policy: r.opts.Docker, Repositories: r.ownRepositories(), Logger: r.log,
+	})
+	guardCtx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = (&dockerhost.Proxy{Dialer: r.host, Logger: r.log}).Serve(proxyCtx, l)
+		if err := guard.Serve(guardCtx, l); err != nil {
+			r.log.Error("the Docker guard stopped", "err", err)
+		}
 	}()
-	stop := func() { stopProxy(); <-done }
-	r.bootstrapStep("docker socket", "phases reach the Docker host through unix://"+r.sb.socket)
+	stop := func() {
+		stopGuard()
+		<-done
+		r.removeLeftovers(ctx, guard)
+		guard.Close()
+	}
+	r.bootstrapStep("docker socket", "phases reach the Docker host through unix://"+r.sb.socket+", guarded: docker policy "+r.opts.Docker.String())
 
 	if err := r.login(ctx); err != nil {
 		return stop, err
@@ -197,11 +244,47 @@ func (r *run) resolveImageSecrets(ctx context.Context) error {
 	return nil
 }
 
-// appendKnownHosts adds JETS_SSH_KNOWN's lines, dropping duplicates.
-func (r *run) appendKnownHosts(known string) (int, error) {
+// ownRepositories are the image repositories a run may tag besides
+// PROJECT and PROJECT/…: image.name's.
+func (r *run) ownRepositories() []string {
+	if img := r.opts.Project.Image; img != nil && img.Name != "" {
+		return []string{img.Name}
+	}
+	return nil
+}
+
+// removeLeftovers removes what the run's phases created on the Docker
+// host and left (containers, networks, unnamed volumes), after the
+// phases, whatever became of the run.
+func (r *run) removeLeftovers(ctx context.Context, guard *dockerguard.Guard) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	removed, err := guard.Cleanup(ctx)
+	if err != nil {
+		r.emit(Event{Type: "warning", Message: "removing what the run left on the Docker host: " + err.Error()})
+	}
+	if removed != (dockerguard.Removed{}) {
+		r.bootstrapStep("docker cleanup", fmt.Sprintf("removed what the run left on the Docker host: %d container(s), %d network(s), %d unnamed volume(s)", removed.Containers, removed.Networks, removed.Volumes))
+	}
+}
+
+// writePrivateFile writes a file only the runner reads (0600, in its
+// 0700 directory).
+func writePrivateFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+// appendKnownHosts adds JETS_SSH_KNOWN's lines to ~/.ssh/known_hosts,
+// dropping duplicates, and returns how many it added and the lines
+// JETS_SSH_KNOWN holds (for the runner's own copy, which no phase can
+// change).
+func (r *run) appendKnownHosts(known string) (int, string, error) {
 	existing, err := r.sb.readHomeFile(".ssh/known_hosts")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	have := map[string]bool{}
 	var lines []string
@@ -212,14 +295,18 @@ func (r *run) appendKnownHosts(known string) (int, error) {
 		}
 	}
 	added := 0
+	var own []string
 	for _, l := range strings.Split(strings.ReplaceAll(known, `\n`, "\n"), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !have[l] {
-			have[l] = true
-			lines = append(lines, l)
-			added++
+		if l = strings.TrimSpace(l); l != "" {
+			own = append(own, l)
+			if !have[l] {
+				have[l] = true
+				lines = append(lines, l)
+				added++
+			}
 		}
 	}
-	return added, r.sb.writeHomeFile(".ssh/known_hosts", []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	return added, strings.Join(own, "\n") + "\n", r.sb.writeHomeFile(".ssh/known_hosts", []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 // registryAuth is the login the run holds, if any.

@@ -140,6 +140,9 @@ func buildReached(done []PhaseResult) bool {
 	return false
 }
 
+// dockerCredentialVars hold the runner's credentials to the Docker host.
+var dockerCredentialVars = []string{"JETS_SSH_KEY", "DOCKER_TLS_CA", "DOCKER_TLS_CERT", "DOCKER_TLS_KEY"}
+
 // phaseEnv is the scrubbed environment of phase commands.
 func (r *run) phaseEnv(buildOK bool) []string {
 	env := map[string]string{}
@@ -162,6 +165,13 @@ func (r *run) phaseEnv(buildOK bool) []string {
 	env["DOCKER_HOST"] = "unix://" + r.sb.socket
 	delete(env, "DOCKER_TLS_VERIFY")
 	delete(env, "DOCKER_CERT_PATH")
+	if !r.opts.Docker.ExposeCredentials {
+		// The runner's credentials to the Docker host: with them a phase
+		// would bypass the guard.
+		for _, name := range dockerCredentialVars {
+			delete(env, name)
+		}
+	}
 	env["HOME"] = r.sb.Home
 	if r.sb.User != "" {
 		env["USER"], env["LOGNAME"] = r.sb.User, r.sb.User

@@ -306,6 +306,9 @@ phases:
 	s := Run(context.Background(), Options{
 		SourceDir: dir, Project: p, RunID: "mask0001", Sink: rec,
 		ClientEnv: []string{"FORMS=" + forms.String()},
+		// The key reaches ~/.ssh and the environment only where the
+		// operator exposes it; masked there too.
+		Docker: api.DockerPolicy{ExposeCredentials: true},
 		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},

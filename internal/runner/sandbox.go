@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -62,6 +63,16 @@ func (sb *runSandbox) writeHomeFile(rel string, data []byte, mode os.FileMode) e
 		err = cerr
 	}
 	return err
+}
+
+// runnerDir is a directory in the sandbox that only the runner reads
+// (root's, 0700): the Docker host's credentials live there.
+func (sb *runSandbox) runnerDir() (string, error) {
+	dir := filepath.Join(sb.Dir, "runner")
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return "", fmt.Errorf("creating the runner's directory: %w", err)
+	}
+	return dir, nil
 }
 
 // readHomeFile reads rel under the run's home, beneath it; a missing file
