@@ -403,7 +403,15 @@ func (s *Server) runSpec(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass, Vars: run.RunVars})
+	// The Docker policy is the project's at this moment, recorded with
+	// the run before the runner gets it: a run shows what it was allowed,
+	// and a rerun gets the settings of its own start.
+	docker, err := s.runs.GrantDockerPolicy(r.Context(), run.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading project %s's Docker policy: %v", run.Project, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass, Vars: run.RunVars, Docker: docker})
 }
 
 func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {

@@ -238,6 +238,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/credentials", s.authedOrRun(s.issueCredentials))
 	s.runRoutes(mux)
 	s.agentRoutes(mux)
+	s.projectRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
