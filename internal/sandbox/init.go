@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -28,14 +29,15 @@ const initEnv = "JETWAY_SANDBOX_INIT=1"
 // privateDirs get a fresh tmpfs in every sandbox.
 var privateDirs = []string{"/tmp", "/var/tmp", "/dev/shm"}
 
-// startInit starts the init in new PID, mount and IPC namespaces and waits
-// until its mounts are in place.
+// startInit starts the init in new PID, mount, IPC and network namespaces
+// and waits until its mounts are in place. The network namespace has only
+// a loopback, down, until startNetwork links it.
 func (sb *Sandbox) startInit(ctx context.Context, self string) error {
 	cmd := exec.Command(self, InitArg, sb.Dir)
 	cmd.Env = []string{initEnv, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC,
+		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
 		// Should the runner die, the init dies, and with it the run.
 		Pdeathsig: syscall.SIGKILL,
 		Setsid:    true,
@@ -134,7 +136,8 @@ func InitMain(dir string) int {
 
 // isolateMounts gives the namespace its view of the machine: everything
 // read-only and without set-uid except the sandbox's directory, fresh
-// tmpfs mounts where programs share files, and a /proc of this PID
+// tmpfs mounts where programs share files, the run's resolv.conf (naming
+// slirp4netns's DNS forwarder) over the machine's, and a /proc of this PID
 // namespace only.
 func isolateMounts(dir string) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -142,6 +145,12 @@ func isolateMounts(dir string) error {
 	}
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s: %w", dir, err)
+	}
+	// Bound before the machine is made read-only, so the file is too.
+	if conf := filepath.Join(dir, resolvConf); fileExists(conf) {
+		if err := unix.Mount(conf, "/etc/resolv.conf", "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding the run's resolv.conf: %w", err)
+		}
 	}
 	if err := unix.MountSetattr(-1, "/", unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}); err != nil {
 		return fmt.Errorf("making the machine read-only: %w", err)
@@ -164,3 +173,8 @@ func isolateMounts(dir string) error {
 }
 
 var errNoCgroups = errors.New("this machine has neither cgroup v1 nor v2 controllers for memory and pids")
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -11,20 +11,45 @@
 //     the rest of the machine read-only and without set-uid, except the run's
 //     own directory. When the run ends the init exits, and the kernel kills
 //     every process left in its PID namespace, fork-hoppers included;
+//   - a network namespace of its own, also held by the init: a loopback of
+//     its own (the machine's 127.0.0.1 is not the run's), and IPv4 out to
+//     whatever the machine's routes reach, through slirp4netns. Names
+//     resolve through slirp4netns's forwarder at 10.0.2.3, which the run's
+//     /etc/resolv.conf (bound over the machine's) names, to the machine's
+//     resolver. An nftables firewall, set as root inside the namespace
+//     where the run user cannot change it, refuses the machine's own
+//     addresses (those it has when the sandbox is made), slirp4netns's
+//     gateway 10.0.2.2 and the rest of its network but DNS, link-local
+//     addresses (cloud metadata at 169.254.169.254 and fd00:ec2::254), and
+//     what DenyAddresses adds (the run's Docker host). Runs get no IPv6
+//     beyond their loopback: slirp4netns's is experimental, on a fixed
+//     fd00::/64 that may be the machine's own;
 //   - optional memory and process limits through cgroups (v1 or v2).
 //
 // Without root none of this is possible: commands then run as the invoking
-// user, and Notes says what is not isolated.
+// user, and Notes says what is not isolated. As root, a sandbox is never
+// made without its own network: without slirp4netns or nft, Create fails.
 //
 // The kernel and util-linux do the work (CLONE_NEW* through SysProcAttr,
 // mount_setattr, nsenter); there is no daemon. Commands enter a running
 // sandbox with nsenter, since Go cannot join a PID or mount namespace from
 // its multi-threaded runtime.
 //
+// slirp4netns (Debian's package; what rootless Podman uses) rather than a
+// veth pair with NAT: it is a user-mode TCP/IP stack, a child of the runner
+// that turns the run's packets into ordinary sockets of its own, so the
+// machine needs no forwarding, NAT rules, routes or address plan, and a
+// runner that dies (Pdeathsig, and its exit fd) leaves nothing in the
+// machine's network to clean up. Those sockets are the machine's, which is
+// why the firewall sits inside the run's namespace, before slirp4netns sees
+// a packet. slirp4netns drops its capabilities and confines itself
+// (--enable-sandbox, --enable-seccomp), since it parses the run's packets.
+//
 // Usage:
 //
 //	sb, err := sandbox.Create(ctx, cfg, runID, sandbox.Limits{PIDs: 512})
 //	defer sb.Remove(context.WithoutCancel(ctx))
+//	err = sb.DenyAddresses(ctx, dockerHostPrefixes)
 //	cmd := sb.Command(ctx, "/bin/sh", "-c", "make test")
 //	cmd.Env = env
 //	err = cmd.Run()
@@ -60,8 +85,12 @@ type Config struct {
 	UIDs UIDRange
 	// Self is the binary whose `sandbox-init` holds the namespaces; default
 	// os.Executable().
-	Self   string
-	Logger *slog.Logger
+	Self string
+	// Slirp4netns is the slirp4netns binary that links each run's network
+	// namespace to the world; default: the system's, from Debian's
+	// slirp4netns package.
+	Slirp4netns string
+	Logger      *slog.Logger
 }
 
 // DefaultUIDs lies above the ranges useradd and systemd hand out, and below
@@ -88,6 +117,7 @@ type Sandbox struct {
 	lock    *os.File // flock held while the sandbox lives; Sweep takes what nobody holds
 	init    *exec.Cmd
 	initIn  io.WriteCloser
+	net     *network // the run's slirp4netns
 	cgroups []string
 	created bool // the user exists
 }
@@ -171,7 +201,13 @@ func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
 		return err
 	}
 	root := os.Geteuid() == 0
+	var tools netTools
 	if root {
+		// Checked first: a run is never made without a network of its own.
+		var err error
+		if tools, err = findNetTools(cfg); err != nil {
+			return err
+		}
 		uid, err := allocateUser(ctx, cfg, sb.Dir, sb.Home)
 		if err != nil {
 			return err
@@ -197,22 +233,31 @@ func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
 		}
 		return nil
 	}
+	if err := writeResolvConf(sb.Dir); errors.Is(err, errNoResolvConf) {
+		sb.Notes = append(sb.Notes, "DNS: "+err.Error())
+	} else if err != nil {
+		return err
+	}
 	if err := sb.startInit(ctx, cfg.Self); err != nil {
+		return err
+	}
+	if err := sb.startNetwork(ctx, tools); err != nil {
 		return err
 	}
 	return sb.limit(limits)
 }
 
-// Command runs name inside the sandbox as the run user, in the workspace.
-// The caller sets Env, output and SysProcAttr.Setpgid as it needs; the
-// command's own process is nsenter, whose child is the command.
+// Command runs name inside the sandbox (its PID, mount, IPC and network
+// namespaces) as the run user, in the workspace. The caller sets Env,
+// output and SysProcAttr.Setpgid as it needs; the command's own process is
+// nsenter, whose child is the command.
 func (sb *Sandbox) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	if sb.init == nil {
 		cmd := exec.CommandContext(ctx, name, args...)
 		cmd.Dir = sb.Workspace
 		return cmd
 	}
-	argv := []string{"nsenter", "--target", strconv.Itoa(sb.init.Process.Pid), "--pid", "--mount", "--ipc",
+	argv := []string{"nsenter", "--target", strconv.Itoa(sb.init.Process.Pid), "--pid", "--mount", "--ipc", "--net",
 		"--setuid", strconv.Itoa(sb.UID), "--setgid", strconv.Itoa(sb.GID), "--wdns=" + sb.Workspace, "--", name}
 	argv = append(argv, args...)
 	if len(sb.cgroups) > 0 {
@@ -233,12 +278,16 @@ func (sb *Sandbox) Command(ctx context.Context, name string, args ...string) *ex
 func (sb *Sandbox) Isolated() bool { return sb.init != nil }
 
 // Remove ends everything of the run: its processes (the init's exit kills
-// its PID namespace), its cgroups, files (secrets included) and user. It
-// is safe to call on a half-made sandbox.
+// its PID namespace), its network (slirp4netns, and with it the network
+// namespace), its cgroups, files (secrets included) and user. It is safe to
+// call on a half-made sandbox.
 func (sb *Sandbox) Remove(ctx context.Context) error {
 	var errs []error
 	if sb.init != nil {
 		sb.stopInit()
+	}
+	if sb.net != nil {
+		sb.stopNetwork()
 	}
 	if sb.created {
 		// Nothing of the run should be left once its namespace is gone;

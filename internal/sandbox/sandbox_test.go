@@ -19,6 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	RunInitIfAsked()
+	runCrashingRunnerIfAsked()
 	os.Exit(m.Run())
 }
 
