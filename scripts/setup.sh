@@ -16,6 +16,10 @@ have htpasswd        || need_pkgs+=(apache2-utils)
 have busybox         || need_pkgs+=(busybox-static)
 have ip              || need_pkgs+=(iproute2)
 have nsenter         || need_pkgs+=(util-linux)
+# Each isolated run's own network: slirp4netns links its namespace to the
+# world, nft sets its firewall (internal/sandbox refuses runs without them).
+have slirp4netns     || need_pkgs+=(slirp4netns)
+have nft             || need_pkgs+=(nftables)
 have git             || need_pkgs+=(git)
 have curl            || need_pkgs+=(curl)
 have aws             || need_pkgs+=(awscli)
