@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -79,29 +80,99 @@ func findTool(configured, name, pkg string) (string, error) {
 	return "", fmt.Errorf("%s is not installed (looked for %s): isolated runs need it for a network of their own and are refused without it; install it with apt-get install %s", name, strings.Join(candidates, ", "), pkg)
 }
 
-// network is a run's slirp4netns.
+// network is a run's slirp4netns, and what keeps its firewall up to date.
 type network struct {
 	cmd    *exec.Cmd
 	exit   *os.File // the write end of its exit fd: closing it ends slirp4netns
 	stderr *tailBuffer
 	nft    string
+	// watch follows the machine's address changes; closing it ends the
+	// goroutine that adds new addresses to the firewall, which closes
+	// watched when done.
+	watch   *os.File
+	watched chan struct{}
 }
 
 // startNetwork gives the init's empty network namespace its firewall and
 // then its link to the world. The rules are in place before the first
 // packet can leave; phases start only after Create returns.
 func (sb *Sandbox) startNetwork(ctx context.Context, tools netTools) error {
-	machine, err := machinePrefixes()
+	// Subscribed before the addresses are read, so that none added in
+	// between is missed.
+	watch, err := watchAddresses()
 	if err != nil {
-		return fmt.Errorf("listing this machine's addresses for the run's firewall: %w", err)
+		return fmt.Errorf("following this machine's addresses for the run's firewall: %w", err)
 	}
-	if err := runNft(ctx, tools.nft, sb.init.Process.Pid, firewall(machine)); err != nil {
+	machine, err := machinePrefixes()
+	if err == nil {
+		err = runNft(ctx, tools.nft, sb.init.Process.Pid, firewall(machine))
+	}
+	if err != nil {
+		watch.Close()
 		return fmt.Errorf("setting the run's firewall: %w", err)
 	}
 	if err := sb.startSlirp(ctx, tools); err != nil {
+		watch.Close()
 		return fmt.Errorf("starting the run's network: %w", err)
 	}
+	sb.net.watch, sb.net.watched = watch, make(chan struct{})
+	go sb.net.followAddresses(sb.log, sb.init.Process.Pid, machine)
 	return nil
+}
+
+// watchAddresses subscribes to the kernel's news of addresses and routes
+// of the machine (an address brings a local route; `ip route add local`
+// makes one alone).
+func watchAddresses() (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	// Non-blocking, so that Go's poller waits for it and Close ends a Read.
+	return os.NewFile(uintptr(fd), "netlink route events"), nil
+}
+
+// followAddresses adds every address the machine gains while the run
+// lives to its firewall: a machine that gets a new address (DHCP, a
+// bridge, a VPN) must not open a way back to itself. Addresses the machine
+// loses stay refused. A new address is refused within the few
+// milliseconds it takes to read the tables and run nft.
+func (n *network) followAddresses(log *slog.Logger, pid int, known []netip.Prefix) {
+	defer close(n.watched)
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := n.watch.Read(buf); errors.Is(err, os.ErrClosed) {
+			return
+		} else if err != nil && !errors.Is(err, unix.ENOBUFS) {
+			// ENOBUFS: news were lost, which the tables read next make up for.
+			log.Error("following the machine's addresses for the run's firewall", "err", err)
+			return
+		}
+		now, err := machinePrefixes()
+		if err != nil {
+			log.Error("reading the machine's addresses for the run's firewall", "err", err)
+			continue
+		}
+		var added []netip.Prefix
+		for _, p := range now {
+			if !slices.ContainsFunc(known, func(k netip.Prefix) bool { return k.Contains(p.Addr()) && k.Bits() <= p.Bits() }) {
+				added = append(added, p)
+			}
+		}
+		if len(added) == 0 {
+			continue
+		}
+		if err := runNft(context.Background(), n.nft, pid, addElements("machine", added)); err != nil {
+			log.Error("adding the machine's new addresses to the run's firewall", "addresses", added, "err", err)
+			continue
+		}
+		known = outermost(append(known, added...))
+	}
 }
 
 func (sb *Sandbox) startSlirp(ctx context.Context, tools netTools) error {
@@ -172,6 +243,10 @@ func (sb *Sandbox) startSlirp(ctx context.Context, tools netTools) error {
 func (sb *Sandbox) stopNetwork() {
 	n := sb.net
 	sb.net = nil
+	if n.watch != nil {
+		n.watch.Close()
+		<-n.watched
+	}
 	n.exit.Close()
 	done := make(chan struct{})
 	go func() {
@@ -194,24 +269,13 @@ func (sb *Sandbox) stopNetwork() {
 // cuts connections already open to those addresses, and may be called
 // again with more. It does nothing on a sandbox that is not isolated.
 func (sb *Sandbox) DenyAddresses(ctx context.Context, prefixes []netip.Prefix) error {
-	v4, v6, err := splitPrefixes(prefixes)
-	if err != nil {
+	if _, _, err := splitPrefixes(prefixes); err != nil {
 		return fmt.Errorf("denying addresses to the run: %w", err)
 	}
-	if sb.init == nil || sb.net == nil {
+	if sb.init == nil || sb.net == nil || len(prefixes) == 0 {
 		return nil
 	}
-	var script strings.Builder
-	if len(v4) > 0 {
-		fmt.Fprintf(&script, "add element inet %s denied4 { %s }\n", nftTable, strings.Join(v4, ", "))
-	}
-	if len(v6) > 0 {
-		fmt.Fprintf(&script, "add element inet %s denied6 { %s }\n", nftTable, strings.Join(v6, ", "))
-	}
-	if script.Len() == 0 {
-		return nil
-	}
-	if err := runNft(ctx, sb.net.nft, sb.init.Process.Pid, script.String()); err != nil {
+	if err := runNft(ctx, sb.net.nft, sb.init.Process.Pid, addElements("denied", prefixes)); err != nil {
 		return fmt.Errorf("denying %v to the run: %w", prefixes, err)
 	}
 	return nil
@@ -238,6 +302,20 @@ func splitPrefixes(prefixes []netip.Prefix) (v4, v6 []string, err error) {
 		}
 	}
 	return v4, v6, nil
+}
+
+// addElements is the nft script that adds prefixes to the sets set4 and
+// set6 of the run's table; they must be valid (splitPrefixes).
+func addElements(set string, prefixes []netip.Prefix) string {
+	v4, v6, _ := splitPrefixes(prefixes)
+	var script strings.Builder
+	if len(v4) > 0 {
+		fmt.Fprintf(&script, "add element inet %s %s4 { %s }\n", nftTable, set, strings.Join(v4, ", "))
+	}
+	if len(v6) > 0 {
+		fmt.Fprintf(&script, "add element inet %s %s6 { %s }\n", nftTable, set, strings.Join(v6, ", "))
+	}
+	return script.String()
 }
 
 // firewall is the run's nftables ruleset. It filters what the run sends,

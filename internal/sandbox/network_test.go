@@ -196,6 +196,8 @@ func (s *server) waitCount(ip string, n int) bool {
 // deletes the pair, its addresses and the route.
 type netBed struct {
 	netns       string
+	vethHost    string // the machine's end of the veth pair
+	n           int    // the bed's addresses are 10.213.n.0/24 and 10.213.n+1.0/24
 	extraIP     string // another address of the machine
 	hostVethIP  string // the machine's end of the veth
 	outsideIP   string // allowed
@@ -212,13 +214,15 @@ func newNetBed(t *testing.T) *netBed {
 	n := 2 * (id % 120)
 	b := &netBed{
 		netns:      fmt.Sprintf("jwsb-%d", id),
+		vethHost:   fmt.Sprintf("jwsb%da", id),
+		n:          n,
 		extraIP:    fmt.Sprintf("10.213.%d.1", n),
 		hostVethIP: fmt.Sprintf("10.213.%d.1", n+1),
 		outsideIP:  fmt.Sprintf("10.213.%d.2", n+1),
 		deniedIP:   fmt.Sprintf("10.213.%d.3", n+1),
 		metadataIP: "169.254.169.254",
 	}
-	vethHost, vethOut := fmt.Sprintf("jwsb%da", id), fmt.Sprintf("jwsb%db", id)
+	vethHost, vethOut := b.vethHost, fmt.Sprintf("jwsb%db", id)
 	cleanup := func() {
 		_ = exec.Command("ip", "netns", "del", b.netns).Run()
 		_ = exec.Command("ip", "link", "del", vethHost).Run()
@@ -381,6 +385,40 @@ func TestTheRunCannotReachTheMachine(t *testing.T) {
 	resetHits(b.machineLoop)
 	got = probe(t, sb, false, b.machineLoop.target("10.0.2.3"), b.machineLoop.target("10.0.2.255"))
 	wantBlocked(t, got, b.machineLoop)
+}
+
+// The machine gains an address, and a local range (AnyIP), while the run
+// lives: they are the machine's too, and the run must not reach them.
+func TestAddressesTheMachineGainsAreRefused(t *testing.T) {
+	needRoot(t)
+	b := newNetBed(t)
+	sb := create(t, testConfig(t), Limits{})
+	late := fmt.Sprintf("10.213.%d.4", b.n+1)
+	anyRange, anyIP := fmt.Sprintf("10.213.%d.128/25", b.n), fmt.Sprintf("10.213.%d.200", b.n)
+	t.Cleanup(func() { _ = exec.Command("ip", "route", "del", "local", anyRange, "dev", "lo", "table", "local").Run() })
+	for _, c := range [][]string{
+		{"addr", "add", late + "/32", "dev", b.vethHost},
+		{"route", "add", "local", anyRange, "dev", "lo", "table", "local"},
+	} {
+		if out, err := exec.Command("ip", c...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(c, " "), err, out)
+		}
+	}
+	b.machine.mustReach(t, late)
+	b.machine.mustReach(t, anyIP)
+	// The firewall follows within milliseconds; the test waits for it
+	// rather than race it.
+	for _, ip := range []string{late, anyIP} {
+		deadline := time.Now().Add(3 * time.Second)
+		for nsCommand(context.Background(), sb.init.Process.Pid, "nft", "get", "element", "inet", nftTable, "machine4", "{ "+ip+" }").Run() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s, new on the machine, is not in the run's firewall after 3s", ip)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	resetHits(b.machine)
+	wantBlocked(t, probe(t, sb, false, b.machine.target(late), b.machine.target(anyIP)), b.machine)
 }
 
 // 169.254.169.254 is a real, reachable service here (the test routes it

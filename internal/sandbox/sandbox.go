@@ -18,7 +18,7 @@
 //     /etc/resolv.conf (bound over the machine's) names, to the machine's
 //     resolver. An nftables firewall, set as root inside the namespace
 //     where the run user cannot change it, refuses the machine's own
-//     addresses (those it has when the sandbox is made), slirp4netns's
+//     addresses (those it gains while the run lives too), slirp4netns's
 //     gateway 10.0.2.2 and the rest of its network but DNS, link-local
 //     addresses (cloud metadata at 169.254.169.254 and fd00:ec2::254), and
 //     what DenyAddresses adds (the run's Docker host). Runs get no IPv6
