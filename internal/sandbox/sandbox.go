@@ -283,11 +283,13 @@ func (sb *Sandbox) Isolated() bool { return sb.init != nil }
 // call on a half-made sandbox.
 func (sb *Sandbox) Remove(ctx context.Context) error {
 	var errs []error
-	if sb.init != nil {
-		sb.stopInit()
-	}
+	// The network first: its firewall is reached through the init's pid,
+	// which stays the init's (a zombie at worst) until stopInit reaps it.
 	if sb.net != nil {
 		sb.stopNetwork()
+	}
+	if sb.init != nil {
+		sb.stopInit()
 	}
 	if sb.created {
 		// Nothing of the run should be left once its namespace is gone;
