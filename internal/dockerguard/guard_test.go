@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/build"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
@@ -53,7 +54,12 @@ type guarded struct {
 
 func startGuard(t *testing.T, project, runID string, policy api.DockerPolicy) *guarded {
 	t.Helper()
-	b := bed.Get(t)
+	return startGuardOn(t, bed.Get(t).RemoteSocket, project, runID, policy)
+}
+
+// startGuardOn starts a guard in front of the daemon at socket.
+func startGuardOn(t *testing.T, upstream, project, runID string, policy api.DockerPolicy) *guarded {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "guard-")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func startGuard(t *testing.T, project, runID string, policy api.DockerPolicy) *g
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := New(Config{Dialer: unixDialer(b.RemoteSocket), Project: project, RunID: runID, Policy: policy})
+	g := New(Config{Dialer: unixDialer(upstream), Project: project, RunID: runID, Policy: policy})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ctx, l) }()
@@ -550,5 +556,47 @@ func TestAttachStreamsBothWays(t *testing.T) {
 	all, _ := io.ReadAll(br)
 	if !strings.Contains(string(all), "got:hello") {
 		t.Fatalf("attach output: %q", all)
+	}
+}
+
+// TestBuildKitThroughTheGuard: a BuildKit build (the /session upgrade,
+// the build with version=2, the bridge check) works through the guard,
+// and the tag it sets is checked like any other.
+func TestBuildKitThroughTheGuard(t *testing.T) {
+	socket, err := bed.Get(t).BridgedDocker(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gd := startGuardOn(t, socket, "alpha", "run-buildkit-1", api.DockerPolicy{})
+	c, err := client.NewClientWithOpts(client.WithHost("unix://"+gd.socket), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ws := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM "+testbed.BaseImage+"\nRUN echo through the guard > /g\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var log strings.Builder
+	if _, err := build.BuildKit(ctx, c, build.Options{ContextDir: ws, Dockerfile: "Dockerfile", Tags: []string{"alpha/bk:1"}, SharedKey: "guard-" + filepath.Base(ws)}, &log, nil); err != nil {
+		t.Fatalf("BuildKit through the guard: %v\n%s", err, log.String())
+	}
+	d, err := testbed.LocalClient(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.ImageInspect(ctx, "alpha/bk:1"); err != nil {
+		t.Fatalf("the image is not on the daemon: %v", err)
+	}
+	_, _ = d.ImageRemove(ctx, "alpha/bk:1", image.RemoveOptions{})
+	log.Reset()
+	if _, err := build.BuildKit(ctx, c, build.Options{ContextDir: ws, Dockerfile: "Dockerfile", Tags: []string{"beta/bk:1"}, SharedKey: "guard-" + filepath.Base(ws)}, &log, nil); err == nil || !strings.Contains(err.Error(), "tags only its project's repositories") {
+		t.Fatalf("a build tagged as another project's: %v", err)
+	}
+	net, err := c.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil || len(net.Containers) != 0 {
+		t.Fatalf("the bridge's inspection: %v, %d containers shown", err, len(net.Containers))
 	}
 }

@@ -1,11 +1,14 @@
 package dockerguard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -296,11 +299,41 @@ func (g *Guard) networkCreate(w http.ResponseWriter, req *request) error {
 }
 
 func (g *Guard) networkObject(w http.ResponseWriter, req *request) error {
-	id, err := g.ownNetwork(req.Context(), req.parts[1], false)
+	name := req.parts[1]
+	if req.Method != http.MethodDelete && predefinedNetworks[name] {
+		// BuildKit looks at the default bridge; the containers on it are
+		// every project's, so they are left out.
+		return g.forward(w, req, "/networks/"+name, req.URL.Query(), nil, withoutContainers)
+	}
+	id, err := g.ownNetwork(req.Context(), name, false)
 	if err != nil {
 		return err
 	}
 	return g.forward(w, req, "/networks/"+id, req.URL.Query(), nil, nil)
+}
+
+// withoutContainers drops the Containers of a network's inspection.
+func withoutContainers(res *http.Response) error {
+	if res.StatusCode != http.StatusOK {
+		return nil
+	}
+	data, err := readAllKeep(res)
+	if err != nil {
+		return err
+	}
+	var n map[string]json.RawMessage
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("reading a network's inspection: %w", err)
+	}
+	delete(n, "Containers")
+	out, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return nil
 }
 
 func (g *Guard) volumeCreate(w http.ResponseWriter, req *request) error {
