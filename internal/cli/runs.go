@@ -148,6 +148,7 @@ func printRun(c *CLI, r api.Run) {
 	if r.Agent != "" {
 		fmt.Fprintf(tw, "agent\t%s\n", r.Agent)
 	}
+	fmt.Fprintf(tw, "docker policy\t%s\n", runDockerPolicy(r))
 	if r.Reason != "" {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}
@@ -190,6 +191,19 @@ func printRun(c *CLI, r api.Run) {
 		for _, a := range r.Artifacts {
 			fmt.Fprintf(c.Out, "    %10s  %s  %s\n", api.HumanBytes(a.Size), a.SHA256, listName(a.Name))
 		}
+	}
+}
+
+// runDockerPolicy is what a run was allowed on its Docker host: its
+// project's settings when its runner started (jetway projects).
+func runDockerPolicy(r api.Run) string {
+	switch {
+	case r.Docker != nil:
+		return r.Docker.String()
+	case api.Finished(r.Status):
+		return "none recorded (its runner never started, or it ran before jetway recorded it)"
+	default:
+		return "not given yet: its runner gets its project's settings when it starts (jetway projects show " + r.Project + ")"
 	}
 }
 
