@@ -115,6 +115,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		{10, scenarioDeps},
 		{11, scenarioReplicas(cfg.replicaRuns, cfg.replicaReps)},
 		{12, scenarioIngest},
+		{13, scenarioGuard},
 	}
 	for _, s := range scenarios {
 		if !cfg.wants(s.n) {
