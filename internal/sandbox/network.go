@@ -203,6 +203,12 @@ func (sb *Sandbox) startSlirp(ctx context.Context, tools netTools) error {
 	stderr := &tailBuffer{}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// slirp4netns's --enable-sandbox makes only / private before it
+		// unmounts the old root: in the machine's mount namespace that
+		// unmount reached every shared mount of the machine (`ip netns`'s
+		// /run/netns/* vanished while a run started). It starts in a mount
+		// namespace of its own, where Go makes every mount private first.
+		Unshareflags: syscall.CLONE_NEWNS,
 		// Should the runner die, slirp4netns dies too (its exit fd also
 		// closes then), and the namespace goes with its last holder.
 		Pdeathsig: syscall.SIGKILL,

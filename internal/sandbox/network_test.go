@@ -669,6 +669,50 @@ func waitDead(pids []int, within time.Duration) []int {
 	}
 }
 
+// slirp4netns confines itself in a mount namespace and unmounts the
+// machine's root there; run in the machine's own mount namespace, that
+// unmount reached the machine's shared mounts (`ip netns`'s /run/netns/*
+// among them) and unmounted them.
+func TestCreateLeavesTheMachinesMountsAlone(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp("/var/lib", "jetway-shared-mount-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	t.Cleanup(func() {
+		_ = unix.Unmount(sub, unix.MNT_DETACH)
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		os.RemoveAll(dir)
+	})
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	b := newNetBed(t) // ip netns's own shared mounts
+	create(t, testConfig(t), Limits{})
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{sub, filepath.Join("/run/netns", b.netns)} {
+		if !slices.ContainsFunc(strings.Split(string(mounts), "\n"), func(line string) bool {
+			f := strings.Fields(line)
+			return len(f) > 4 && f[4] == m
+		}) {
+			t.Errorf("%s was unmounted on the machine while the sandbox was made", m)
+		}
+	}
+}
+
 func TestRemoveLeavesNoNetwork(t *testing.T) {
 	needRoot(t)
 	sb := create(t, testConfig(t), Limits{})
