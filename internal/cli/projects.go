@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -194,8 +195,9 @@ func newProjectsSetCommand(c *CLI) *cobra.Command {
 		Short: "Relax the Docker guard's strict default for one project",
 		Long: `Set what project NAME's runs may do on their Docker host beyond the strict
 default. Phases reach the Docker host only through the runner's guard,
-which refuses what the project is not allowed here. --docker takes a
-comma-separated list of these allowances:
+which refuses what the project is not allowed here. --docker takes the
+project's whole list of allowances, comma-separated (it replaces the list
+the project had), from these:
 
 ` + allowanceTable(api.DockerAllowances) + `
 Most of them let a phase take over the Docker host, and with it the images,
@@ -273,7 +275,16 @@ func runProjectsSet(ctx context.Context, c *CLI, opts projectsSetOptions, name s
 	if err := client.Do(ctx, http.MethodGet, path, nil, nil, &p); err != nil {
 		return clientError(err)
 	}
+	// --docker replaces the list: say what it took away, since a hint
+	// such as the guard's "jetway projects set P --docker RULE" names
+	// only the rule it needs.
+	var dropped []string
 	if opts.dockerGiven {
+		for _, a := range p.Docker.Allow {
+			if !slices.Contains(allow, a) {
+				dropped = append(dropped, a)
+			}
+		}
 		p.Docker.Allow = allow
 	}
 	if opts.exposeGiven {
@@ -287,6 +298,9 @@ func runProjectsSet(ctx context.Context, c *CLI, opts projectsSetOptions, name s
 		return printJSON(c.Out, stored)
 	}
 	printProject(c.Out, stored)
+	if len(dropped) > 0 {
+		fmt.Fprintf(c.Out, "no longer allowed: %s (--docker replaces the list; name every allowance to keep)\n", strings.Join(dropped, ", "))
+	}
 	fmt.Fprintln(c.Out, "runs that start from now on get these settings; running runs keep theirs")
 	return nil
 }

@@ -62,9 +62,14 @@ func TestProjectsCommands(t *testing.T) {
 			t.Fatalf("show after set %q:\n%s", step.args, shown)
 		}
 	}
-	code, out, errOut := runJetway(t, env, "projects", "set", "web", "--docker", "privileged", "--expose-docker-credentials")
-	if code != 0 || !strings.Contains(out, "privileged  --privileged containers: root on the Docker host") || !strings.Contains(out, "can reach the host without the guard") {
+	code, out, errOut := runJetway(t, env, "projects", "set", "web", "--docker", "privileged,devices", "--expose-docker-credentials")
+	if code != 0 || !strings.Contains(out, "privileged  --privileged containers: root on the Docker host") || !strings.Contains(out, "can reach the host without the guard") || strings.Contains(out, "no longer allowed") {
 		t.Fatalf("set both: %d\n%s%s", code, out, errOut)
+	}
+	// --docker replaces the list, and says what it took away.
+	code, out, errOut = runJetway(t, env, "projects", "set", "web", "--docker", "privileged")
+	if code != 0 || !strings.Contains(out, "no longer allowed: devices (--docker replaces the list") {
+		t.Fatalf("set fewer: %d\n%s%s", code, out, errOut)
 	}
 	runJetway(t, env, "projects", "set", "api", "--docker", "capabilities")
 	code, out, _ = runJetway(t, env, "projects", "ls")
