@@ -428,7 +428,7 @@ func TestAgentsRouteRunsByLabels(t *testing.T) {
 	far := e.startAgent(t, "far", true, "site=far,pool=any", concurrency)
 	e.startAgent(t, "near", false, "site=near,pool=any", concurrency)
 
-	remotePhase := fmt.Sprintf("echo start; docker volume inspect --format 'remote={{.Name}}' %s; sleep 0.3; echo done", e.b.RemoteMarker)
+	remotePhase := fmt.Sprintf("echo start; docker image ls --format 'remote={{.Repository}}' %s; sleep 0.3; echo done", e.b.RemoteMarker)
 	projects := []struct {
 		name, runsOn string
 		remote       bool

@@ -76,7 +76,7 @@ phases:
     - test ! -e jetway-ignored.txt && test -e docker-ignored.txt
     - echo "pass=$DOCKER_PASS key=$(test -e ~/.ssh/id_rsa && echo present || echo kept-by-the-runner)"
   post_build:
-    - docker volume inspect --format '{{.Name}}' %s
+    - docker image ls --format '{{.Repository}}' %s
 `, b.RegistryUser, b.Registry, b.Registry, b.RemoteMarker),
 	})
 	ctx := context.Background()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -127,6 +128,9 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", spec, err)
 	}
+	if err := r.denyDockerHost(ctx, spec); err != nil {
+		return nil, err
+	}
 	report, err := dockerhost.Check(ctx, r.host, time.Since(start), 3)
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", spec, err)
@@ -241,6 +245,30 @@ func (r *run) resolveImageSecrets(ctx context.Context) error {
 	r.out.w = r.masked
 	r.out.mu.Unlock()
 	r.bootstrapStep("build secrets", fmt.Sprintf("resolved %d image.secrets, masked in the log", len(p.Image.Secrets)))
+	return nil
+}
+
+// denyDockerHost keeps the phases' network from the Docker host's
+// addresses: they reach it only through the guard.
+func (r *run) denyDockerHost(ctx context.Context, spec dockerhost.Spec) error {
+	if spec.Scheme == dockerhost.SchemeUnix || spec.Host == "" {
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", spec.Host)
+	if err != nil {
+		return fmt.Errorf("docker host %s: resolving its address to keep phases from it: %w", spec, err)
+	}
+	prefixes := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap()
+		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	if err := r.sb.DenyAddresses(ctx, prefixes); err != nil {
+		return err
+	}
+	if r.sb.Isolated() {
+		r.bootstrapStep("network", fmt.Sprintf("phases have a network of their own: the internet, not this machine, its loopback, metadata addresses or the Docker host (%s)", spec.Host))
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,10 +54,16 @@ func TestPhasesDoNotHoldTheDockerHostsCredentials(t *testing.T) {
     - docker version --format 'server {{.Server.Version}}'
     - docker run --rm --privileged %[1]s true 2>&1 || true
     - docker run -d --name left-behind %[1]s sleep 600
-`, testbed.BaseImage))})
+    - for a in %[2]s/22 %[2]s/2376 127.0.0.1/%[3]s; do timeout 5 bash -c "exec 3<>/dev/tcp/${a%%%%/*}/${a##*/}" 2>/dev/null && echo "reached $a" || echo "blocked $a"; done
+`, testbed.BaseImage, h.bed.RemoteIP, serverPort(t, h)))})
 	s, out := h.runWithPolicy(t, dir, runID, api.DockerPolicy{})
 	if s.Status != string(Succeeded) {
 		t.Fatalf("run %s: %s\n%s", s.Status, s.Error, out)
+	}
+	for _, a := range []string{h.bed.RemoteIP + "/22", h.bed.RemoteIP + "/2376", "127.0.0.1/" + serverPort(t, h)} {
+		if !strings.Contains(out, "blocked "+a) {
+			t.Errorf("a phase reached %s:\n%s", a, out)
+		}
 	}
 	for _, want := range []string{"no key in home", "no key in env", "Permission denied", "no key anywhere", "server 20.", "rule privileged",
 		"JETS_SSH_KEY kept by the runner", "docker policy strict (default)", "removed what the run left on the Docker host: 1 container(s)"} {
@@ -76,6 +83,16 @@ func TestPhasesDoNotHoldTheDockerHostsCredentials(t *testing.T) {
 	if err != nil || len(left) != 0 {
 		t.Fatalf("the run's container outlived it: %v %+v", err, left)
 	}
+}
+
+// serverPort is the port of the harness's jetway server on loopback.
+func serverPort(t *testing.T, h *harness) string {
+	t.Helper()
+	u, err := url.Parse(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Port()
 }
 
 // TestTrustedProjectGetsWhatTheOperatorAllowed: exposed credentials are

@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 type harness struct {
 	bed     *testbed.Bed
 	client  *apiclient.Client
+	url     string // the server's
 	dataDir string
 	secrets map[string]string // parameter name → value
 }
@@ -50,7 +51,7 @@ func newHarness(t *testing.T) *harness {
 	b := bed.Get(t)
 	dataDir := filepath.Join(t.TempDir(), "server")
 	url, token := servertest.Start(t, server.Options{DataDir: dataDir})
-	h := &harness{bed: b, client: apiclient.New(url, token), dataDir: dataDir, secrets: map[string]string{}}
+	h := &harness{bed: b, client: apiclient.New(url, token), url: url, dataDir: dataDir, secrets: map[string]string{}}
 	key, _ := os.ReadFile(b.ClientKey)
 	known, _ := os.ReadFile(b.KnownHosts)
 	h.put(t, "/dev/JETS_SSH_KEY", string(key))
@@ -167,7 +168,7 @@ func TestTwoRunsReuseTheRemoteCache(t *testing.T) {
   push: true
 phases:
   post_build:
-    - docker volume inspect --format '{{.Name}}' %s
+    - docker image ls --format '{{.Repository}}' %s
     - test -s ~/.docker/config.json
 `, b.Registry, testbed.BaseImage, b.RemoteMarker)),
 	}

@@ -109,8 +109,12 @@ func (b *Bed) seedImages(ctx context.Context) error {
 	}
 	defer c.Close()
 	b.RemoteMarker = "jetway-remote-marker-" + b.ID
-	_, err = c.VolumeCreate(ctx, volume.CreateOptions{Name: b.RemoteMarker, Labels: map[string]string{"jetway.testbed": b.ID}})
-	return err
+	if _, err = c.VolumeCreate(ctx, volume.CreateOptions{Name: b.RemoteMarker, Labels: map[string]string{"jetway.testbed": b.ID}}); err != nil {
+		return err
+	}
+	// Also an image of that name: a run's phases see images of every
+	// project, but, through the Docker guard, volumes of their own only.
+	return c.ImageTag(ctx, BaseImage, b.RemoteMarker)
 }
 
 // LocalClient is a Docker client for a daemon's unix socket on this machine.

@@ -7,8 +7,9 @@
 //   - a local dockerd, as a runner machine has, also on plain tcp;
 //   - a registry (Debian's docker-registry) with htpasswd auth;
 //   - a base image imported from a busybox-static rootfs into both daemons
-//     (there is no Docker Hub), and a volume that exists only on the remote
-//     daemon, so a test can prove that a command reached that host.
+//     (there is no Docker Hub), and a volume and an image tag that exist
+//     only on the remote daemon, so a test can prove that a command reached
+//     that host (phases, behind the Docker guard, see the image only).
 //
 // Tests and the jetway-testbed command both use Up and Down, so the two never
 // drift. Every bed has its own namespace, veth names, /30 subnet and
