@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runner"
@@ -26,6 +28,8 @@ type runOptions struct {
 	ssmEndpoint string
 	sandbox     sandboxFlags
 	raw         bool
+	docker      string
+	exposeCreds bool
 }
 
 func newRunCommand(c *CLI) *cobra.Command {
@@ -36,16 +40,24 @@ func newRunCommand(c *CLI) *cobra.Command {
 		Long: `Run one run of the project in DIR (default: the current directory) on this
 machine, exactly as the server's runners do: a fresh sandbox (home and
 workspace, removed afterwards), references resolved through the parameter
-store, ~/.ssh and ~/.docker bootstrapped from JETS_SSH_KEY, JETS_SSH_KNOWN
-and DOCKER_TLS_*, the Docker host from DOCKER_HOST, the registry login from
-DOCKER_USER/DOCKER_PASS, then the phases and the image build. Every line of
-output passes the secret masker.
+store, the Docker host from DOCKER_HOST (with JETS_SSH_KEY, JETS_SSH_KNOWN
+and DOCKER_TLS_*), the registry login from DOCKER_USER/DOCKER_PASS, then the
+phases and the image build. Every line of output passes the secret masker.
+
+The phases reach the Docker host through the Docker guard, with the strict
+policy a server gives a project nobody relaxed: no privileged containers,
+no bind mounts of the host's paths, no host namespaces, devices or added
+capabilities, and only the project's own containers, networks and volumes.
+On your own machine you may relax it for this run: --docker takes the
+allowances of jetway projects set (privileged, host-mounts, …), and
+--expose-docker-credentials gives the phases ~/.ssh/id_rsa and the TLS files.
 
 As root, the phases run as a user of their own (a fresh UID from --run-uids)
-in their own PID, mount and IPC namespaces: they see only their processes,
-get private /tmp, /var/tmp and /dev/shm, find the rest of the machine
-read-only, and everything they start dies with the run. Without root they run
-as you, and the log says what is not isolated.
+in their own PID, mount, IPC and network namespaces: they see only their
+processes, get private /tmp, /var/tmp and /dev/shm, find the rest of the
+machine read-only, reach the internet but not this machine or the Docker
+host's addresses, and everything they start dies with the run. Without root
+they run as you, and the log says what is not isolated.
 
 References are read from the jetway server's parameter store with a key
 pair that can read only them (--server/--token, as for every client
@@ -55,7 +67,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 3 server or Docker host unreachable, 124 timed out, 130 cancelled.`,
 		Example: `  jetway run
   jetway run examples/hello --env prod
-  jetway run --aws --json`,
+  jetway run --aws --json
+  jetway run --docker host-mounts   # phases may bind-mount the Docker host's paths`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -72,6 +85,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON event per line")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print what phases write as it is (by default, of the terminal control sequences only colours are kept)")
 	cmd.Flags().BoolVar(&opts.aws, "aws", false, "read references from AWS SSM and Secrets Manager instead of the jetway server")
+	cmd.Flags().StringVar(&opts.docker, "docker", "", "Docker guard allowances for this run, comma-separated: "+strings.Join(api.DockerAllowances, ","))
+	cmd.Flags().BoolVar(&opts.exposeCreds, "expose-docker-credentials", false, "give the phases the Docker host's credentials (they can then bypass the guard)")
 	cmd.Flags().StringVar(&opts.ssmEndpoint, "ssm-endpoint", "", "endpoint of the SSM/Secrets Manager API (default $JETWAY_SSM_ENDPOINT, else the server's or AWS's)")
 	return cmd
 }
@@ -91,6 +106,10 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 	project, err := config.Load(file)
 	if err != nil {
 		return withExit(ExitUsage, err)
+	}
+	policy := api.DockerPolicy{ExposeCredentials: opts.exposeCreds}
+	if policy.Allow, err = parseAllowances(opts.docker); err != nil {
+		return usageError("%v", err)
 	}
 	sbConfig, err := opts.sandbox.config(c)
 	if err != nil {
@@ -117,6 +136,7 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 		Sink:      sink,
 		Logger:    c.Logger(),
 		Sandbox:   sbConfig,
+		Docker:    policy,
 	})
 	if summary.ExitCode != 0 {
 		return &exitError{code: summary.ExitCode, err: fmt.Errorf("run %s %s", runID, summary.Status)}

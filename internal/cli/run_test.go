@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
 func buildJetway(t *testing.T) string {
@@ -60,6 +62,32 @@ phases:
 	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", t.TempDir())
 	if code != ExitUsage || !strings.Contains(errOut, "jetway init") {
 		t.Fatalf("no project file: exit %d, %s", code, errOut)
+	}
+}
+
+// TestRunDockerAllowances: jetway run is strict by default and relaxes
+// the guard for this run only with --docker.
+func TestRunDockerAllowances(t *testing.T) {
+	b := bed.Get(t)
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "jetway.yaml"), []byte(`project: local
+env:
+  vars:
+    DOCKER_HOST: unix://`+b.LocalSocket+`
+phases:
+  build: ["docker create -v /etc:/host `+testbed.BaseImage+` true >/dev/null && echo bind allowed"]
+`), 0o644))
+	code, out, errOut := runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir)
+	if code != 1 || !strings.Contains(out, "rule host-mounts") {
+		t.Fatalf("strict default: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir, "--docker", "host-mounts")
+	if code != 0 || !strings.Contains(out, "bind allowed") || !strings.Contains(out, "docker policy allows host-mounts") {
+		t.Fatalf("--docker host-mounts: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir()}, "run", dir, "--docker", "everything")
+	if code != ExitUsage || !strings.Contains(errOut, "privileged") {
+		t.Fatalf("an unknown allowance: exit %d, %s", code, errOut)
 	}
 }
 

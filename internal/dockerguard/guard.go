@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +164,13 @@ func (e *refusal) Error() string { return e.msg }
 func (g *Guard) denied(allowance, format string, args ...any) error {
 	msg := "jetway docker guard: " + fmt.Sprintf(format, args...)
 	if allowance != "" {
-		msg += fmt.Sprintf(" (rule %s: an operator can allow it with jetway projects set %s --docker %s)", allowance, g.cfg.Project, allowance)
+		// --docker replaces the project's list: the hint keeps what the
+		// project is allowed already.
+		allow, err := api.NormalizeDockerAllowances(append(slices.Clone(g.cfg.Policy.Allow), allowance))
+		if err != nil {
+			allow = []string{allowance}
+		}
+		msg += fmt.Sprintf(" (rule %s: an operator can allow it with jetway projects set %s --docker %s)", allowance, g.cfg.Project, strings.Join(allow, ","))
 	}
 	return &refusal{status: http.StatusForbidden, msg: msg}
 }

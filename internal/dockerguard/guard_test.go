@@ -531,7 +531,7 @@ func TestOperatorAllowances(t *testing.T) {
 	out, err := gd.docker("", "run", "--rm", "-v", "/:/host", testbed.BaseImage, "true")
 	expectRefused(t, out, err, "rule host-mounts")
 	out, err = gd.docker("", "run", "--rm", "--network", "host", testbed.BaseImage, "true")
-	expectRefused(t, out, err, "jetway projects set trusted --docker host-namespaces")
+	expectRefused(t, out, err, "jetway projects set trusted --docker privileged,host-namespaces)")
 }
 
 // TestAttachStreamsBothWays: attach and exec start are upgraded
