@@ -55,7 +55,10 @@ func navigate(ctx context.Context, t *testing.T, url, sel string) {
 	t.Helper()
 	var err error
 	for range 20 {
-		if err = chromedp.Run(ctx, chromedp.Navigate(url), chromedp.WaitVisible(sel, chromedp.ByQuery)); err == nil || !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") {
+		// ERR_ABORTED: the page before reloaded itself (a run page does when
+		// its run ends) while this navigation started.
+		if err = chromedp.Run(ctx, chromedp.Navigate(url), chromedp.WaitVisible(sel, chromedp.ByQuery)); err == nil ||
+			!strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") && !strings.Contains(err.Error(), "ERR_ABORTED") {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)

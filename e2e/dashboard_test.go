@@ -180,9 +180,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	long := localProject(t, b, "dashboard-stop", "echo started; sleep 300", "")
 	_, out, _ = s.jetway(t, context.Background(), long, "deploy", "--detach")
 	stopID := strings.TrimSpace(out)
-	if err := chromedp.Run(ctx, chromedp.Navigate(s.URL+"/runs/"+stopID)); err != nil {
-		t.Fatal(err)
-	}
+	navigate(ctx, t, s.URL+"/runs/"+stopID, "#log")
 	waitText(ctx, t, "#log", "started", 30*time.Second)
 	if err := chromedp.Run(ctx, chromedp.Click("#stop", chromedp.ByID)); err != nil {
 		t.Fatal(err)
