@@ -154,7 +154,15 @@ type Summary struct {
 	// DockerHost is what the runner found there, nil if it was unreachable.
 	DockerHostURL string            `json:"docker_host_url,omitempty"`
 	DockerHost    *DockerHostReport `json:"docker_host,omitempty"`
-	Duration      time.Duration     `json:"duration_ns"`
+	// DockerHostName is the pool's host the run built on, and
+	// DockerHostChoice says how it came to it ("b2 (b1: connection
+	// refused)"); both empty outside a pool.
+	DockerHostName   string `json:"docker_host_name,omitempty"`
+	DockerHostChoice string `json:"docker_host_choice,omitempty"`
+	// GC are the garbage collections the runner ran on the pool's host
+	// (before the build, after the run).
+	GC       []GCReport    `json:"gc,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
 }
 
 // Run states.
@@ -268,6 +276,10 @@ type RunSpec struct {
 	// Docker is what an operator allows the project on its Docker host
 	// (jetway projects set); the zero value is the strict default.
 	Docker DockerPolicy `json:"docker"`
+	// DockerHost is the server's choice among the hosts of the project's
+	// pool (docker_host: {pool: …}); nil for a project that names its
+	// DOCKER_HOST itself.
+	DockerHost *AssignedHost `json:"docker_host,omitempty"`
 }
 
 // Docker host allowances: each relaxes one rule of the Docker guard's
@@ -482,4 +494,124 @@ func quoteAll(list []string) string {
 		quoted[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// DockerHost is a Docker host the server knows (jetway hosts): a warm
+// host of a pool that projects choose with docker_host: {pool: NAME}.
+// Credentials are references into the parameter store, resolved by the
+// runner like env.vars; the server stores no value.
+type DockerHost struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	Pool string `json:"pool"`
+	// SSHKey, KnownHosts and the TLS files are references (SSM:/…,
+	// SECRET:…), as JETS_SSH_KEY, JETS_SSH_KNOWN and DOCKER_TLS_* take.
+	SSHKey     string `json:"ssh_key,omitempty"`
+	KnownHosts string `json:"known_hosts,omitempty"`
+	TLSCA      string `json:"tls_ca,omitempty"`
+	TLSCert    string `json:"tls_cert,omitempty"`
+	TLSKey     string `json:"tls_key,omitempty"`
+	// MaxBuilds bounds the runs building on the host at once; 0: no bound.
+	MaxBuilds int      `json:"max_builds,omitempty"`
+	GC        GCPolicy `json:"gc"`
+	// Draining hosts take no new runs; running ones finish.
+	Draining  bool      `json:"draining,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// State is what the server knows of the host now (read only).
+	State *HostState `json:"state,omitempty"`
+}
+
+// GCPolicy is what jetway keeps on a Docker host. Only what jetway can
+// remove counts: build cache, and the images jetway's runs built.
+type GCPolicy struct {
+	// MaxUsed caps images jetway built plus build cache, in bytes; 0: no cap.
+	MaxUsed int64 `json:"max_used_bytes,omitempty"`
+	// MinFree is the free disk to keep, in bytes, or MinFreePercent of
+	// the disk; 0: none.
+	MinFree        int64   `json:"min_free_bytes,omitempty"`
+	MinFreePercent float64 `json:"min_free_percent,omitempty"`
+	// KeepImages is how many of each project's newest images stay; 0
+	// means the default, 3.
+	KeepImages int `json:"keep_images,omitempty"`
+}
+
+// DefaultKeepImages is GCPolicy.KeepImages when unset.
+const DefaultKeepImages = 3
+
+// Keep is the number of images per project the policy keeps.
+func (p GCPolicy) Keep() int {
+	if p.KeepImages <= 0 {
+		return DefaultKeepImages
+	}
+	return p.KeepImages
+}
+
+// HostState is a Docker host's health and use as last checked.
+type HostState struct {
+	Up bool `json:"up"`
+	// Since is when the host went up or down.
+	Since     time.Time `json:"since"`
+	CheckedAt time.Time `json:"checked_at"`
+	// Error says why the last check failed.
+	Error string `json:"error,omitempty"`
+	// FreeBytes and DiskBytes are the disk of the host's data root; 0 when
+	// unknown (only ssh:// hosts are measured).
+	FreeBytes       int64 `json:"free_bytes,omitempty"`
+	DiskBytes       int64 `json:"disk_bytes,omitempty"`
+	ImagesBytes     int64 `json:"images_bytes"`
+	BuildCacheBytes int64 `json:"build_cache_bytes"`
+	// Builds are the runs building on the host now; Home the projects
+	// whose first choice it is.
+	Builds int       `json:"builds"`
+	Home   int       `json:"home_projects"`
+	LastGC *GCReport `json:"last_gc,omitempty"`
+}
+
+// GCReport is what one garbage collection of a Docker host did (or, dry,
+// would do).
+type GCReport struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	// Images are the references removed; BuildCacheFreed and ImagesFreed
+	// the bytes.
+	Images          []string      `json:"images,omitempty"`
+	ImagesFreed     int64         `json:"images_freed_bytes"`
+	BuildCacheFreed int64         `json:"build_cache_freed_bytes"`
+	UsedBefore      int64         `json:"used_before_bytes"`
+	UsedAfter       int64         `json:"used_after_bytes"`
+	Duration        time.Duration `json:"duration_ns"`
+	DryRun          bool          `json:"dry_run,omitempty"`
+	Error           string        `json:"error,omitempty"`
+}
+
+// AssignedHost is the Docker host the server chose for a run of a project
+// with docker_host: {pool: …}, in the run spec: the runner tries
+// Candidates in order and builds on the first it reaches.
+type AssignedHost struct {
+	Pool       string          `json:"pool"`
+	Candidates []HostCandidate `json:"candidates"`
+	// Skipped are the hosts of the pool the server passed over, and why.
+	Skipped []SkippedHost `json:"skipped,omitempty"`
+}
+
+// HostCandidate is one host in a run's order of preference, with what the
+// runner needs to reach it.
+type HostCandidate struct {
+	Name       string   `json:"name"`
+	URL        string   `json:"url"`
+	SSHKey     string   `json:"ssh_key,omitempty"`
+	KnownHosts string   `json:"known_hosts,omitempty"`
+	TLSCA      string   `json:"tls_ca,omitempty"`
+	TLSCert    string   `json:"tls_cert,omitempty"`
+	TLSKey     string   `json:"tls_key,omitempty"`
+	GC         GCPolicy `json:"gc"`
+	// Home marks the host the project's key ranks first.
+	Home bool `json:"home,omitempty"`
+}
+
+// SkippedHost is a host of the pool the server passed over for a run, and
+// why (down, draining, full, at max builds).
+type SkippedHost struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }

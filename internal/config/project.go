@@ -48,6 +48,10 @@ type Project struct {
 	Limits  Limits
 	// RunsOn are the labels an agent must have to take the project's runs.
 	RunsOn map[string]string
+	// DockerPool names the pool of Docker hosts the server knows that the
+	// project's runs build on (docker_host: {pool: NAME}); "" when the
+	// project names its DOCKER_HOST in env.vars, or none.
+	DockerPool string
 	// Artifacts are the workspace paths (slash-separated, relative; a
 	// final / for a directory; path.Match globs per segment) that the
 	// runner keeps after the phases.
@@ -103,8 +107,13 @@ type rawProject struct {
 	Release   *rawRelease       `yaml:"release"`
 	Timeout   string            `yaml:"timeout"`
 	Limits    rawLimits         `yaml:"limits"`
-	RunsOn    map[string]string `yaml:"runs_on"`
-	Artifacts []string          `yaml:"artifacts"`
+	RunsOn     map[string]string `yaml:"runs_on"`
+	DockerHost *rawDockerHost    `yaml:"docker_host"`
+	Artifacts  []string          `yaml:"artifacts"`
+}
+
+type rawDockerHost struct {
+	Pool string `yaml:"pool"`
 }
 
 type rawEnv struct {
@@ -174,7 +183,7 @@ func (p *Project) Matches(labels map[string]string) bool {
 
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, artifacts, timeout, limits, runs_on",
+	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, artifacts, timeout, limits, runs_on, docker_host",
 	"config.rawHooks":   hookKeys,
 	"config.rawRelease": releaseKeys,
 	"config.rawEnv":     "vars, pass, block",
@@ -273,6 +282,17 @@ func ParseWithVars(path string, data []byte, runVars map[string]string) (*Projec
 		}
 	}
 	p.RunsOn = raw.RunsOn
+	if raw.DockerHost != nil {
+		if !ValidLabel(raw.DockerHost.Pool) {
+			return nil, bad("docker_host", "docker_host: pool %q: name a pool of Docker hosts the server knows (letters, digits, -, _ and .), e.g. docker_host: {pool: builders}; jetway hosts ls lists them", raw.DockerHost.Pool)
+		}
+		for _, v := range p.Vars {
+			if v.Name == "DOCKER_HOST" {
+				return nil, bad("docker_host", "docker_host: {pool: %s} and env.vars.DOCKER_HOST both name the Docker host; keep one", raw.DockerHost.Pool)
+			}
+		}
+		p.DockerPool = raw.DockerHost.Pool
+	}
 	if raw.Image != nil {
 		if p.Image, err = parseImage(p.Project, raw.Image, bad); err != nil {
 			return nil, err
