@@ -50,6 +50,7 @@ type Host struct {
 	spec    Spec
 	dial    func(ctx context.Context) (net.Conn, error)
 	closer  io.Closer
+	ssh     *sshTransport // for ssh:// hosts only
 	timeout time.Duration
 	http    *http.Client
 }
@@ -95,7 +96,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.dial, h.closer = t.DialContext, t
+		h.dial, h.closer, h.ssh = t.DialContext, t, t
 	}
 	h.http = &http.Client{Transport: &http.Transport{
 		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return h.dial(ctx) },
