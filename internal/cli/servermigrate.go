@@ -125,8 +125,8 @@ func migrateDataDir(ctx context.Context, c *CLI, from, to string) error {
 	if err := dst.SetSetting(ctx, server.MigrationSetting, server.MigrationDone); err != nil {
 		return withExit(ExitFailed, err)
 	}
-	fmt.Fprintf(c.Out, "copied %d runs, %d log chunks, %d agents, %d bundles, %d project settings, %d blobs and %s into %s\n",
-		counts["runs"], counts["log_chunks"], counts["agents"], counts["bundles"], counts["projects"], blobs, params, sqldb.Redact(to))
+	fmt.Fprintf(c.Out, "copied %d runs, %d log chunks, %d agents, %d bundles, %d project settings, %d Docker hosts, %d blobs and %s into %s\n",
+		counts["runs"], counts["log_chunks"], counts["agents"], counts["bundles"], counts["projects"], counts["docker_hosts"], blobs, params, sqldb.Redact(to))
 	fmt.Fprintf(c.Out, "start the servers with: jetway server --data %s --database '%s'\n", from, sqldb.Redact(to))
 	return nil
 }

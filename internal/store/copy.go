@@ -16,7 +16,8 @@ var copied = []struct {
 	columns []string
 }{
 	{"runs", []string{"seq", "id", "project", "status", "reason", "env", "started_by", "git", "bundle", "project_file", "pass", "created_at", "started_at", "finished_at", "summary",
-		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars", "docker"}},
+		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars", "docker",
+		"docker_host", "docker_pool", "dockerfile", "docker_host_name"}},
 	{"log_chunks", []string{"run_id", "seq", "data"}},
 	{"agents", []string{"name", "token_hash", "created_at", "revoked", "info", "address", "last_seen", "allowed", "max_concurrency"}},
 	{"bundles", []string{"id", "manifest", "created_at"}},
@@ -24,6 +25,8 @@ var copied = []struct {
 	{"blob_chunks", []string{"hash", "n", "data"}},
 	{"artifacts", []string{"run_id", "name", "size", "sha256", "chunks", "created_at"}},
 	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
+	{"docker_hosts", []string{"name", "url", "pool", "ssh_key", "known_hosts", "tls_ca", "tls_cert", "tls_key", "max_builds", "gc", "draining", "created_at",
+		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at"}},
 }
 
 // RunCount is how many runs the store holds.
@@ -33,11 +36,11 @@ func (s *Store) RunCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// CopyTo copies every run, log, agent, bundle manifest, stored blob and
-// project setting of s into dst in one transaction: the copy is whole or
-// absent. dst must hold no run yet, unless resume is set (a move that was
-// stopped and is run again): then rows dst holds already are left as they
-// are. It reports how many rows of each table it copied.
+// CopyTo copies every run, log, agent, bundle manifest, stored blob,
+// project setting and Docker host of s into dst in one transaction: the
+// copy is whole or absent. dst must hold no run yet, unless resume is set
+// (a move that was stopped and is run again): then rows dst holds already
+// are left as they are. It reports how many rows of each table it copied.
 func (s *Store) CopyTo(ctx context.Context, dst *Store, resume bool) (map[string]int, error) {
 	n, err := dst.RunCount(ctx)
 	if err != nil {

@@ -51,12 +51,28 @@ func TestCopyToPostgres(t *testing.T) {
 	if _, err := src.GrantDockerPolicy(ctx, "r1"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.AddHost(ctx, host("b1", "warm")); err != nil {
+		t.Fatal(err)
+	}
+	checked := time.Now().UTC().Truncate(time.Microsecond)
+	if _, _, err := src.RecordHostState(ctx, "b1", api.HostState{Up: true, CheckedAt: checked, FreeBytes: 5 << 30, DiskBytes: 20 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.RecordHostGC(ctx, "b1", api.GCReport{At: checked, Reason: "after run", ImagesFreed: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AssignDockerHost(ctx, "r1", "Dockerfile", api.AssignedHost{Pool: "warm", Candidates: []api.HostCandidate{{Name: "b1", URL: "ssh://b@b1", Home: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SetBuiltOn(ctx, "r1", "b1"); err != nil {
+		t.Fatal(err)
+	}
 	dst := openPostgres(t, pg.DB(t))
 	counts, err := src.CopyTo(ctx, dst, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts["runs"] != 3 || counts["log_chunks"] != 2 || counts["agents"] != 1 || counts["artifacts"] != 1 || counts["projects"] != 1 {
+	if counts["runs"] != 3 || counts["log_chunks"] != 2 || counts["agents"] != 1 || counts["artifacts"] != 1 || counts["projects"] != 1 || counts["docker_hosts"] != 1 {
 		t.Fatalf("counts %v", counts)
 	}
 	r1, err := dst.GetRun(ctx, "r1")
@@ -72,6 +88,18 @@ func TestCopyToPostgres(t *testing.T) {
 	}
 	if p, err := dst.GetProject(ctx, "a"); err != nil || !slices.Equal(p.Docker.Allow, []string{api.DockerAllowDevices}) || !p.Docker.ExposeCredentials || p.UpdatedAt.IsZero() {
 		t.Fatalf("project a: %+v %v", p, err)
+	}
+	// The Docker hosts move with their state and last GC, and so do the
+	// host a run was given and the one it built on.
+	if h, err := dst.GetHost(ctx, "b1"); err != nil || h.Pool != "warm" || h.SSHKey != "SSM:/hosts/b1/key" || h.GC.MaxUsed != 300<<20 || h.State == nil ||
+		!h.State.Up || !h.State.Since.Equal(checked) || h.State.FreeBytes != 5<<30 || h.State.LastGC == nil || h.State.LastGC.ImagesFreed != 1<<20 {
+		t.Fatalf("host b1: %+v %+v %v", h, h.State, err)
+	}
+	if r1.DockerHost == nil || r1.DockerHost.Pool != "warm" || !r1.DockerHost.Candidates[0].Home || r1.BuiltOn != "b1" {
+		t.Fatalf("r1's Docker host: %+v %q", r1.DockerHost, r1.BuiltOn)
+	}
+	if keys, err := dst.PoolKeys(ctx); err != nil || len(keys) != 1 || keys[0] != (PoolKey{"warm", "a", "Dockerfile"}) {
+		t.Fatalf("pool keys: %+v %v", keys, err)
 	}
 	if arts, err := dst.ListArtifacts(ctx, "r1"); err != nil || len(arts) != 1 || arts[0].Name != "out/a.txt" {
 		t.Fatalf("artifacts %+v %v", arts, err)

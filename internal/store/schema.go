@@ -15,6 +15,7 @@ var migrations = []sqldb.Migration{
 	{Name: "per-run log counter, runs_on, one active run per project, sessions, settings, blobs", Up: both(v2)},
 	{Name: "reruns, variables given for a run, artifacts", Up: both(v3)},
 	{Name: "projects' operator settings, the Docker policy a run was given", Up: both(v4)},
+	{Name: "Docker hosts the server knows and their state, the host a run was given and built on", Up: both(v5)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -228,3 +229,44 @@ CREATE TABLE projects (
 	updated_at                BIGINT NOT NULL
 );
 ALTER TABLE runs ADD COLUMN docker TEXT;`
+
+// v5: the Docker hosts the server knows (jetway hosts), each with its
+// operator's settings and, in the same row, what the last health check
+// found (NULL checked_at: never checked) and the last GC it had (JSON
+// api.GCReport). Credentials are references (SSM:/…, SECRET:…), never
+// values. The GC policy is JSON api.GCPolicy. A run records the host
+// the server chose for it (JSON api.AssignedHost, NULL outside a pool),
+// with the pool and Dockerfile of its affinity key (so the home of every
+// project that ran in a pool can be ranked again), and the host it
+// really built on, from its summary.
+const v5 = `
+CREATE TABLE docker_hosts (
+	name              TEXT PRIMARY KEY,
+	url               TEXT NOT NULL,
+	pool              TEXT NOT NULL,
+	ssh_key           TEXT NOT NULL DEFAULT '',
+	known_hosts       TEXT NOT NULL DEFAULT '',
+	tls_ca            TEXT NOT NULL DEFAULT '',
+	tls_cert          TEXT NOT NULL DEFAULT '',
+	tls_key           TEXT NOT NULL DEFAULT '',
+	max_builds        INTEGER NOT NULL DEFAULT 0,
+	gc                TEXT NOT NULL DEFAULT '{}',
+	draining          INTEGER NOT NULL DEFAULT 0,
+	created_at        BIGINT NOT NULL,
+	up                INTEGER NOT NULL DEFAULT 0,
+	since             BIGINT,
+	checked_at        BIGINT,
+	error             TEXT NOT NULL DEFAULT '',
+	free_bytes        BIGINT NOT NULL DEFAULT 0,
+	disk_bytes        BIGINT NOT NULL DEFAULT 0,
+	images_bytes      BIGINT NOT NULL DEFAULT 0,
+	build_cache_bytes BIGINT NOT NULL DEFAULT 0,
+	last_gc           TEXT,
+	last_gc_at        BIGINT
+);
+CREATE INDEX docker_hosts_pool ON docker_hosts(pool, name);
+ALTER TABLE runs ADD COLUMN docker_host TEXT;
+ALTER TABLE runs ADD COLUMN docker_pool TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN dockerfile TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN docker_host_name TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_docker_pool ON runs(docker_pool);`

@@ -119,6 +119,24 @@ type StoredRun struct {
 	// RunVars are the variables given for the run, values as given (Run.Vars
 	// is how they may be shown).
 	RunVars map[string]string
+	// DockerHost is the host of its project's pool the server chose for
+	// the run when its runner fetched its spec (nil before, and outside a
+	// pool); BuiltOn is the host the run's summary says it built on.
+	DockerHost *api.AssignedHost
+	BuiltOn    string
+}
+
+// BuildingOn is the Docker host of the pool an active run builds on: the
+// one its summary named, else the first the server handed it (the runner
+// tries that one first); "" outside a pool.
+func (r StoredRun) BuildingOn() string {
+	switch {
+	case r.BuiltOn != "":
+		return r.BuiltOn
+	case r.DockerHost != nil && len(r.DockerHost.Candidates) > 0:
+		return r.DockerHost.Candidates[0].Name
+	}
+	return ""
 }
 
 // CreateRun inserts a queued run.
@@ -139,16 +157,17 @@ func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars, docker`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars, docker, docker_host, docker_host_name`
 
 func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
 	var git, pass, vars string
 	var created int64
 	var started, finished sql.NullInt64
-	var summary, runsOn, docker sql.NullString
+	var summary, runsOn, docker, dockerHost sql.NullString
 	var cancel int
-	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars, &docker); err != nil {
+	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars, &docker,
+		&dockerHost, &r.BuiltOn); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -183,6 +202,10 @@ func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) 
 	if docker.Valid {
 		r.Docker = &api.DockerPolicy{}
 		_ = json.Unmarshal([]byte(docker.String), r.Docker)
+	}
+	if dockerHost.Valid {
+		r.DockerHost = &api.AssignedHost{}
+		_ = json.Unmarshal([]byte(dockerHost.String), r.DockerHost)
 	}
 	return r, nil
 }
