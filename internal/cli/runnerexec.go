@@ -105,6 +105,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		RefuseLocalDocker: c.Getenv("JETWAY_REFUSE_LOCAL_DOCKER") == "1",
 		Artifacts:         run,
 		Docker:            spec.Docker,
+		DockerHost:        spec.DockerHost,
 	})
 	return nil
 }

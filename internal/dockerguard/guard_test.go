@@ -451,7 +451,13 @@ func TestLegitimateUse(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testbed.BaseImage+"\nRUN echo built > /built\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gd.mustDocker("build", "-t", "alpha/app:1", dir)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+testbed.BaseImage+"\nLABEL dev.jetway.project=beta\nRUN echo built > /built\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gd.mustDocker("build", "--label", "dev.jetway.project=gamma", "-t", "alpha/app:1", dir)
+	if img, err := d.ImageInspect(context.Background(), "alpha/app:1"); err != nil || img.Config.Labels[LabelProject] != "alpha" {
+		t.Fatalf("a phase's build is labelled %v (%v); want the project's", img.Config.Labels, err)
+	}
 	gd.mustDocker("tag", "alpha/app:1", "alpha/app:2")
 	if out := gd.mustDocker("run", "--rm", "alpha/app:2", "cat", "/built"); out != "built" {
 		t.Fatalf("built image: %q", out)

@@ -80,6 +80,19 @@ func (g *Guard) build(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
+	// The image is labelled as the project's over whatever the Dockerfile
+	// or the phase says: a pool's GC reads the label.
+	labels := map[string]string{}
+	if l := q.Get("labels"); l != "" {
+		if err := json.Unmarshal([]byte(l), &labels); err != nil {
+			return badRequest("labels: %v", err)
+		}
+	}
+	enc, err := json.Marshal(g.label(labels, false))
+	if err != nil {
+		return err
+	}
+	q.Set("labels", string(enc))
 	return g.forwardStream(w, req, req.path, q)
 }
 
@@ -119,16 +132,17 @@ func (g *Guard) commit(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
+	if strings.Contains(strings.ToLower(strings.Join(q["changes"], "\n")), "jetway.") {
+		return g.denied("", "commit changes may not set jetway's labels")
+	}
 	var cfg container.Config
-	empty, err := decodeBody(req.Request, &cfg)
-	if err != nil {
+	if _, err := decodeBody(req.Request, &cfg); err != nil {
 		return err
 	}
-	var body []byte
-	if !empty {
-		if body, err = encode(&cfg); err != nil {
-			return err
-		}
+	cfg.Labels = g.label(cfg.Labels, false)
+	body, err := encode(&cfg)
+	if err != nil {
+		return err
 	}
 	return g.forward(w, req, req.path, q, body, nil)
 }
@@ -138,6 +152,9 @@ func (g *Guard) commit(w http.ResponseWriter, req *request) error {
 func (g *Guard) imageCreate(w http.ResponseWriter, req *request) error {
 	q := req.URL.Query()
 	if q.Get("fromSrc") != "" {
+		if strings.Contains(strings.ToLower(strings.Join(q["changes"], "\n")), "jetway.") {
+			return g.denied("", "import changes may not set jetway's labels")
+		}
 		if q.Get("repo") == "" {
 			return g.forwardStream(w, req, req.path, q)
 		}

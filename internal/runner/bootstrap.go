@@ -35,103 +35,21 @@ const dockerHubServer = "https://index.docker.io/v1/"
 // login and the platform check. Each step is logged, never a value. The
 // returned func stops the proxy.
 func (r *run) bootstrap(ctx context.Context) (func(), error) {
-	home := r.sb.Home
-	// The runner's credentials to the Docker host are its own: phases
-	// reach the host only through the guard, and with the key or the
-	// client certificate a phase would talk to the daemon directly. An
-	// operator may expose them to a project it trusts with the host.
-	expose := r.opts.Docker.ExposeCredentials
-	private, err := r.sb.runnerDir()
+	var hs hostSpec
+	var err error
+	if r.opts.DockerHost != nil {
+		hs, err = r.openPoolHost(ctx)
+	} else {
+		hs, err = r.openHost(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
-	var identities []string
-	if key := r.vars["JETS_SSH_KEY"]; key != "" {
-		identities = []string{filepath.Join(private, "id_rsa")}
-		if err := writePrivateFile(identities[0], dockerhost.NormalizeKey([]byte(key))); err != nil {
-			return nil, err
-		}
-		if expose {
-			if err := r.sb.writeHomeFile(".ssh/id_rsa", dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
-				return nil, err
-			}
-			r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600): the operator exposes the Docker host's credentials to this project")
-		} else {
-			r.bootstrapStep("ssh key", "JETS_SSH_KEY kept by the runner for its own connection to the Docker host; phases do not get it")
-		}
-	}
-	knownFile := filepath.Join(private, "known_hosts")
-	if known := r.vars["JETS_SSH_KNOWN"]; known != "" {
-		n, lines, err := r.appendKnownHosts(known)
-		if err != nil {
-			return nil, err
-		}
-		if err := writePrivateFile(knownFile, []byte(lines)); err != nil {
-			return nil, err
-		}
-		r.bootstrapStep("known hosts", fmt.Sprintf("JETS_SSH_KNOWN: %d line(s) added to ~/.ssh/known_hosts", n))
-	} else if err := writePrivateFile(knownFile, nil); err != nil {
-		return nil, err
-	}
-	tlsFiles := 0
-	for name, file := range map[string]string{"DOCKER_TLS_CA": "ca.pem", "DOCKER_TLS_CERT": "cert.pem", "DOCKER_TLS_KEY": "key.pem"} {
-		if v := r.vars[name]; v != "" {
-			data := []byte(strings.TrimSpace(v) + "\n")
-			if err := writePrivateFile(filepath.Join(private, "docker", file), data); err != nil {
-				return nil, err
-			}
-			if expose {
-				mode := os.FileMode(0o644)
-				if file == "key.pem" {
-					mode = 0o600
-				}
-				if err := r.sb.writeHomeFile(".docker/"+file, data, mode); err != nil {
-					return nil, err
-				}
-			}
-			tlsFiles++
-		}
-	}
-	if tlsFiles > 0 {
-		if expose {
-			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) written to ~/.docker: the operator exposes the Docker host's credentials to this project", tlsFiles))
-		} else {
-			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) kept by the runner for its own connection; phases do not get them", tlsFiles))
-		}
-	}
-
-	hostURL := r.vars["DOCKER_HOST"]
-	tlsVerify := tlsFiles > 0 || truthy(r.vars["DOCKER_TLS_VERIFY"])
-	spec, err := dockerhost.ParseSpec(hostURL, tlsVerify)
-	if err != nil {
-		return nil, fail(ExitConfig, "%v", err)
-	}
-	r.summary.DockerHostURL = spec.String()
-	if r.opts.RefuseLocalDocker && isLocalDaemon(ctx, spec) {
-		return nil, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the machine this runner runs on: through it a phase could control that machine (and the other runs on it), so the run is refused. "+
-			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS), or run it on an agent on another machine; "+
-			"an operator who accepts the risk starts jetway server (or jetway agent) with --allow-local-docker", spec)
-	}
-	timeout := r.opts.DockerTimeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	start := time.Now()
-	r.host, err = dockerhost.Open(ctx, dockerhost.Options{
-		Host: hostURL, Home: home, User: invokingUser(), TLSVerify: tlsVerify && spec.Scheme == dockerhost.SchemeTCP,
-		Identities: identities, KnownHosts: []string{knownFile},
-		CertPath: filepath.Join(private, "docker"), Timeout: timeout, Logger: r.log,
-	})
-	if err == nil {
-		_, err = r.host.Ping(ctx)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("docker host %s: %w", spec, err)
-	}
+	spec := hs.spec
 	if err := r.denyDockerHost(ctx, spec); err != nil {
 		return nil, err
 	}
-	report, err := dockerhost.Check(ctx, r.host, time.Since(start), 3)
+	report, err := dockerhost.Check(ctx, r.host, time.Since(hs.start), 3)
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", spec, err)
 	}
@@ -143,6 +61,9 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	}
 	r.bootstrapStep("docker host", fmt.Sprintf("%s: Docker %s, %s/%s, %s, connected in %s",
 		spec, report.ServerVersion, report.OS, report.Architecture, disk, report.Connect.Round(time.Millisecond)))
+	// Admission: a pool's host past its cap, or short of disk, is
+	// collected before anything of this run lands on it.
+	r.collect(ctx, "before the build", false)
 
 	l, err := dockerhost.ListenUnix(r.sb.socket, 0o600)
 	if err != nil {
@@ -169,6 +90,7 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		<-done
 		r.removeLeftovers(ctx, guard)
 		guard.Close()
+		r.collect(ctx, "after the run", true)
 	}
 	r.bootstrapStep("docker socket", "phases reach the Docker host through unix://"+r.sb.socket+", guarded: docker policy "+r.opts.Docker.String())
 
@@ -270,6 +192,112 @@ func (r *run) denyDockerHost(ctx context.Context, spec dockerhost.Spec) error {
 		r.bootstrapStep("network", fmt.Sprintf("phases have a network of their own: the internet, not this machine, its loopback, metadata addresses or the Docker host (%s)", spec.Host))
 	}
 	return nil
+}
+
+// hostSpec is the Docker host a run connected to, and when it started to.
+type hostSpec struct {
+	spec  dockerhost.Spec
+	start time.Time
+}
+
+// openHost writes the Docker host's credentials where only the runner
+// reads them (and, if the operator exposes them, where the phases do), and
+// connects to DOCKER_HOST.
+func (r *run) openHost(ctx context.Context) (hostSpec, error) {
+	home := r.sb.Home
+	// The runner's credentials to the Docker host are its own: phases
+	// reach the host only through the guard, and with the key or the
+	// client certificate a phase would talk to the daemon directly. An
+	// operator may expose them to a project it trusts with the host.
+	expose := r.opts.Docker.ExposeCredentials
+	private, err := r.sb.runnerDir()
+	if err != nil {
+		return hostSpec{}, err
+	}
+	var identities []string
+	if key := r.vars["JETS_SSH_KEY"]; key != "" {
+		identities = []string{filepath.Join(private, "id_rsa")}
+		if err := writePrivateFile(identities[0], dockerhost.NormalizeKey([]byte(key))); err != nil {
+			return hostSpec{}, err
+		}
+		if expose {
+			if err := r.sb.writeHomeFile(".ssh/id_rsa", dockerhost.NormalizeKey([]byte(key)), 0o600); err != nil {
+				return hostSpec{}, err
+			}
+			r.bootstrapStep("ssh key", "JETS_SSH_KEY written to ~/.ssh/id_rsa (0600): the operator exposes the Docker host's credentials to this project")
+		} else {
+			r.bootstrapStep("ssh key", "JETS_SSH_KEY kept by the runner for its own connection to the Docker host; phases do not get it")
+		}
+	}
+	knownFile := filepath.Join(private, "known_hosts")
+	if known := r.vars["JETS_SSH_KNOWN"]; known != "" {
+		n, lines, err := r.appendKnownHosts(known)
+		if err != nil {
+			return hostSpec{}, err
+		}
+		if err := writePrivateFile(knownFile, []byte(lines)); err != nil {
+			return hostSpec{}, err
+		}
+		r.bootstrapStep("known hosts", fmt.Sprintf("JETS_SSH_KNOWN: %d line(s) added to ~/.ssh/known_hosts", n))
+	} else if err := writePrivateFile(knownFile, nil); err != nil {
+		return hostSpec{}, err
+	}
+	tlsFiles := 0
+	for name, file := range map[string]string{"DOCKER_TLS_CA": "ca.pem", "DOCKER_TLS_CERT": "cert.pem", "DOCKER_TLS_KEY": "key.pem"} {
+		if v := r.vars[name]; v != "" {
+			data := []byte(strings.TrimSpace(v) + "\n")
+			if err := writePrivateFile(filepath.Join(private, "docker", file), data); err != nil {
+				return hostSpec{}, err
+			}
+			if expose {
+				mode := os.FileMode(0o644)
+				if file == "key.pem" {
+					mode = 0o600
+				}
+				if err := r.sb.writeHomeFile(".docker/"+file, data, mode); err != nil {
+					return hostSpec{}, err
+				}
+			}
+			tlsFiles++
+		}
+	}
+	if tlsFiles > 0 {
+		if expose {
+			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) written to ~/.docker: the operator exposes the Docker host's credentials to this project", tlsFiles))
+		} else {
+			r.bootstrapStep("tls", fmt.Sprintf("%d TLS file(s) kept by the runner for its own connection; phases do not get them", tlsFiles))
+		}
+	}
+
+	hostURL := r.vars["DOCKER_HOST"]
+	tlsVerify := tlsFiles > 0 || truthy(r.vars["DOCKER_TLS_VERIFY"])
+	spec, err := dockerhost.ParseSpec(hostURL, tlsVerify)
+	if err != nil {
+		return hostSpec{}, fail(ExitConfig, "%v", err)
+	}
+	r.summary.DockerHostURL = spec.String()
+	if r.opts.RefuseLocalDocker && isLocalDaemon(ctx, spec) {
+		return hostSpec{}, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the machine this runner runs on: through it a phase could control that machine (and the other runs on it), so the run is refused. "+
+			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS), or run it on an agent on another machine; "+
+			"an operator who accepts the risk starts jetway server (or jetway agent) with --allow-local-docker", spec)
+	}
+	timeout := r.opts.DockerTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	start := time.Now()
+	r.host, err = dockerhost.Open(ctx, dockerhost.Options{
+		Host: hostURL, Home: home, User: invokingUser(), TLSVerify: tlsVerify && spec.Scheme == dockerhost.SchemeTCP,
+		Identities: identities, KnownHosts: []string{knownFile},
+		CertPath: filepath.Join(private, "docker"), Timeout: timeout, Logger: r.log,
+	})
+	if err == nil {
+		_, err = r.host.Ping(ctx)
+	}
+	if err != nil {
+		return hostSpec{}, fmt.Errorf("docker host %s: %w", spec, err)
+	}
+	return hostSpec{spec: spec, start: start}, nil
 }
 
 // ownRepositories are the image repositories a run may tag besides

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/build"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/hosts"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 )
 
@@ -31,7 +32,9 @@ func (r *run) buildImage(ctx context.Context, tags []string) error {
 	opts := build.Options{
 		ContextDir: r.sb.Workspace, Dockerfile: img.Dockerfile, Tags: refs, BuildArgs: img.BuildArgs,
 		Target: img.Target, Platform: img.Platform, PullAlways: img.Pull == "always",
-		Labels: map[string]string{"jetway.project": r.opts.Project.Project},
+		// dev.jetway.project marks what a pool's GC may remove (the guard
+		// sets it on the phases' builds too); jetway.project is older.
+		Labels: map[string]string{"jetway.project": r.opts.Project.Project, hosts.LabelProject: r.opts.Project.Project},
 	}
 	if g := r.summary.Git; g.SHA != "" {
 		opts.Labels["org.opencontainers.image.revision"] = g.SHA

@@ -88,6 +88,9 @@ type Options struct {
 	// Docker is what the project's operator allows its runs on the
 	// Docker host beyond the guard's strict default.
 	Docker api.DockerPolicy
+	// DockerHost is the server's choice of hosts from the project's pool
+	// (docker_host: {pool: …}), nil when the project names DOCKER_HOST.
+	DockerHost *api.AssignedHost
 }
 
 // PhaseResult and Summary are the wire types.
@@ -127,6 +130,10 @@ type run struct {
 	lines   *lineWriter
 	masked  *mask.Writer
 	host    *dockerhost.Host
+	// poolCreds are the resolved credentials of the pool's candidate
+	// hosts, by host and variable; hostGC the chosen host's GC policy.
+	poolCreds map[string]map[string]string
+	hostGC    *api.GCPolicy
 	// releaseStatus is what the phases after the release point see in
 	// JETWAY_RELEASE_STATUS: succeeded, failed or skipped; empty before
 	// it, or without release:.
@@ -292,8 +299,12 @@ func (r *run) resolve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hostRefs, err := r.poolRefs()
+	if err != nil {
+		return err
+	}
 	var resolved map[config.Ref]params.Resolved
-	if len(refs) > 0 {
+	if len(refs) > 0 || len(hostRefs) > 0 {
 		if r.opts.Resolve == nil {
 			return fail(ExitConfig, "the project references parameters, but no parameter store is configured")
 		}
@@ -301,6 +312,13 @@ func (r *run) resolve(ctx context.Context) error {
 		for _, ref := range refs {
 			if !slices.Contains(list, ref) {
 				list = append(list, ref)
+			}
+		}
+		for _, byName := range hostRefs {
+			for _, ref := range byName {
+				if !slices.Contains(list, ref) {
+					list = append(list, ref)
+				}
 			}
 		}
 		resolved, err = r.opts.Resolve(ctx, list)
@@ -316,12 +334,38 @@ func (r *run) resolve(ctx context.Context) error {
 					lines = append(lines, fmt.Sprintf("%s: %s %s not found", v.Name, what, ref.Name))
 				}
 			}
+			for host, byName := range hostRefs {
+				for name, ref := range byName {
+					if slices.Contains(missing.Missing, ref) {
+						lines = append(lines, fmt.Sprintf("%s of docker host %s: %s not found", name, host, ref.Name))
+					}
+				}
+			}
 			return fail(ExitFailed, "references not found, so no phase ran: %s; store them (jetway params put NAME --type SecureString) or fix %s", strings.Join(lines, "; "), filepath.Base(p.Path))
 		}
 		if err != nil {
 			return fail(ExitUnreachable, "reading the parameter store: %v", err)
 		}
 		r.bootstrapStep("resolve", fmt.Sprintf("resolved %d references", len(refs)))
+	}
+	r.poolCreds = map[string]map[string]string{}
+	for host, byName := range hostRefs {
+		r.poolCreds[host] = map[string]string{}
+		for name, ref := range byName {
+			val := resolved[ref]
+			r.poolCreds[host][name] = string(val.Value)
+			if sec, ok := poolSecret(host, name, val.Value); ok || val.Secure {
+				if !ok {
+					sec = mask.Secret{Name: fmt.Sprintf("%s of docker host %s", name, host), Value: val.Value}
+				}
+				r.secrets = append(r.secrets, sec)
+			}
+			if name == "JETS_SSH_KEY" {
+				if norm := dockerhost.NormalizeKey(val.Value); string(norm) != string(val.Value) {
+					r.secrets = append(r.secrets, mask.Secret{Name: "JETS_SSH_KEY of docker host " + host + " (normalised)", Value: norm})
+				}
+			}
+		}
 	}
 	r.vars = map[string]string{}
 	for _, v := range p.Vars {
