@@ -328,3 +328,23 @@ func TestParseArtifacts(t *testing.T) {
 		})
 	}
 }
+
+func TestDockerHostPool(t *testing.T) {
+	p, err := Parse("jetway.yaml", []byte("project: p\ndocker_host: {pool: warm-1}\n"))
+	if err != nil || p.DockerPool != "warm-1" {
+		t.Fatalf("%v %q", err, p.DockerPool)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"project: p\ndocker_host: {pool: \"a b\"}\n", "jetway.yaml:2"},
+		{"project: p\ndocker_host: {}\n", "name a pool"},
+		{"project: p\nenv:\n  vars:\n    DOCKER_HOST: ssh://b@h\ndocker_host: {pool: warm}\n", "keep one"},
+		{"project: p\ndocker_host: {pool: warm, url: x}\n", "url"},
+	} {
+		if _, err := Parse("jetway.yaml", []byte(tc.file)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error with %q", tc.file, err, tc.want)
+		}
+	}
+	if p, err := ParseWithVars("jetway.yaml", []byte("project: p\ndocker_host: {pool: warm}\n"), map[string]string{"DOCKER_HOST": "ssh://b@h"}); err == nil {
+		t.Fatalf("-e DOCKER_HOST with a pool: %+v", p)
+	}
+}
