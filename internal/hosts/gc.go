@@ -216,21 +216,34 @@ func oldImages(images []*image.Summary, keep int, inUse map[string]bool) []*imag
 }
 
 func imageName(img *image.Summary) string {
-	if len(img.RepoTags) > 0 {
-		return img.RepoTags[0]
+	if tags := tagsOf(img); len(tags) > 0 {
+		return tags[0]
 	}
 	return img.ID
+}
+
+// tagsOf are an image's names; a dangling image is listed as
+// "<none>:<none>", which names nothing.
+func tagsOf(img *image.Summary) []string {
+	var tags []string
+	for _, t := range img.RepoTags {
+		if t != "<none>:<none>" {
+			tags = append(tags, t)
+		}
+	}
+	return tags
 }
 
 // removeImage removes every name of img, which removes it, and its
 // untagged parents (a classic build's intermediate images). Without force:
 // dockerd refuses an image a container uses.
 func removeImage(ctx context.Context, e Engine, img *image.Summary) error {
-	if len(img.RepoTags) == 0 {
+	tags := tagsOf(img)
+	if len(tags) == 0 {
 		_, err := e.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
 		return err
 	}
-	for _, tag := range img.RepoTags {
+	for _, tag := range tags {
 		if _, err := e.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil {
 			return err
 		}

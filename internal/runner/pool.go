@@ -65,8 +65,12 @@ func (r *run) openPoolHost(ctx context.Context) (hostSpec, error) {
 	a := r.opts.DockerHost
 	if len(a.Candidates) == 0 {
 		why := ""
-		if len(a.Skipped) > 0 {
-			why = ": " + hosts.Describe("", a.Skipped)[1:]
+		for i, h := range a.Skipped {
+			sep := "; "
+			if i == 0 {
+				sep = ": "
+			}
+			why += sep + h.Name + ": " + h.Reason
 		}
 		return hostSpec{}, fail(ExitUnreachable, "docker_host: no Docker host of pool %s can take the run%s; an operator adds one with jetway hosts add NAME --url URL --pool %s, or undrains one (jetway hosts ls shows them)", a.Pool, why, a.Pool)
 	}
@@ -123,6 +127,11 @@ func (r *run) collect(ctx context.Context, reason string, always bool) {
 	if r.hostGC == nil || r.host == nil {
 		return
 	}
+	// Before the build, a host without limits has nothing to admit; the
+	// measuring costs a disk-usage scan.
+	if p := *r.hostGC; !always && p.MaxUsed == 0 && p.MinFree == 0 && p.MinFreePercent == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	c, err := r.host.NewClient()
@@ -136,10 +145,15 @@ func (r *run) collect(ctx context.Context, reason string, always bool) {
 	if err != nil {
 		r.emit(Event{Type: "warning", Message: fmt.Sprintf("docker host gc %s: %v", reason, err)})
 	}
-	if len(report.Images) == 0 && report.BuildCacheFreed == 0 && err == nil {
+	freed := len(report.Images) > 0 || report.BuildCacheFreed > 0
+	// After the run it is reported even when it freed nothing: the
+	// server shows when the host was last collected.
+	if always || freed || err != nil {
+		r.summary.GC = append(r.summary.GC, report)
+	}
+	if !freed {
 		return
 	}
-	r.summary.GC = append(r.summary.GC, report)
 	r.bootstrapStep("docker host gc", fmt.Sprintf("%s: freed %s (%d image(s) jetway built, %s of build cache); jetway's images and build cache %s → %s",
 		reason, api.HumanBytes(report.ImagesFreed+report.BuildCacheFreed), len(report.Images), api.HumanBytes(report.BuildCacheFreed),
 		api.HumanBytes(report.UsedBefore), api.HumanBytes(report.UsedAfter)))

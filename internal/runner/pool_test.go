@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,8 +68,28 @@ phases:
 			t.Errorf("the log does not say %q:\n%s", want, out)
 		}
 	}
-	if len(s.GC) != 1 || s.GC[0].Reason != "after the run" {
-		t.Fatalf("GC after the run: %+v\n%s", s.GC, out)
+	if len(s.GC) != 1 || s.GC[0].Reason != "after the run" || len(s.GC[0].Images) != 0 {
+		t.Fatalf("GC after the first run: %+v\n%s", s.GC, out)
+	}
+	// A second build: keep-images 1 leaves only the newest of the project.
+	first := s.Tags
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(fmt.Sprintf("FROM %s\nRUN echo %d > /stamp\n", testbed.BaseImage, time.Now().UnixNano())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec = &recorder{}
+	s = Run(context.Background(), Options{
+		SourceDir: dir, Project: p, RunID: fmt.Sprintf("p%07d", time.Now().UnixNano()%10000000), Sink: rec, DockerHost: assigned,
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+			return h.client.Resolve(ctx, "", refs)
+		},
+	})
+	// The first image lost its tag to the second: it is dangling now, and
+	// removed by its ID.
+	if s.Status != string(Succeeded) || len(s.GC) != 1 || len(s.GC[0].Images) != 1 {
+		t.Fatalf("second run: %s %+v (first tagged %v)\n%s", s.Status, s.GC, first, rec.text())
+	}
+	if !strings.Contains(rec.text(), "docker host gc after the run: freed") {
+		t.Fatalf("the log does not say what GC freed:\n%s", rec.text())
 	}
 
 	// No candidate: the run fails before any phase, naming the pool and
