@@ -131,6 +131,9 @@ type SSHDOptions struct {
 // StartSSHD starts an sshd in the remote namespace on opts.Port and waits
 // until it accepts connections. It returns the sshd's process name.
 func (b *Bed) StartSSHD(ctx context.Context, opts SSHDOptions) (string, error) {
+	if err := os.MkdirAll(filepath.Join(b.SSHDir, "home"), 0o700); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		return "", err
 	}
@@ -158,7 +161,11 @@ func (b *Bed) StartSSHD(ctx context.Context, opts SSHDOptions) (string, error) {
 		"AllowTcpForwarding yes",
 		"MaxStartups 100:30:200",
 		"MaxSessions 100",
-		"SetEnv DOCKER_HOST=unix://" + b.RemoteSocket,
+		// HOME: the remote user's shell reads ~/.bashrc for commands sent
+		// over ssh, and this machine's root runs pyenv there, which waits a
+		// minute on a lock that a killed session leaves behind. A real
+		// Docker host's user has a home of its own.
+		"SetEnv DOCKER_HOST=unix://" + b.RemoteSocket + " HOME=" + filepath.Join(b.SSHDir, "home"),
 		"LogLevel VERBOSE",
 		"",
 	}, "\n")
