@@ -32,6 +32,10 @@ func Probe(ctx context.Context, h *dockerhost.Host) api.HostState {
 // DiskFree measures the free and total bytes of the filesystem holding
 // the daemon's data root. The Engine API does not say; over ssh, df does.
 func DiskFree(ctx context.Context, h *dockerhost.Host) (free, total int64, err error) {
+	// A login shell that dawdles (rc files) must not hold a check or a
+	// run; the disk is then unknown.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	c, err := h.NewClient()
 	if err != nil {
 		return 0, 0, err
