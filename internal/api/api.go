@@ -561,10 +561,12 @@ type HostState struct {
 	ImagesBytes     int64 `json:"images_bytes"`
 	BuildCacheBytes int64 `json:"build_cache_bytes"`
 	// Builds are the runs building on the host now; Home the projects
-	// whose first choice it is.
-	Builds int       `json:"builds"`
-	Home   int       `json:"home_projects"`
-	LastGC *GCReport `json:"last_gc,omitempty"`
+	// whose first choice it is (HomeProjects names them), among those
+	// that ran in its pool.
+	Builds       int       `json:"builds"`
+	Home         int       `json:"home_projects"`
+	HomeProjects []string  `json:"home_project_names,omitempty"`
+	LastGC       *GCReport `json:"last_gc,omitempty"`
 }
 
 // GCReport is what one garbage collection of a Docker host did (or, dry,

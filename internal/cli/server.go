@@ -34,6 +34,7 @@ type serverOptions struct {
 	masterKeyFile    string
 	retainRuns       int
 	retainDays       int
+	hostCheck        time.Duration
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -94,6 +95,7 @@ jetway server migrate.`,
 	cmd.Flags().StringVar(&opts.masterKeyFile, "master-key-file", "", "the key that seals secret values (default DATA/master.key, created on first start); every server of one database needs the same")
 	cmd.Flags().IntVar(&opts.retainRuns, "retain-runs", 0, "keep the newest N runs; older finished ones go with their logs, and the bundles and blobs only they needed (0: keep all)")
 	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "prune finished runs older than this many days, with their logs, bundles and blobs (0: keep all)")
+	cmd.Flags().DurationVar(&opts.hostCheck, "host-check-interval", 15*time.Second, "how often the server checks each Docker host it knows (jetway hosts); a host that fails is passed over (0: never)")
 	opts.sandbox.bind(cmd.Flags())
 	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c))
 	return cmd
@@ -124,11 +126,19 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.retainRuns < 0 || opts.retainDays < 0 {
 		return usageError("--retain-runs and --retain-days take 0 (keep all) or more")
 	}
+	if opts.hostCheck < 0 {
+		return usageError("--host-check-interval %s: give 0 (no checks) or more", opts.hostCheck)
+	}
+	hostCheck := opts.hostCheck
+	if hostCheck == 0 {
+		hostCheck = -1 // the server's zero is its default
+	}
 	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
 		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
 	}
 	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
-		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays}})
+		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays},
+		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}

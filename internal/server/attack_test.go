@@ -25,7 +25,7 @@ import (
 
 var attackPG pgtest.Shared
 
-func TestMain(m *testing.M) { code := m.Run(); attackPG.Close(); os.Exit(code) }
+func TestMain(m *testing.M) { code := m.Run(); attackPG.Close(); bed.Close(); os.Exit(code) }
 
 // replica starts a server on url with dataDir, which holds (or receives)
 // the first replica's token and master key, as the README says.

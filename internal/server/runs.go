@@ -411,7 +411,15 @@ func (s *Server) runSpec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "reading project %s's Docker policy: %v", run.Project, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass, Vars: run.RunVars, Docker: docker})
+	// A project of a pool gets its host now, from the pool as it is: the
+	// run's credentials then cover that host's (runRefs).
+	host, err := s.assignDockerHost(r.Context(), run)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "choosing the Docker host of run %s: %v", run.ID, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.RunSpec{RunID: run.ID, ProjectFile: run.ProjectFile, Env: run.Env, Git: run.Git, Pass: run.Pass, Vars: run.RunVars, Docker: docker,
+		DockerHost: host})
 }
 
 func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
@@ -472,6 +480,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			if done {
+				s.recordHostUse(ctx, id, summary)
 				s.log.Info("run finished", "run", id, "status", summary.Status)
 				s.queueChanged() // its project is free
 			}
@@ -527,7 +536,8 @@ func (h *hub) notify(id string) {
 }
 
 // runRefs lists the references of a run: what its run token may read;
-// those of the variables given for the run (-e) too.
+// those of the variables given for the run (-e) too, and the credentials
+// of the Docker hosts of its pool it was handed.
 func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
 	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
 	if err != nil {
@@ -550,6 +560,15 @@ func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
 		}
 		for _, ref := range secrets {
 			all = append(all, ref)
+		}
+	}
+	if run.DockerHost != nil {
+		for _, c := range run.DockerHost.Candidates {
+			for _, v := range []string{c.SSHKey, c.KnownHosts, c.TLSCA, c.TLSCert, c.TLSKey} {
+				if ref, ok, err := config.ParseRef(v); ok && err == nil {
+					all = append(all, ref)
+				}
+			}
 		}
 	}
 	for _, ref := range all {

@@ -53,6 +53,13 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Retention bounds the runs, logs, bundles and blobs kept.
 	Retention Retention
+	// AllowLocalDocker lets an operator add a Docker host on a unix://
+	// socket (jetway hosts add): the Docker daemon of the machine a run's
+	// runner is on, which its phases could then control.
+	AllowLocalDocker bool
+	// HostCheckInterval is how often the server checks every Docker host
+	// it knows (default 15s; negative: never).
+	HostCheckInterval time.Duration
 }
 
 // Bounds of request bodies.
@@ -98,6 +105,13 @@ type Server struct {
 	dashboard *web.Dashboard
 
 	readHeaderTimeout, bodyTimeout, idleTimeout time.Duration
+
+	allowLocalDocker bool
+	// hostCheckEvery is Options.HostCheckInterval (<= 0: no checks);
+	// hostsChanged asks the checks for a round now (a host was added or
+	// changed, a GC ran).
+	hostCheckEvery time.Duration
+	hostsChanged   chan struct{}
 }
 
 // Info is what a starting server tells its operator.
@@ -183,7 +197,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		runs: runs, blobs: newBlobs(runs, filepath.Join(opts.DataDir, "blobs")), hub: newHub(), newToken: newToken, stopping: make(chan struct{}), localAgent: localAgent, retention: opts.Retention,
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
-		idleTimeout: cmp.Or(opts.IdleTimeout, 2*time.Minute)}
+		idleTimeout:      cmp.Or(opts.IdleTimeout, 2*time.Minute),
+		allowLocalDocker: opts.AllowLocalDocker, hostCheckEvery: cmp.Or(opts.HostCheckInterval, defaultHostCheckInterval), hostsChanged: make(chan struct{}, 1)}
 	// The dashboard's sessions live in the database: they survive a
 	// restart and work on every server. Each records the token it was
 	// opened with, so a new API token ends them all.
@@ -239,6 +254,7 @@ func (s *Server) Handler() http.Handler {
 	s.runRoutes(mux)
 	s.agentRoutes(mux)
 	s.projectRoutes(mux)
+	s.hostRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
@@ -364,6 +380,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer close(listenDone); s.listenPeers(leasesCtx) }()
 	retainDone := make(chan struct{})
 	go func() { defer close(retainDone); s.retain(leasesCtx) }()
+	hostsDone := make(chan struct{})
+	go func() { defer close(hostsDone); s.watchHosts(leasesCtx) }()
 	var serveErr error
 	select {
 	case serveErr = <-done:
@@ -373,6 +391,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	<-leasesDone
 	<-listenDone
 	<-retainDone
+	<-hostsDone
 	close(s.stopping) // waiting leases answer "nothing" now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

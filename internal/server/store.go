@@ -92,6 +92,43 @@ type ProjectStore interface {
 	GrantDockerPolicy(ctx context.Context, runID string) (api.DockerPolicy, error)
 }
 
+// HostStore keeps the Docker hosts the server knows (jetway hosts), what
+// their health checks found, their last GC, and the host each run of a
+// pool was given. Only the API token changes hosts (checked by the
+// caller: names, URLs, references). Every server's health checks write
+// state; a check older than the stored one changes nothing, so replicas
+// may all check. Every call is safe to repeat and to make concurrently,
+// from any server of a shared database.
+type HostStore interface {
+	// AddHost returns storepkg.ErrExists for a name taken.
+	AddHost(ctx context.Context, h api.DockerHost) (api.DockerHost, error)
+	// PutHost replaces a host's settings but draining; a new URL or new
+	// credentials forget its state. storepkg.ErrNotFound for an unknown
+	// host, as for GetHost, DeleteHost and DrainHost.
+	PutHost(ctx context.Context, h api.DockerHost) (api.DockerHost, error)
+	// GetHost and ListHosts give each host its state as stored (nil if
+	// never checked and never collected); Builds and Home are the
+	// caller's to count.
+	GetHost(ctx context.Context, name string) (api.DockerHost, error)
+	// ListHosts lists the hosts of pool ("": all) by name.
+	ListHosts(ctx context.Context, pool string) ([]api.DockerHost, error)
+	DeleteHost(ctx context.Context, name string) error
+	DrainHost(ctx context.Context, name string, draining bool) (api.DockerHost, error)
+	// RecordHostState stores a check's finding and returns the state as
+	// stored, and whether the host went up or down with it.
+	RecordHostState(ctx context.Context, name string, st api.HostState) (api.HostState, bool, error)
+	// RecordHostGC keeps the latest of a host's GC reports.
+	RecordHostGC(ctx context.Context, name string, r api.GCReport) error
+	// AssignDockerHost records with a run the host it was given and its
+	// affinity key's Dockerfile; SetBuiltOn the host its summary says it
+	// built on. storepkg.ErrNotFound for an unknown run.
+	AssignDockerHost(ctx context.Context, runID, dockerfile string, a api.AssignedHost) error
+	SetBuiltOn(ctx context.Context, runID, host string) error
+	// PoolKeys lists the affinity keys that ran in each pool, among the
+	// runs kept.
+	PoolKeys(ctx context.Context) ([]storepkg.PoolKey, error)
+}
+
 // SessionStore keeps the dashboard's sessions.
 type SessionStore interface {
 	CreateSession(ctx context.Context, s storepkg.StoredSession) error
@@ -133,6 +170,7 @@ type Store interface {
 	ArtifactStore
 	AgentStore
 	ProjectStore
+	HostStore
 	SessionStore
 	BlobStore
 	Retainer

@@ -169,11 +169,14 @@ func (s *Store) DrainHost(ctx context.Context, name string, draining bool) (api.
 // st.CheckedAt and returns the state as stored, and whether the host went
 // up or down with it (its first check counts as a change). Since stays
 // when up/down does not change; the sizes of a host found down stay those
-// of its last good check. Replicas may all check: a check older than the
-// stored one changes nothing. ErrNotFound for a host removed meanwhile.
+// of its last good check, and so does its disk when the check could not
+// measure it (DiskBytes 0). Replicas may all check: a check older than
+// the stored one changes nothing. ErrNotFound for a host removed
+// meanwhile.
 func (s *Store) RecordHostState(ctx context.Context, name string, st api.HostState) (api.HostState, bool, error) {
 	at := st.CheckedAt.UnixNano()
 	up := flag(st.Up)
+	disk := flag(st.Up && st.DiskBytes > 0)
 	var since, checked int64
 	err := s.db.QueryRowContext(ctx, `UPDATE docker_hosts SET
 		since = CASE WHEN checked_at IS NOT NULL AND up = ? THEN since ELSE ? END,
@@ -184,7 +187,7 @@ func (s *Store) RecordHostState(ctx context.Context, name string, st api.HostSta
 		build_cache_bytes = CASE WHEN ? = 1 THEN ? ELSE build_cache_bytes END
 		WHERE name = ? AND (checked_at IS NULL OR checked_at < ?)
 		RETURNING since, checked_at`,
-		up, at, up, at, st.Error, up, st.FreeBytes, up, st.DiskBytes, up, st.ImagesBytes, up, st.BuildCacheBytes, name, at).Scan(&since, &checked)
+		up, at, up, at, st.Error, disk, st.FreeBytes, disk, st.DiskBytes, up, st.ImagesBytes, up, st.BuildCacheBytes, name, at).Scan(&since, &checked)
 	if errors.Is(err, sql.ErrNoRows) {
 		h, err := s.GetHost(ctx, name)
 		if err != nil {

@@ -138,6 +138,10 @@ func TestHostState(t *testing.T) {
 		if st, changed = check(60*time.Second, good); !changed || !st.Up || st.Error != "" || !st.Since.Equal(t0.Add(time.Minute)) {
 			t.Fatalf("up again: %+v %v", st, changed)
 		}
+		// Up, but its disk not measured: the last measure stays.
+		if st, _ = check(70*time.Second, api.HostState{Up: true, ImagesBytes: 4 << 30}); !st.Up || st.FreeBytes != 39<<30 || st.DiskBytes != 100<<30 || st.ImagesBytes != 4<<30 {
+			t.Fatalf("up without a disk measure: %+v", st)
+		}
 		// The state is the host's, not its settings': a new pool keeps it,
 		// a new URL forgets it.
 		h := host("b1", "cold")
@@ -148,7 +152,7 @@ func TestHostState(t *testing.T) {
 		if got, err := s.PutHost(ctx, h); err != nil || got.State != nil {
 			t.Fatalf("another URL: %+v %v", got.State, err)
 		}
-		if st, changed = check(75*time.Second, api.HostState{Error: "no route"}); !changed || st.Up || !st.Since.Equal(t0.Add(75*time.Second)) {
+		if st, changed = check(80*time.Second, api.HostState{Error: "no route"}); !changed || st.Up || !st.Since.Equal(t0.Add(80*time.Second)) {
 			t.Fatalf("first check at the new URL: %+v %v", st, changed)
 		}
 		if _, _, err := s.RecordHostState(ctx, "nope", good); !errors.Is(err, ErrNotFound) {
