@@ -84,10 +84,9 @@ func TestHealthChecksOfARealHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	const interval = time.Second
-	// A check may take its whole timeout (10 s) even on a healthy host:
-	// the free disk is measured by a command over ssh, and sshd on some
-	// machines is slow to start a session. A change is then seen within
-	// a check in flight, the interval and the next check.
+	// A change is seen within a check in flight (frozen mid-way, it takes
+	// its whole 10 s timeout), the interval and the next check: under
+	// 30 s with the default interval of 15 s.
 	const within = 2*10*time.Second + interval + 4*time.Second
 	var log syncBuffer
 	dataDir := filepath.Join(t.TempDir(), "data")
@@ -104,7 +103,9 @@ func TestHealthChecksOfARealHost(t *testing.T) {
 	}
 	addHost(t, c, api.DockerHost{Name: "b1", URL: fmt.Sprintf("ssh://%s@%s:%d%s", b.SSHUser, b.RemoteIP, port, b.RemoteSocket), Pool: "warm",
 		SSHKey: "SSM:/hosts/b1/key", KnownHosts: "SSM:/hosts/b1/known_hosts", GC: api.GCPolicy{KeepImages: 5}})
-	up, _ := waitHost(t, c, "b1", within, "up with its sizes", func(st api.HostState) bool { return st.Up && st.ImagesBytes > 0 })
+	up, _ := waitHost(t, c, "b1", within, "up with its sizes", func(st api.HostState) bool {
+		return st.Up && st.ImagesBytes > 0 && st.DiskBytes > 0 && st.FreeBytes > 0
+	})
 	if up.Error != "" || up.Since.IsZero() || up.CheckedAt.Before(up.Since) || up.FreeBytes > up.DiskBytes {
 		t.Fatalf("up: %+v", up)
 	}
