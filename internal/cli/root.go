@@ -131,7 +131,7 @@ image layers built by earlier runs are reused.`,
 	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
 	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
 		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newRunnerExecCommand(c))
-	root.AddCommand(newAgentCommand(c), newAgentsCommand(c), newProjectsCommand(c))
+	root.AddCommand(newAgentCommand(c), newAgentsCommand(c), newProjectsCommand(c), newHostsCommand(c))
 	root.AddCommand(newRerunCommand(c))
 	addVersion(c, root)
 	root.AddCommand(newSandboxInitCommand())

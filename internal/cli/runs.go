@@ -149,6 +149,10 @@ func printRun(c *CLI, r api.Run) {
 		fmt.Fprintf(tw, "agent\t%s\n", r.Agent)
 	}
 	fmt.Fprintf(tw, "docker policy\t%s\n", runDockerPolicy(r))
+	if r.Summary != nil && (r.Summary.DockerHostChoice != "" || r.Summary.DockerHostName != "") {
+		// The pool's host the run built on, and why not on those before it.
+		fmt.Fprintf(tw, "docker host\t%s\n", api.TermSafe(first(r.Summary.DockerHostChoice, r.Summary.DockerHostName)))
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}

@@ -65,6 +65,9 @@ dies with the run) and the limits of jetway.yaml. What a crashed server's
 runners left behind is removed at start. A run whose DOCKER_HOST is this
 machine's own daemon (empty or unix://) is refused, since through it a phase
 controls the machine: use a remote Docker host, or --allow-local-docker.
+The Docker hosts it knows (jetway hosts --help) it checks every
+--host-check-interval, with the credentials it reads from its own
+parameter store; runs of their pools pass over the hosts found down.
 
 Runs, logs, agents, bundles and parameters live in the data dir's SQLite
 databases. To run several servers (replicas behind one address, or for a
