@@ -64,6 +64,9 @@ type Source interface {
 	// LeaseTimeout is how long an agent may stay silent before it loses
 	// its runs: the Agents page shows it offline from then on.
 	LeaseTimeout() time.Duration
+	// ListHosts lists the Docker hosts the server knows, with their state,
+	// as GET /v1/hosts does.
+	ListHosts(ctx context.Context) ([]api.DockerHost, error)
 }
 
 // Dashboard serves the pages.
@@ -630,7 +633,16 @@ func (d *Dashboard) hostsPage(w http.ResponseWriter, r *http.Request, sess Sessi
 		}
 		hosts = append(hosts, h)
 	}
-	d.render(w, http.StatusOK, "hosts", &sess, map[string]any{"Title": "Docker hosts", "Hosts": hosts})
+	known, err := d.source.ListHosts(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	pool := make([]poolHost, 0, len(known))
+	for _, h := range known {
+		pool = append(pool, poolHostOf(h, d.now()))
+	}
+	d.render(w, http.StatusOK, "hosts", &sess, map[string]any{"Title": "Docker hosts", "Hosts": hosts, "Pool": pool})
 }
 
 func fmtDuration(d time.Duration) string {

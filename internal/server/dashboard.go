@@ -70,3 +70,7 @@ func (d dashboardSource) ListAgents(ctx context.Context) ([]api.Agent, error) {
 }
 
 func (d dashboardSource) LeaseTimeout() time.Duration { return d.s.leaseTimeout }
+
+func (d dashboardSource) ListHosts(ctx context.Context) ([]api.DockerHost, error) {
+	return d.s.hostsNow(ctx, "")
+}
