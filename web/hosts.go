@@ -12,7 +12,8 @@ import (
 // what jetway hosts ls prints.
 type poolHost struct {
 	Name, Pool, URL string
-	// State is "up", "down" or "not checked"; Class its badge's class.
+	// State is "up", "down" or "not checked"; Class its badge's class;
+	// Since how long it has been up or down.
 	State, Class, Since  string
 	Draining             bool
 	Error                string
@@ -32,9 +33,12 @@ func poolHostOf(h api.DockerHost, now time.Time) poolHost {
 		if s.Up {
 			p.State, p.Class = "up", "online"
 		}
-		p.Since = fmtAgo(now.Sub(s.Since))
+		p.Since = strings.TrimSuffix(fmtAgo(now.Sub(s.Since)), " ago")
 		p.Error = s.Error
-		p.Images, p.Cache = api.HumanBytes(s.ImagesBytes), api.HumanBytes(s.BuildCacheBytes)
+		// A host never found up has no sizes yet.
+		if s.Up || s.ImagesBytes+s.BuildCacheBytes > 0 {
+			p.Images, p.Cache = api.HumanBytes(s.ImagesBytes), api.HumanBytes(s.BuildCacheBytes)
+		}
 	}
 	if s.DiskBytes > 0 {
 		p.Free = fmt.Sprintf("%s (%d%%)", api.HumanBytes(s.FreeBytes), s.FreeBytes*100/s.DiskBytes)

@@ -366,7 +366,10 @@ func printHosts(w io.Writer, list []api.DockerHost, now time.Time) error {
 	for _, h := range list {
 		images, cache := "-", "-"
 		if s := h.State; s != nil && !s.CheckedAt.IsZero() {
-			images, cache = api.HumanBytes(s.ImagesBytes), api.HumanBytes(s.BuildCacheBytes)
+			// A host never found up has no sizes yet.
+			if s.Up || s.ImagesBytes+s.BuildCacheBytes > 0 {
+				images, cache = api.HumanBytes(s.ImagesBytes), api.HumanBytes(s.BuildCacheBytes)
+			}
 			if !s.Up {
 				down = append(down, h)
 			}
