@@ -82,9 +82,24 @@ type Guard struct {
 	proxy    *httputil.ReverseProxy
 	repos    []string
 
-	mu    sync.Mutex
-	execs map[string]bool // exec IDs this run created
+	mu sync.Mutex
+	// containers and execs are the IDs this run created. Ownership of a
+	// container is this record, not its labels: a container inherits the
+	// labels of its image, and the classic builder's RUN containers of
+	// another project's build from an image of this one would carry them.
+	containers map[string]bool
+	execs      map[string]bool
+	// decoding bounds the JSON bodies read at once (each up to
+	// maxJSONBody), so a run cannot pin the runner's memory with many
+	// unfinished ones.
+	decoding chan struct{}
 }
+
+// maxDecoding is how many JSON bodies the guard reads at once.
+const maxDecoding = 16
+
+// bodyDeadline bounds the reading of one JSON body.
+const bodyDeadline = 30 * time.Second
 
 // New makes a run's guard.
 func New(cfg Config) *Guard {
@@ -100,7 +115,8 @@ func New(cfg Config) *Guard {
 		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	g := &Guard{cfg: cfg, log: log, upstream: &http.Client{Transport: transport}, execs: map[string]bool{}}
+	g := &Guard{cfg: cfg, log: log, upstream: &http.Client{Transport: transport},
+		containers: map[string]bool{}, execs: map[string]bool{}, decoding: make(chan struct{}, maxDecoding)}
 	for _, r := range cfg.Repositories {
 		if n, err := normalizeRepo(r); err == nil {
 			g.repos = append(g.repos, n)
@@ -150,6 +166,13 @@ func (g *Guard) Serve(ctx context.Context, l net.Listener) error {
 func (g *Guard) Close() { g.upstream.CloseIdleConnections() }
 
 type responseHookKey struct{}
+
+// guardKey and writerKey carry the guard and the response writer to
+// decodeBody, which bounds its reading.
+type (
+	guardKey  struct{}
+	writerKey struct{}
+)
 
 // refusal is a request the guard does not forward.
 type refusal struct {
@@ -226,6 +249,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.RawPath != "" || strings.Contains(r.URL.Path, "%") || path.Clean(r.URL.Path) != r.URL.Path || r.URL.Path == "" {
 		return badRequest("the path %q is not in canonical form", r.URL.Path)
 	}
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), guardKey{}, g), writerKey{}, w))
 	req := &request{Request: r, path: r.URL.Path}
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		major, _ := strconv.Atoi(m[1])
@@ -263,6 +287,12 @@ func (g *Guard) forwardStream(w http.ResponseWriter, req *request, p string, que
 	out := req.Request.Clone(req.Context())
 	out.URL = &url.URL{Path: req.version + p, RawQuery: query.Encode()}
 	out.RequestURI = ""
+	// dockerd reads parameters from a body of type
+	// application/x-www-form-urlencoded before the query the guard
+	// checked; a streamed body is data, so it is typed as such.
+	if out.Header.Get("Upgrade") == "" {
+		out.Header.Set("Content-Type", "application/x-tar")
+	}
 	g.proxy.ServeHTTP(w, out)
 	return nil
 }
@@ -284,6 +314,18 @@ func setBody(r *http.Request, body []byte) {
 // decodeBody decodes the request's JSON body into v as dockerd does; an
 // empty body leaves v as it is.
 func decodeBody(r *http.Request, v any) (empty bool, err error) {
+	if g, ok := r.Context().Value(guardKey{}).(*Guard); ok {
+		select {
+		case g.decoding <- struct{}{}:
+			defer func() { <-g.decoding }()
+		case <-r.Context().Done():
+			return false, badRequest("the request was cancelled")
+		}
+	}
+	if w, ok := r.Context().Value(writerKey{}).(http.ResponseWriter); ok {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDeadline))
+		defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Time{}) }()
+	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
 	if err != nil {
 		return false, badRequest("reading the request body: %v", err)

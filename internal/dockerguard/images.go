@@ -54,21 +54,30 @@ func (g *Guard) build(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	if mode := q.Get("networkmode"); mode != "" && mode != "default" && mode != "bridge" && mode != "none" {
-		if mode == "host" && !(g.allows(api.DockerAllowBuildEntitlements) || g.allows(api.DockerAllowHostNamespaces)) {
+	// A build's network and extra hosts are not in its cache key: a RUN
+	// line fetched through the run's own network (or a forged name) would
+	// land in the cache that other projects' identical lines take.
+	switch mode := q.Get("networkmode"); mode {
+	case "", "default", "bridge", "none":
+	case "host":
+		if !(g.allows(api.DockerAllowBuildEntitlements) || g.allows(api.DockerAllowHostNamespaces)) {
 			return g.denied(api.DockerAllowBuildEntitlements, "a build on the Docker host's network (the network.host entitlement) is refused")
 		}
-		if mode != "host" {
-			if _, err := g.ownNetwork(req.Context(), strings.TrimPrefix(mode, "container:"), false); err != nil && !strings.HasPrefix(mode, "container:") {
-				return err
-			}
-			if ref, ok := strings.CutPrefix(mode, "container:"); ok {
-				if _, err := g.ownContainer(req.Context(), ref); err != nil {
-					return err
-				}
-			}
-		}
+	default:
+		return g.denied("", "a build on network %q is refused: the network is not in the build cache's key, so other projects' builds would take its layers; build on the default network", mode)
 	}
+	if eh := q.Get("extrahosts"); eh != "" && eh != "[]" {
+		return g.denied("", "a build's --add-host is refused: it is not in the build cache's key, so other projects' builds would take its layers")
+	}
+	// remote is a URL the daemon fetches from the Docker host (its
+	// loopback included); BuildKit's own sessions name client-session.
+	if remote := q.Get("remote"); remote != "" && remote != "client-session" {
+		return g.denied("", "a build context from a URL (remote=) is refused: the Docker host would fetch it from its own network; send the context")
+	}
+	// Intermediate containers of the classic builder are the daemon's, not
+	// the run's: removed, also when a step fails.
+	q.Set("rm", "1")
+	q.Set("forcerm", "1")
 	if q.Get("cgroupparent") != "" && !g.allows(api.DockerAllowHostNamespaces) {
 		return g.denied(api.DockerAllowHostNamespaces, "a build's cgroup parent is refused")
 	}
@@ -132,8 +141,8 @@ func (g *Guard) commit(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	if strings.Contains(strings.ToLower(strings.Join(q["changes"], "\n")), "jetway.") {
-		return g.denied("", "commit changes may not set jetway's labels")
+	if err := g.checkChanges(q["changes"]); err != nil {
+		return err
 	}
 	var cfg container.Config
 	if _, err := decodeBody(req.Request, &cfg); err != nil {
@@ -147,13 +156,38 @@ func (g *Guard) commit(w http.ResponseWriter, req *request) error {
 	return g.forward(w, req, req.path, q, body, nil)
 }
 
+// changeInstructions are the Dockerfile instructions commit and import
+// may apply. LABEL is not among them: the parser's escapes and variables
+// make its keys unreadable here, and labels say whose an image is.
+var changeInstructions = map[string]bool{"CMD": true, "ENTRYPOINT": true, "ENV": true, "EXPOSE": true,
+	"USER": true, "VOLUME": true, "WORKDIR": true, "STOPSIGNAL": true, "HEALTHCHECK": true, "SHELL": true}
+
+func (g *Guard) checkChanges(changes []string) error {
+	for _, c := range changes {
+		for _, line := range strings.Split(c, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			word, _, _ := strings.Cut(line, " ")
+			if !changeInstructions[strings.ToUpper(word)] || strings.ContainsAny(word, "\\$") {
+				return g.denied("", "the change %q is refused: commit and import may apply %s", line, "CMD, ENTRYPOINT, ENV, EXPOSE, USER, VOLUME, WORKDIR, STOPSIGNAL, HEALTHCHECK and SHELL")
+			}
+		}
+	}
+	return nil
+}
+
 // imageCreate pulls (any image may be pulled: it comes under its own
 // name) or imports (into an own repository only).
 func (g *Guard) imageCreate(w http.ResponseWriter, req *request) error {
 	q := req.URL.Query()
 	if q.Get("fromSrc") != "" {
-		if strings.Contains(strings.ToLower(strings.Join(q["changes"], "\n")), "jetway.") {
-			return g.denied("", "import changes may not set jetway's labels")
+		if q.Get("fromSrc") != "-" {
+			return g.denied("", "importing from a URL is refused: the Docker host would fetch it from its own network; send the archive (docker import FILE)")
+		}
+		if err := g.checkChanges(q["changes"]); err != nil {
+			return err
 		}
 		if q.Get("repo") == "" {
 			return g.forwardStream(w, req, req.path, q)

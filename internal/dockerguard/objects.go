@@ -49,8 +49,8 @@ func (o owner) labels() map[string]string {
 }
 
 // ownContainer resolves ref (ID, prefix or name) as dockerd does and
-// returns the container's full ID if it is the project's; another
-// project's container is "not found".
+// returns the container's full ID if this run created it; any other is
+// "not found".
 func (g *Guard) ownContainer(ctx context.Context, ref string) (string, error) {
 	if ref == "" || strings.ContainsAny(ref, "/?#") {
 		return "", notFound("container", ref)
@@ -60,10 +60,32 @@ func (g *Guard) ownContainer(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !found || o.labels()[LabelProject] != g.cfg.Project || o.ID == "" {
+	if !found || o.ID == "" || !g.created(o.ID) {
 		return "", notFound("container", ref)
 	}
 	return o.ID, nil
+}
+
+func (g *Guard) created(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.containers[id]
+}
+
+func (g *Guard) recordContainer(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.containers[id] = true
+}
+
+func (g *Guard) ownContainers() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.containers))
+	for id := range g.containers {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // predefinedNetworks exist on every daemon and belong to nobody.
@@ -148,18 +170,17 @@ func (g *Guard) Cleanup(ctx context.Context) (Removed, error) {
 		s, _ := filtersJSON(f)
 		return url.Values{"filters": {s}}
 	}
-	var containers []owner
-	q := runFilter()
-	q.Set("all", "1")
-	if _, err := g.call(ctx, http.MethodGet, "/containers/json", q, nil, &containers); err != nil {
-		errs = append(errs, err)
-	}
-	for _, c := range containers {
-		if _, err := g.call(ctx, http.MethodDelete, "/containers/"+c.ID, url.Values{"force": {"1"}, "v": {"1"}}, nil, nil); err != nil {
+	// The containers this run created; a label could be inherited from an
+	// image by containers of other projects' builds.
+	for _, id := range g.ownContainers() {
+		found, err := g.call(ctx, http.MethodDelete, "/containers/"+id, url.Values{"force": {"1"}, "v": {"1"}}, nil, nil)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		done.Containers++
+		if found {
+			done.Containers++
+		}
 	}
 	var networks []owner
 	if _, err := g.call(ctx, http.MethodGet, "/networks", runFilter(), nil, &networks); err != nil {

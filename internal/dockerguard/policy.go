@@ -73,7 +73,39 @@ func (g *Guard) containerCreate(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	return g.forward(w, req, req.path, req.URL.Query(), body, nil)
+	record := func(res *http.Response) error {
+		if res.StatusCode == http.StatusConflict {
+			return hideConflict(res)
+		}
+		if res.StatusCode != http.StatusCreated {
+			return nil
+		}
+		data, err := readAllKeep(res)
+		if err != nil {
+			return err
+		}
+		var created struct {
+			ID string `json:"Id"`
+		}
+		if json.Unmarshal(data, &created) == nil && created.ID != "" {
+			g.recordContainer(created.ID)
+		}
+		return nil
+	}
+	return g.forward(w, req, req.path, req.URL.Query(), body, record)
+}
+
+// hideConflict rewrites dockerd's "name already in use" answer, which
+// quotes the full ID of the container holding the name (another
+// project's, perhaps).
+func hideConflict(res *http.Response) error {
+	_, _ = readAllKeep(res)
+	msg, _ := json.Marshal(map[string]string{"message": "Conflict. The container name is already in use by another container; choose another name"})
+	res.Body = io.NopCloser(bytes.NewReader(msg))
+	res.ContentLength = int64(len(msg))
+	res.Header.Set("Content-Length", strconv.Itoa(len(msg)))
+	res.Header.Set("Content-Type", "application/json")
+	return nil
 }
 
 // checkHostConfig applies the policy to a container's host settings. It
@@ -91,12 +123,33 @@ func (g *Guard) checkHostConfig(ctx context.Context, hc *container.HostConfig) e
 			}
 		}
 	}
-	for _, mode := range []string{string(hc.PidMode), string(hc.IpcMode), string(hc.Cgroup)} {
-		if ref, ok := strings.CutPrefix(mode, "container:"); ok {
-			if _, err := g.ownContainer(ctx, ref); err != nil {
+	// Containers named by reference are sent on by the ID the guard
+	// checked: a name or prefix re-pointed meanwhile changes nothing.
+	for _, mode := range []*string{(*string)(&hc.PidMode), (*string)(&hc.IpcMode), (*string)(&hc.Cgroup), (*string)(&hc.NetworkMode)} {
+		if ref, ok := strings.CutPrefix(*mode, "container:"); ok {
+			id, err := g.ownContainer(ctx, ref)
+			if err != nil {
 				return err
 			}
+			*mode = "container:" + id
 		}
+	}
+	if hc.CgroupnsMode == "" {
+		// On cgroup v1 dockerd's default is the host's cgroup namespace.
+		hc.CgroupnsMode = "private"
+	}
+	if !g.allows(api.DockerAllowHostNamespaces) && (len(hc.PortBindings) > 0 || hc.PublishAllPorts) {
+		return g.denied(api.DockerAllowHostNamespaces, "publishing ports on the Docker host is refused: it listens on the host's addresses, which other projects share")
+	}
+	switch hc.LogConfig.Type {
+	case "", "json-file", "local", "none":
+	default:
+		if !g.allows(api.DockerAllowHostMounts) {
+			return g.denied(api.DockerAllowHostMounts, "the log driver %q is refused: it writes outside the container (host sockets, files, the network)", hc.LogConfig.Type)
+		}
+	}
+	if !g.allows(api.DockerAllowUnconfined) && (hc.OomScoreAdj < 0 || hc.OomKillDisable != nil && *hc.OomKillDisable) {
+		return g.denied(api.DockerAllowUnconfined, "shielding a container from the host's OOM killer is refused")
 	}
 	if hc.Cgroup != "" && !hc.Cgroup.IsContainer() {
 		return badRequest("Cgroup %q is not known", hc.Cgroup)
@@ -107,10 +160,15 @@ func (g *Guard) checkHostConfig(ctx context.Context, hc *container.HostConfig) e
 	if err := g.checkMounts(ctx, hc); err != nil {
 		return err
 	}
-	for _, ref := range hc.VolumesFrom {
-		name, _, _ := strings.Cut(ref, ":")
-		if _, err := g.ownContainer(ctx, name); err != nil {
+	for i, ref := range hc.VolumesFrom {
+		name, mode, hasMode := strings.Cut(ref, ":")
+		id, err := g.ownContainer(ctx, name)
+		if err != nil {
 			return err
+		}
+		hc.VolumesFrom[i] = id
+		if hasMode {
+			hc.VolumesFrom[i] += ":" + mode
 		}
 	}
 	if err := g.checkLinks(ctx, hc.Links); err != nil {
@@ -228,12 +286,20 @@ func (g *Guard) claimVolume(ctx context.Context, name string) error {
 	return nil
 }
 
+// checkLinks checks the containers links name and rewrites each as the
+// checked ID, keeping the alias (the name, when none was given).
 func (g *Guard) checkLinks(ctx context.Context, links []string) error {
-	for _, l := range links {
-		name, _, _ := strings.Cut(l, ":")
-		if _, err := g.ownContainer(ctx, strings.TrimPrefix(name, "/")); err != nil {
+	for i, l := range links {
+		name, alias, hasAlias := strings.Cut(l, ":")
+		name = strings.TrimPrefix(name, "/")
+		id, err := g.ownContainer(ctx, name)
+		if err != nil {
 			return err
 		}
+		if !hasAlias {
+			alias = name
+		}
+		links[i] = id + ":" + alias
 	}
 	return nil
 }
@@ -260,12 +326,19 @@ func (g *Guard) checkNetworking(ctx context.Context, hc *container.HostConfig, n
 		if name == "host" && !g.allows(api.DockerAllowHostNamespaces) {
 			return g.denied(api.DockerAllowHostNamespaces, "the Docker host's network namespace is refused")
 		}
+		id := name
 		if name != "host" {
-			if _, err := g.ownNetwork(ctx, name, true); err != nil {
+			var err error
+			if id, err = g.ownNetwork(ctx, name, true); err != nil {
 				return err
 			}
 		}
 		if ep != nil {
+			// dockerd joins the network an endpoint's NetworkID names, not
+			// the one its key does.
+			if ep.NetworkID != "" && ep.NetworkID != id {
+				return g.denied("", "an endpoint's NetworkID must be the network it is listed under (%s)", name)
+			}
 			if err := g.checkLinks(ctx, ep.Links); err != nil {
 				return err
 			}
@@ -288,6 +361,9 @@ func (g *Guard) networkCreate(w http.ResponseWriter, req *request) error {
 		}
 		if n.ConfigFrom != nil || n.ConfigOnly || n.Ingress || (n.Scope != "" && n.Scope != "local") {
 			return g.denied(api.DockerAllowHostNamespaces, "config-only, ingress and swarm networks are refused")
+		}
+		if n.IPAM != nil && (len(n.IPAM.Config) > 0 || len(n.IPAM.Options) > 0 || n.IPAM.Driver != "" && n.IPAM.Driver != "default") {
+			return g.denied(api.DockerAllowHostNamespaces, "choosing a network's subnets is refused: the Docker host routes them (169.254.169.254 among them)")
 		}
 	}
 	n.Labels = g.label(n.Labels, true)

@@ -1,11 +1,17 @@
 package dockerguard
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"net/url"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/registry"
 )
@@ -33,10 +39,10 @@ func (g *Guard) route(req *request) (handler, error) {
 	case is(http.MethodPost, "auth"):
 		return jsonBody[registry.AuthConfig](g, nil), nil
 	case is(http.MethodGet, "events"):
-		return g.scopedList, nil
+		return g.events, nil
 
 	case is(http.MethodGet, "containers", "json"):
-		return g.scopedList, nil
+		return g.containerList, nil
 	case is(http.MethodPost, "containers", "create"):
 		return g.containerCreate, nil
 	case is(http.MethodPost, "containers", "prune"), is(http.MethodPost, "networks", "prune"), is(http.MethodPost, "volumes", "prune"):
@@ -146,13 +152,17 @@ func (g *Guard) containerRoute(req *request) (handler, error) {
 	switch {
 	case m == http.MethodDelete && action == "":
 		body = g.noBody
-	case (m == http.MethodGet || m == http.MethodHead) && oneOf(action, "json", "logs", "top", "changes", "export", "stats", "archive", "attach/ws"):
+	case (m == http.MethodGet || m == http.MethodHead) && oneOf(action, "json", "logs", "changes", "export", "stats", "archive", "attach/ws"):
 		body = g.noBody
 	case m == http.MethodHead && action == "archive":
 		body = g.noBody
 	case m == http.MethodPut && action == "archive":
 		body = g.streamBody
-	case m == http.MethodPost && oneOf(action, "start", "stop", "restart", "kill", "pause", "unpause", "resize", "wait", "rename"):
+	case m == http.MethodGet && action == "top":
+		body = g.top
+	case m == http.MethodPost && action == "rename":
+		body = g.rename
+	case m == http.MethodPost && oneOf(action, "start", "stop", "restart", "kill", "pause", "unpause", "resize", "wait"):
 		// start's body is dropped: before API 1.24 it carried host
 		// settings, and the guard checks only the creation's.
 		body = g.noBody
@@ -189,6 +199,97 @@ func (g *Guard) noBody(w http.ResponseWriter, req *request, fullID string) error
 	return g.forward(w, req, containerPath(req, fullID), req.URL.Query(), nil, nil)
 }
 
+// top lists a container's processes; ps_args run as they are given on the
+// Docker host (ps -p PID e prints another container's environment in its
+// error), so only the plain forms pass.
+func (g *Guard) top(w http.ResponseWriter, req *request, fullID string) error {
+	q := req.URL.Query()
+	switch q.Get("ps_args") {
+	case "", "-ef", "aux", "-aux", "ef":
+	default:
+		return g.denied("", "docker top with ps options other than -ef or aux is refused: ps runs on the Docker host")
+	}
+	return g.forward(w, req, containerPath(req, fullID), q, nil, nil)
+}
+
+func (g *Guard) rename(w http.ResponseWriter, req *request, fullID string) error {
+	return g.forward(w, req, containerPath(req, fullID), req.URL.Query(), nil, func(res *http.Response) error {
+		if res.StatusCode == http.StatusConflict {
+			return hideConflict(res)
+		}
+		return nil
+	})
+}
+
+// containerList lists the containers this run created.
+func (g *Guard) containerList(w http.ResponseWriter, req *request) error {
+	q, err := g.withProjectFilter(req.URL.Query())
+	if err != nil {
+		return err
+	}
+	return g.forward(w, req, req.path, q, nil, func(res *http.Response) error {
+		if res.StatusCode != http.StatusOK {
+			return nil
+		}
+		data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+		res.Body.Close()
+		if err != nil {
+			return err
+		}
+		var list []map[string]json.RawMessage
+		if err := json.Unmarshal(data, &list); err != nil {
+			return fmt.Errorf("reading the container list: %w", err)
+		}
+		own := list[:0]
+		for _, c := range list {
+			var id string
+			if json.Unmarshal(c["Id"], &id) == nil && g.created(id) {
+				own = append(own, c)
+			}
+		}
+		out, err := json.Marshal(own)
+		if err != nil {
+			return err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(out))
+		res.ContentLength = int64(len(out))
+		res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+		return nil
+	})
+}
+
+// events streams the events of the containers this run had created when
+// the request came; other objects' events would tell of other projects.
+func (g *Guard) events(w http.ResponseWriter, req *request) error {
+	q := req.URL.Query()
+	user, err := parseFilters(q.Get("filters"))
+	if err != nil {
+		return err
+	}
+	// Values of one key are ORed by dockerd: the run's own filters are
+	// kept only for the keys that cannot widen the set (event, label).
+	f := filters.NewArgs()
+	for _, k := range []string{"event", "label"} {
+		for _, v := range user.Get(k) {
+			f.Add(k, v)
+		}
+	}
+	ids := g.ownContainers()
+	if len(ids) == 0 {
+		ids = []string{"none-of-this-run"}
+	}
+	for _, id := range ids {
+		f.Add("container", id)
+	}
+	f.Add("type", "container")
+	enc, err := filtersJSON(f)
+	if err != nil {
+		return err
+	}
+	q.Set("filters", enc)
+	return g.forward(w, req, req.path, q, nil, nil)
+}
+
 func (g *Guard) streamBody(w http.ResponseWriter, req *request, fullID string) error {
 	return g.forwardStream(w, req, containerPath(req, fullID), req.URL.Query())
 }
@@ -223,6 +324,9 @@ func (g *Guard) networkConnect(w http.ResponseWriter, req *request) error {
 			return err
 		}
 		if c.EndpointConfig != nil {
+			if id := c.EndpointConfig.NetworkID; id != "" && id != netID {
+				return g.denied("", "an endpoint's NetworkID must be the network connected to")
+			}
 			if err := g.checkLinks(req.Context(), c.EndpointConfig.Links); err != nil {
 				return err
 			}
