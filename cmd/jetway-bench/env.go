@@ -130,8 +130,13 @@ type deployResult struct {
 }
 
 func (e *benchEnv) deploy(ctx context.Context, dir string) (deployResult, error) {
+	return e.deployOn(ctx, &jetwayServer{home: e.home, url: e.url, client: e.client}, dir)
+}
+
+// deployOn deploys dir to server s.
+func (e *benchEnv) deployOn(ctx context.Context, s *jetwayServer, dir string) (deployResult, error) {
 	cmd := exec.CommandContext(ctx, e.jetway, "deploy", dir)
-	cmd.Env = []string{"HOME=" + e.home, "PATH=" + os.Getenv("PATH"), "JETWAY_SERVER=" + e.url}
+	cmd.Env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH"), "JETWAY_SERVER=" + s.url}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -143,7 +148,7 @@ func (e *benchEnv) deploy(ctx context.Context, dir string) (deployResult, error)
 	}
 	res.runID = m[1]
 	fmt.Sscan(m[2], &res.sent)
-	if err := e.client.Do(ctx, http.MethodGet, "/v1/runs/"+res.runID, nil, nil, &res.run); err != nil {
+	if err := s.client.Do(ctx, http.MethodGet, "/v1/runs/"+res.runID, nil, nil, &res.run); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -116,6 +116,8 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		{11, scenarioReplicas(cfg.replicaRuns, cfg.replicaReps)},
 		{12, scenarioIngest},
 		{13, scenarioGuard},
+		{14, scenarioPoolAffinity},
+		{15, scenarioPoolSpill},
 	}
 	for _, s := range scenarios {
 		if !cfg.wants(s.n) {
