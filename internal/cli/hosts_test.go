@@ -219,4 +219,3 @@ func TestRunsShowDockerHost(t *testing.T) {
 		})
 	}
 }
-

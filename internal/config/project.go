@@ -103,10 +103,10 @@ type rawProject struct {
 		Build     []string `yaml:"build"`
 		PostBuild []string `yaml:"post_build"`
 	} `yaml:"phases"`
-	Hooks     rawHooks          `yaml:"hooks"`
-	Release   *rawRelease       `yaml:"release"`
-	Timeout   string            `yaml:"timeout"`
-	Limits    rawLimits         `yaml:"limits"`
+	Hooks      rawHooks          `yaml:"hooks"`
+	Release    *rawRelease       `yaml:"release"`
+	Timeout    string            `yaml:"timeout"`
+	Limits     rawLimits         `yaml:"limits"`
 	RunsOn     map[string]string `yaml:"runs_on"`
 	DockerHost *rawDockerHost    `yaml:"docker_host"`
 	Artifacts  []string          `yaml:"artifacts"`

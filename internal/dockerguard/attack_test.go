@@ -38,7 +38,6 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
-	"golang.org/x/sys/unix"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/testbed"
@@ -1240,29 +1239,9 @@ func TestAttackHeldScopedListsAndPrunes(t *testing.T) {
 // host's own, in the bed): a service only the host itself reaches.
 func listenInNetns(t *testing.T, netns string) net.Listener {
 	t.Helper()
-	runtime.LockOSThread()
-	// A thread whose namespace could not be put back stays locked, and the
-	// runtime ends it with its goroutine.
-	home, err := os.Open("/proc/thread-self/ns/net")
+	l, err := testbed.ListenIn(netns, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer home.Close()
-	target, err := os.Open(filepath.Join("/var/run/netns", netns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("entering %s: %v", netns, err)
-	}
-	l, lerr := net.Listen("tcp4", "127.0.0.1:0")
-	if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("leaving %s: %v", netns, err)
-	}
-	runtime.UnlockOSThread()
-	if lerr != nil {
-		t.Fatal(lerr)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l

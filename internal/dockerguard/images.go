@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -13,6 +14,19 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 )
+
+// replaceJSON makes v, encoded, the response's body.
+func replaceJSON(res *http.Response, v any) error {
+	out, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	res.Header.Set("Content-Type", "application/json")
+	return nil
+}
 
 // readAllKeep reads a small response body and puts it back for the client.
 func readAllKeep(res *http.Response) ([]byte, error) {

@@ -1,14 +1,11 @@
 package dockerguard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -100,12 +97,7 @@ func (g *Guard) containerCreate(w http.ResponseWriter, req *request) error {
 // project's, perhaps).
 func hideConflict(res *http.Response) error {
 	_, _ = readAllKeep(res)
-	msg, _ := json.Marshal(map[string]string{"message": "Conflict. The container name is already in use by another container; choose another name"})
-	res.Body = io.NopCloser(bytes.NewReader(msg))
-	res.ContentLength = int64(len(msg))
-	res.Header.Set("Content-Length", strconv.Itoa(len(msg)))
-	res.Header.Set("Content-Type", "application/json")
-	return nil
+	return replaceJSON(res, map[string]string{"message": "Conflict. The container name is already in use by another container; choose another name"})
 }
 
 // checkHostConfig applies the policy to a container's host settings. It
@@ -402,14 +394,7 @@ func withoutContainers(res *http.Response) error {
 		return fmt.Errorf("reading a network's inspection: %w", err)
 	}
 	delete(n, "Containers")
-	out, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	res.Body = io.NopCloser(bytes.NewReader(out))
-	res.ContentLength = int64(len(out))
-	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
-	return nil
+	return replaceJSON(res, n)
 }
 
 func (g *Guard) volumeCreate(w http.ResponseWriter, req *request) error {

@@ -1,12 +1,10 @@
 package dockerguard
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"net/url"
 	"strings"
 
@@ -247,14 +245,7 @@ func (g *Guard) containerList(w http.ResponseWriter, req *request) error {
 				own = append(own, c)
 			}
 		}
-		out, err := json.Marshal(own)
-		if err != nil {
-			return err
-		}
-		res.Body = io.NopCloser(bytes.NewReader(out))
-		res.ContentLength = int64(len(out))
-		res.Header.Set("Content-Length", strconv.Itoa(len(out)))
-		return nil
+		return replaceJSON(res, own)
 	})
 }
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/build"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/hosts"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
+	"github.com/jetway-dev/jetway/internal/hosts"
 )
 
 // buildImage builds the image on the Docker host, then pushes its tags.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
 // The network tests use only loopback, addresses on interfaces they make
@@ -264,29 +265,9 @@ func newNetBed(t *testing.T) *netBed {
 // socket stays in that namespace; the thread goes back to the test's.
 func listenIn(t *testing.T, netns, addr string) net.Listener {
 	t.Helper()
-	runtime.LockOSThread()
-	// A thread whose namespace could not be put back stays locked, and
-	// the runtime ends it with its goroutine.
-	home, err := os.Open("/proc/thread-self/ns/net")
+	l, err := testbed.ListenIn(netns, addr)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer home.Close()
-	target, err := os.Open(filepath.Join("/var/run/netns", netns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("entering %s: %v", netns, err)
-	}
-	l, lerr := net.Listen("tcp4", addr)
-	if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("leaving %s: %v", netns, err)
-	}
-	runtime.UnlockOSThread()
-	if lerr != nil {
-		t.Fatal(lerr)
 	}
 	return l
 }
