@@ -54,6 +54,8 @@ func TestPhasesDoNotHoldTheDockerHostsCredentials(t *testing.T) {
     - docker version --format 'server {{.Server.Version}}'
     - docker run --rm --privileged %[1]s true 2>&1 || true
     - docker run -d --name left-behind %[1]s sleep 600
+    - echo "$DOCKER_PASS" | docker login -u "$DOCKER_USER" --password-stdin "$DOCKER_REGISTRY" >/dev/null && echo "login through the guard"
+    - docker tag %[1]s "$DOCKER_REGISTRY/guarded/pushed:1" && docker push -q "$DOCKER_REGISTRY/guarded/pushed:1" >/dev/null && echo "push through the guard"
     - for a in %[2]s/22 %[2]s/2376 127.0.0.1/%[3]s; do timeout 5 bash -c "exec 3<>/dev/tcp/${a%%%%/*}/${a##*/}" 2>/dev/null && echo "reached $a" || echo "blocked $a"; done
 `, testbed.BaseImage, h.bed.RemoteIP, serverPort(t, h)))})
 	s, out := h.runWithPolicy(t, dir, runID, api.DockerPolicy{})
@@ -65,7 +67,7 @@ func TestPhasesDoNotHoldTheDockerHostsCredentials(t *testing.T) {
 			t.Errorf("a phase reached %s:\n%s", a, out)
 		}
 	}
-	for _, want := range []string{"no key in home", "no key in env", "Permission denied", "no key anywhere", "server 20.", "rule privileged",
+	for _, want := range []string{"login through the guard", "push through the guard", "no key in home", "no key in env", "Permission denied", "no key anywhere", "server 20.", "rule privileged",
 		"JETS_SSH_KEY kept by the runner", "docker policy strict (default)", "removed what the run left on the Docker host: 1 container(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log does not say %q:\n%s", want, out)
