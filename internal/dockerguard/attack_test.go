@@ -714,13 +714,6 @@ func TestAttackImageLabelledAsAnotherProject(t *testing.T) {
 	})
 }
 
-// buildRaw posts a build with a tar context and waits for its end; the
-// answer's last line says how it went.
-func buildRaw(t *testing.T, gd *guarded, query url.Values, files map[string]string) (int, string) {
-	t.Helper()
-	return send(t, gd, http.MethodPost, "/v1.41/build?"+query.Encode(), "application/x-tar", tarOf(t, files))
-}
-
 // TestAttackDaemonFetchesURLsOnTheDockerHostsLoopback: POST /build's
 // remote and POST /images/create's fromSrc are URLs the daemon fetches,
 // from the Docker host's network: its loopback services (which no

@@ -36,16 +36,6 @@ type owner struct {
 	ID     string `json:"Id"`
 	Name   string
 	Labels map[string]string
-	Config struct {
-		Labels map[string]string
-	}
-}
-
-func (o owner) labels() map[string]string {
-	if o.Labels != nil {
-		return o.Labels
-	}
-	return o.Config.Labels
 }
 
 // ownContainer resolves ref (ID, prefix or name) as dockerd does and
