@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -48,13 +49,48 @@ func dialUnix(ctx context.Context, path string, timeout time.Duration) (net.Conn
 	return nil, &SocketError{Path: path, Problem: "cannot connect", Err: err}
 }
 
-func dialTCP(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+func dialTCP(ctx context.Context, addr string, timeout time.Duration, check AddressCheck) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second, Control: check.control()}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		var refused *RefusedAddressError
+		if errors.As(err, &refused) {
+			return nil, refused
+		}
 		return nil, classifyDialError(addr, err)
 	}
 	return conn, nil
+}
+
+// AddressCheck vets each address a TCP connection to the Docker host (or
+// its sshd) is about to connect to: the address actually dialled, after
+// name resolution, so a name that resolves elsewhere the second time
+// changes nothing.
+type AddressCheck func(netip.Addr) error
+
+// RefusedAddressError is an AddressCheck's refusal.
+type RefusedAddressError struct {
+	Addr netip.Addr
+	Err  error
+}
+
+func (e *RefusedAddressError) Error() string { return e.Err.Error() }
+func (e *RefusedAddressError) Unwrap() error { return e.Err }
+
+func (check AddressCheck) control() func(network, address string, c syscall.RawConn) error {
+	if check == nil {
+		return nil
+	}
+	return func(_, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("dialling %s: %w", address, err)
+		}
+		if err := check(ap.Addr().Unmap()); err != nil {
+			return &RefusedAddressError{Addr: ap.Addr().Unmap(), Err: err}
+		}
+		return nil
+	}
 }
 
 // loadTLSConfig reads ca.pem, cert.pem and key.pem from certPath, as the
@@ -99,8 +135,8 @@ func loadTLSConfig(certPath, serverName string) (*tls.Config, error) {
 	}, nil
 }
 
-func dialTLS(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
-	raw, err := dialTCP(ctx, addr, timeout)
+func dialTLS(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration, check AddressCheck) (net.Conn, error) {
+	raw, err := dialTCP(ctx, addr, timeout, check)
 	if err != nil {
 		return nil, err
 	}

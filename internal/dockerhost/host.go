@@ -41,7 +41,10 @@ type Options struct {
 	// KeepAlive is how often an SSH connection is probed; a server that does
 	// not answer within the same interval is disconnected. Default 15s.
 	KeepAlive time.Duration
-	Logger    *slog.Logger
+	// CheckAddress, when set, vets every address dialled over TCP (the
+	// daemon's, or its sshd's) just before connecting.
+	CheckAddress AddressCheck
+	Logger       *slog.Logger
 }
 
 // Host is an open connection to one Docker daemon. Its DialContext is safe
@@ -77,7 +80,9 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 		h.dial = func(ctx context.Context) (net.Conn, error) { return dialUnix(ctx, spec.Path, opts.Timeout) }
 	case SchemeTCP:
 		if !opts.TLSVerify {
-			h.dial = func(ctx context.Context) (net.Conn, error) { return dialTCP(ctx, spec.Address(), opts.Timeout) }
+			h.dial = func(ctx context.Context) (net.Conn, error) {
+				return dialTCP(ctx, spec.Address(), opts.Timeout, opts.CheckAddress)
+			}
 			break
 		}
 		certPath := opts.CertPath
@@ -89,7 +94,7 @@ func Open(ctx context.Context, opts Options) (*Host, error) {
 			return nil, err
 		}
 		h.dial = func(ctx context.Context) (net.Conn, error) {
-			return dialTLS(ctx, spec.Address(), cfg.Clone(), opts.Timeout)
+			return dialTLS(ctx, spec.Address(), cfg.Clone(), opts.Timeout, opts.CheckAddress)
 		}
 	case SchemeSSH:
 		t, err := openSSH(ctx, spec, opts)
@@ -133,6 +138,7 @@ func openSSH(ctx context.Context, spec Spec, opts Options) (*sshTransport, error
 		return nil, &AuthError{User: user, Addr: spec.Address(), Err: errors.New("no private key")}
 	}
 	t := newSSHTransport(spec, user, ids, hk, opts.Timeout, opts.KeepAlive, opts.Logger)
+	t.check = opts.CheckAddress
 	cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	if _, err := t.connection(cctx); err != nil {

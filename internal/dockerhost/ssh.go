@@ -26,6 +26,7 @@ type sshTransport struct {
 	config    *ssh.ClientConfig
 	ids       *identities
 	timeout   time.Duration
+	check     AddressCheck
 	keepAlive time.Duration
 	log       *slog.Logger
 
@@ -109,10 +110,9 @@ func (t *sshTransport) connection(ctx context.Context) (*liveClient, error) {
 
 func (t *sshTransport) handshake(ctx context.Context) (*ssh.Client, error) {
 	addr := t.spec.Address()
-	dialer := net.Dialer{Timeout: t.timeout}
-	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	conn, err := dialTCP(ctx, addr, t.timeout, t.check)
 	if err != nil {
-		return nil, classifyDialError(addr, err)
+		return nil, err
 	}
 	deadline := time.Now().Add(t.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {

@@ -276,10 +276,25 @@ func (r *run) openHost(ctx context.Context) (hostSpec, error) {
 		return hostSpec{}, fail(ExitConfig, "%v", err)
 	}
 	r.summary.DockerHostURL = spec.String()
-	if r.opts.RefuseLocalDocker && isLocalDaemon(ctx, spec) {
-		return hostSpec{}, fail(ExitConfig, "DOCKER_HOST is %s, the Docker daemon of the machine this runner runs on: through it a phase could control that machine (and the other runs on it), so the run is refused. "+
+	refuseLocal := func(what string) error {
+		return fail(ExitConfig, "DOCKER_HOST is %s, %s: through it a phase could control that machine (and the other runs on it), so the run is refused. "+
 			"Set DOCKER_HOST to a remote Docker host (ssh://user@host, tcp://host:2376 with TLS), or run it on an agent on another machine; "+
-			"an operator who accepts the risk starts jetway server (or jetway agent) with --allow-local-docker", spec)
+			"an operator who accepts the risk starts jetway server (or jetway agent) with --allow-local-docker", spec, what)
+	}
+	var checkAddress dockerhost.AddressCheck
+	if r.opts.RefuseLocalDocker {
+		if isLocalDaemon(ctx, spec) {
+			return hostSpec{}, refuseLocal("the Docker daemon of the machine this runner runs on")
+		}
+		// Checked again on the address each connection dials (tcp:// and
+		// the sshd of ssh://): a name may resolve elsewhere the second
+		// time, and an sshd of this machine leads to its daemon.
+		checkAddress = func(ip netip.Addr) error {
+			if machineAddress(ip) {
+				return fmt.Errorf("%s is an address of this machine", ip)
+			}
+			return nil
+		}
 	}
 	timeout := r.opts.DockerTimeout
 	if timeout == 0 {
@@ -289,10 +304,14 @@ func (r *run) openHost(ctx context.Context) (hostSpec, error) {
 	r.host, err = dockerhost.Open(ctx, dockerhost.Options{
 		Host: hostURL, Home: home, User: invokingUser(), TLSVerify: tlsVerify && spec.Scheme == dockerhost.SchemeTCP,
 		Identities: identities, KnownHosts: []string{knownFile},
-		CertPath: filepath.Join(private, "docker"), Timeout: timeout, Logger: r.log,
+		CertPath: filepath.Join(private, "docker"), Timeout: timeout, CheckAddress: checkAddress, Logger: r.log,
 	})
 	if err == nil {
 		_, err = r.host.Ping(ctx)
+	}
+	var refused *dockerhost.RefusedAddressError
+	if errors.As(err, &refused) {
+		return hostSpec{}, refuseLocal("which leads to this machine (" + refused.Error() + ")")
 	}
 	if err != nil {
 		return hostSpec{}, fmt.Errorf("docker host %s: %w", spec, err)
@@ -437,6 +456,24 @@ func invokingUser() string {
 // isLocalDaemon tells whether spec is this machine's own Docker daemon: a
 // unix socket, or TCP to an address of this machine (loopback, or one of
 // its interfaces', by name or by number).
+// machineAddress tells whether ip is this machine's: loopback, unspecified
+// or an address of one of its interfaces now.
+func machineAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsUnspecified() {
+		return true
+	}
+	own, _ := net.InterfaceAddrs()
+	for _, a := range own {
+		if n, ok := a.(*net.IPNet); ok {
+			if addr, ok := netip.AddrFromSlice(n.IP); ok && addr.Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func isLocalDaemon(ctx context.Context, spec dockerhost.Spec) bool {
 	switch spec.Scheme {
 	case dockerhost.SchemeUnix:

@@ -250,3 +250,39 @@ func TestIsLocalDaemon(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalDockerThroughSSHIsRefused: ssh:// to this machine (its
+// loopback by address or name, IPv4-mapped IPv6, an address of one of its
+// interfaces) leads through its sshd to its daemon; a server's runner
+// refuses it on the address it dials, before connecting.
+func TestLocalDockerThroughSSHIsRefused(t *testing.T) {
+	h := newHarness(t)
+	hosts := []string{"ssh://root@127.0.0.1/var/run/docker.sock", "ssh://root@localhost", "ssh://root@[::ffff:127.0.0.1]:22", "ssh://root@[::1]"}
+	if own, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range own {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				hosts = append(hosts, "ssh://root@"+n.IP.String()+":2222")
+				break
+			}
+		}
+	}
+	for _, host := range hosts {
+		t.Run(host, func(t *testing.T) {
+			project := h.projectFile("local-ssh", "phases:\n  build: [echo ran]\n")
+			project = strings.Replace(project, "DOCKER_HOST: "+h.bed.DockerHostSSH(), "DOCKER_HOST: "+host, 1)
+			dir := writeProject(t, map[string]string{"jetway.yaml": project})
+			p, err := config.Load(filepath.Join(dir, config.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "localssh", Sink: rec, RefuseLocalDocker: true,
+				Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+					return h.client.Resolve(ctx, "", refs)
+				}})
+			if s.ExitCode != ExitConfig || !strings.Contains(s.Error, "an address of this machine") || !strings.Contains(s.Error, "--allow-local-docker") || strings.Contains(rec.text(), "ran") {
+				t.Fatalf("not refused: %d %s\n%s", s.ExitCode, s.Error, rec.text())
+			}
+		})
+	}
+}
