@@ -153,7 +153,7 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 		Coordinator: coord,
 		Info:        runproto.AgentInfo{Name: opts.name, Labels: labels, Version: readBuildVersion(debug.ReadBuildInfo()).Version, Concurrency: opts.concurrency},
 		Launcher: agent.LocalLauncher(&executor.Local{
-			Binary: self, LogDir: opts.logDir, WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids,
+			Binary: self, LogDir: opts.logDir, WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, Limits: opts.sandbox.limits,
 			AllowLocalDocker: opts.allowLocalDocker,
 			// Runners die with a killed agent without reporting; the
 			// server's lease timeout decides their runs.

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 )
 
@@ -14,11 +15,13 @@ import (
 type sandboxFlags struct {
 	workDir string
 	uids    string
+	limits  string
 }
 
 func (f *sandboxFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.workDir, "work-dir", "", "where run sandboxes are made; not under /tmp, /var/tmp or /dev/shm (default /var/lib/jetway-runs as root)")
 	fs.StringVar(&f.uids, "run-uids", sandbox.DefaultUIDs.String(), "UID range of the per-run users (root only); a UID is used by one run at a time and comes back only after the whole range")
+	fs.StringVar(&f.limits, "limits", "", "limits of every run on this machine, e.g. memory=4g,pids=1024,cpus=2: each is a run's default and its ceiling (jetway.yaml's limits: may ask for less, never more or none)")
 }
 
 func (f *sandboxFlags) config(c *CLI) (sandbox.Config, error) {
@@ -26,13 +29,18 @@ func (f *sandboxFlags) config(c *CLI) (sandbox.Config, error) {
 	if err != nil {
 		return sandbox.Config{}, usageError("--run-uids: %v", err)
 	}
-	return sandbox.Config{WorkDir: f.workDir, UIDs: uids, Logger: c.Logger()}, nil
+	max, err := config.ParseMachineLimits(f.limits)
+	if err != nil {
+		return sandbox.Config{}, usageError("--limits: %v", err)
+	}
+	return sandbox.Config{WorkDir: f.workDir, UIDs: uids, Logger: c.Logger(),
+		MaxLimits: sandbox.Limits{MemoryBytes: max.MemoryBytes, PIDs: max.PIDs, CPUs: max.CPUs}}, nil
 }
 
 // sandboxConfigFromEnv is how the server hands its sandbox settings to the
 // runners it starts.
 func sandboxConfigFromEnv(c *CLI) (sandbox.Config, error) {
-	f := sandboxFlags{workDir: c.Getenv("JETWAY_WORK_DIR"), uids: c.Getenv("JETWAY_RUN_UIDS")}
+	f := sandboxFlags{workDir: c.Getenv("JETWAY_WORK_DIR"), uids: c.Getenv("JETWAY_RUN_UIDS"), limits: c.Getenv("JETWAY_LIMITS")}
 	if f.uids == "" {
 		f.uids = sandbox.DefaultUIDs.String()
 	}

@@ -199,7 +199,7 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 				// Runners get SIGTERM when the server dies (the default
 				// parent-death signal): they report their runs cancelled.
 				Launcher: agent.LocalLauncher(&executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs"),
-					WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, AllowLocalDocker: opts.allowLocalDocker}),
+					WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, Limits: opts.sandbox.limits, AllowLocalDocker: opts.allowLocalDocker}),
 				ServerURL:    func() string { return "http://" + reachable(l.Addr()) },
 				Logger:       c.Logger(),
 				DrainTimeout: opts.drainTimeout,

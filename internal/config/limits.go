@@ -39,7 +39,54 @@ func parseLimits(raw rawLimits, bad func(key, format string, args ...any) error)
 		}
 		l.PIDs = n
 	}
+	if raw.CPUs != "" {
+		n, err := parseCPUs(raw.CPUs)
+		if err != nil {
+			return l, bad("limits.cpus", "limits.cpus %q: %v", raw.CPUs, err)
+		}
+		l.CPUs = n
+	}
 	return l, nil
+}
+
+// parseCPUs reads a number of CPUs such as 2 or 0.5.
+func parseCPUs(s string) (float64, error) {
+	n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, fmt.Errorf("write how many CPUs a run may use, e.g. 2 or 0.5 (0 for no limit)")
+	}
+	if n > 0 && n < 0.01 {
+		return 0, fmt.Errorf("is less than a run needs (0.01 at least)")
+	}
+	return n, nil
+}
+
+// ParseMachineLimits reads an operator's limits for every run of a machine
+// (jetway server/agent --limits): memory=SIZE,pids=N,cpus=N.
+func ParseMachineLimits(s string) (Limits, error) {
+	var raw rawLimits
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		switch k = strings.ToLower(strings.TrimSpace(k)); {
+		case !ok:
+			return Limits{}, fmt.Errorf("%q: write NAME=VALUE, e.g. memory=4g,pids=1024,cpus=2", part)
+		case k == "memory":
+			raw.Memory = v
+		case k == "pids":
+			raw.PIDs = v
+		case k == "cpus":
+			raw.CPUs = v
+		case k == "disk":
+			return Limits{}, fmt.Errorf("disk: jetway does not limit a run's disk yet; give the work dir (--work-dir) a filesystem of its own")
+		default:
+			return Limits{}, fmt.Errorf("%q: the limits are memory, pids and cpus", k)
+		}
+	}
+	return parseLimits(raw, func(key, format string, args ...any) error { return fmt.Errorf(format, args...) })
 }
 
 // parseMemory reads a size such as 512m, 2g, 1.5GiB or 1048576.

@@ -64,6 +64,8 @@ type Project struct {
 type Limits struct {
 	MemoryBytes int64
 	PIDs        int
+	// CPUs is how many CPUs' worth of time the run's processes may use.
+	CPUs float64
 }
 
 // Var is one run variable.
@@ -127,6 +129,7 @@ type rawEnv struct {
 type rawLimits struct {
 	Memory string `yaml:"memory"`
 	PIDs   string `yaml:"pids"`
+	CPUs   string `yaml:"cpus"`
 }
 
 // ConfigError is a problem in the project file, at a line.
@@ -187,7 +190,7 @@ var knownKeys = map[string]string{
 	"config.rawHooks":   hookKeys,
 	"config.rawRelease": releaseKeys,
 	"config.rawEnv":     "vars, pass, block",
-	"config.rawLimits":  "memory, pids",
+	"config.rawLimits":  "memory, pids, cpus",
 	"config.rawImage":   imageKeys,
 }
 

@@ -348,3 +348,31 @@ func TestDockerHostPool(t *testing.T) {
 		t.Fatalf("-e DOCKER_HOST with a pool: %+v", p)
 	}
 }
+
+func TestParseMachineLimits(t *testing.T) {
+	l, err := ParseMachineLimits("memory=4g, pids=1024,cpus=1.5")
+	if err != nil || l.MemoryBytes != 4<<30 || l.PIDs != 1024 || l.CPUs != 1.5 {
+		t.Fatalf("%+v %v", l, err)
+	}
+	if l, err := ParseMachineLimits(""); err != nil || l != (Limits{}) {
+		t.Fatalf("empty: %+v %v", l, err)
+	}
+	for in, want := range map[string]string{
+		"memory":      "NAME=VALUE",
+		"memory=lots": "a size",
+		"pids=-1":     "most processes",
+		"cpus=x":      "how many CPUs",
+		"cpus=0.001":  "0.01 at least",
+		"disk=10g":    "does not limit a run's disk",
+		"swap=1g":     "memory, pids and cpus",
+		"memory=1":    "less than a run needs",
+	} {
+		if _, err := ParseMachineLimits(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+	p, err := Parse("jetway.yaml", []byte("project: p\nlimits: {cpus: 0.5}\n"))
+	if err != nil || p.Limits.CPUs != 0.5 {
+		t.Fatalf("limits.cpus: %+v %v", p.Limits, err)
+	}
+}

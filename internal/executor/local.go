@@ -33,6 +33,8 @@ type Local struct {
 	// WorkDir and RunUIDs are the runners' sandbox settings ("" for the
 	// defaults).
 	WorkDir, RunUIDs string
+	// Limits are the operator's limits of every run (--limits), as given.
+	Limits string
 	// AllowLocalDocker lets runs use this machine's Docker daemon.
 	AllowLocalDocker bool
 	// ParentDeathSignal is what a runner gets when the process that
@@ -73,6 +75,7 @@ func (l *Local) Start(_ context.Context, launch Launch) (*Handle, error) {
 		"JETWAY_RUN_TOKEN=" + launch.Token,
 		"JETWAY_WORK_DIR=" + l.WorkDir,
 		"JETWAY_RUN_UIDS=" + l.RunUIDs,
+		"JETWAY_LIMITS=" + l.Limits,
 	}
 	if !l.AllowLocalDocker {
 		cmd.Env = append(cmd.Env, "JETWAY_REFUSE_LOCAL_DOCKER=1")

@@ -67,7 +67,7 @@ func TestPhasesDoNotHoldTheDockerHostsCredentials(t *testing.T) {
 			t.Errorf("a phase reached %s:\n%s", a, out)
 		}
 	}
-	for _, want := range []string{"login through the guard", "push through the guard", "no key in home", "no key in env", "Permission denied", "no key anywhere", "server 20.", "rule privileged",
+	for _, want := range []string{"limits none (jetway.yaml's limits:; the machine sets none); the run's disk is not limited", "login through the guard", "push through the guard", "no key in home", "no key in env", "Permission denied", "no key anywhere", "server 20.", "rule privileged",
 		"JETS_SSH_KEY kept by the runner", "docker policy strict (default)", "removed what the run left on the Docker host: 1 container(s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log does not say %q:\n%s", want, out)

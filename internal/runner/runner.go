@@ -268,7 +268,8 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if r.sb.User == "" {
 		r.emit(Event{Type: "warning", Message: "phases have the sandbox as $HOME, but ssh reads ~/.ssh of the passwd home, not this one"})
 	} else {
-		r.bootstrapStep("sandbox", fmt.Sprintf("run user %s (UID %d); own PID, mount and IPC namespaces; private /tmp, /var/tmp and /dev/shm; the rest of the machine read-only", r.sb.User, r.sb.UID))
+		r.bootstrapStep("sandbox", fmt.Sprintf("run user %s (UID %d); own PID, mount, IPC and network namespaces; private /tmp, /var/tmp and /dev/shm; the rest of the machine read-only", r.sb.User, r.sb.UID))
+		r.bootstrapStep("limits", limitsLine(limits(p), r.opts.Sandbox.MaxLimits, r.sb.Limits))
 	}
 	r.wireLog()
 

@@ -92,5 +92,19 @@ func (sb *runSandbox) readHomeFile(rel string) ([]byte, error) {
 
 // limits are the project's limits for the sandbox.
 func limits(p *config.Project) sandbox.Limits {
-	return sandbox.Limits{MemoryBytes: p.Limits.MemoryBytes, PIDs: p.Limits.PIDs}
+	return sandbox.Limits{MemoryBytes: p.Limits.MemoryBytes, PIDs: p.Limits.PIDs, CPUs: p.Limits.CPUs}
+}
+
+// limitsLine says which limits apply to the run and whose they are.
+func limitsLine(asked, max, applied sandbox.Limits) string {
+	line := applied.String()
+	switch {
+	case max == (sandbox.Limits{}):
+		line += " (jetway.yaml's limits:; the machine sets none)"
+	case applied == asked:
+		line += " (jetway.yaml's limits:, within the machine's " + max.String() + ")"
+	default:
+		line += " (the machine's " + max.String() + " bound jetway.yaml's " + asked.String() + ")"
+	}
+	return line + "; the run's disk is not limited"
 }

@@ -59,6 +59,10 @@ func (sb *Sandbox) limitV1(name string, l Limits) error {
 	if l.PIDs > 0 {
 		settings = append(settings, setting{"pids", "pids.max", strconv.Itoa(l.PIDs)})
 	}
+	if l.CPUs > 0 {
+		settings = append(settings, setting{"cpu", "cpu.cfs_period_us", strconv.Itoa(cpuPeriod)},
+			setting{"cpu", "cpu.cfs_quota_us", strconv.Itoa(int(l.CPUs * cpuPeriod))})
+	}
 	for _, s := range settings {
 		base := filepath.Join(cgroupRoot, s.controller)
 		if _, err := os.Stat(filepath.Join(base, "cgroup.procs")); err != nil {
@@ -84,7 +88,7 @@ func (sb *Sandbox) limitV1(name string, l Limits) error {
 
 func (sb *Sandbox) limitV2(dir string, l Limits) error {
 	controllers, _ := os.ReadFile(filepath.Join(cgroupRoot, "cgroup.subtree_control"))
-	for _, c := range []string{"memory", "pids"} {
+	for _, c := range []string{"memory", "pids", "cpu"} {
 		if !slices.Contains(strings.Fields(string(controllers)), c) {
 			if err := os.WriteFile(filepath.Join(cgroupRoot, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
 				return fmt.Errorf("%w (enabling %s: %v)", errNoCgroups, c, err)
@@ -106,8 +110,17 @@ func (sb *Sandbox) limitV2(dir string, l Limits) error {
 			return err
 		}
 	}
+	if l.CPUs > 0 {
+		v := fmt.Sprintf("%d %d", int(l.CPUs*cpuPeriod), cpuPeriod)
+		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(v), 0); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// cpuPeriod is the CFS period in microseconds a CPU limit is measured in.
+const cpuPeriod = 100000
 
 // removeCgroup kills what is left in a cgroup and removes it; the kernel
 // may take a moment to let go of processes that were just killed.
@@ -133,7 +146,7 @@ func removeCgroup(dir string) error {
 func existingCgroups(dirName string) []string {
 	name := "jetway-" + dirName
 	var found []string
-	for _, c := range []string{filepath.Join(cgroupRoot, name), filepath.Join(cgroupRoot, "memory", name), filepath.Join(cgroupRoot, "pids", name)} {
+	for _, c := range []string{filepath.Join(cgroupRoot, name), filepath.Join(cgroupRoot, "memory", name), filepath.Join(cgroupRoot, "pids", name), filepath.Join(cgroupRoot, "cpu", name)} {
 		if _, err := os.Stat(c); err == nil {
 			found = append(found, c)
 		}

@@ -90,7 +90,10 @@ type Config struct {
 	// namespace to the world; default: the system's, from Debian's
 	// slirp4netns package.
 	Slirp4netns string
-	Logger      *slog.Logger
+	// MaxLimits are the operator's limits for every run of this machine:
+	// defaults and ceilings of what a project asks for (Limits.Within).
+	MaxLimits Limits
+	Logger    *slog.Logger
 }
 
 // DefaultUIDs lies above the ranges useradd and systemd hand out, and below
@@ -101,6 +104,41 @@ var DefaultUIDs = UIDRange{First: 200000, Last: 299999}
 type Limits struct {
 	MemoryBytes int64
 	PIDs        int
+	CPUs        float64
+}
+
+// Within is l bounded by an operator's limits: each of max's that is set
+// is a run's default and its ceiling; a project may ask for less, never
+// for more, and never for none.
+func (l Limits) Within(max Limits) Limits {
+	if max.MemoryBytes > 0 && (l.MemoryBytes == 0 || l.MemoryBytes > max.MemoryBytes) {
+		l.MemoryBytes = max.MemoryBytes
+	}
+	if max.PIDs > 0 && (l.PIDs == 0 || l.PIDs > max.PIDs) {
+		l.PIDs = max.PIDs
+	}
+	if max.CPUs > 0 && (l.CPUs == 0 || l.CPUs > max.CPUs) {
+		l.CPUs = max.CPUs
+	}
+	return l
+}
+
+// String is the limits as a run's log says them.
+func (l Limits) String() string {
+	var parts []string
+	if l.MemoryBytes > 0 {
+		parts = append(parts, fmt.Sprintf("memory %d MiB", l.MemoryBytes>>20))
+	}
+	if l.PIDs > 0 {
+		parts = append(parts, fmt.Sprintf("%d processes", l.PIDs))
+	}
+	if l.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%g CPUs", l.CPUs))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Sandbox is one run's fresh machine on this host.
@@ -110,6 +148,9 @@ type Sandbox struct {
 	Workspace string // the run user's, 0700
 	UID, GID  int
 	User      string // "" when commands run as the invoking user
+	// Limits are what applies to the run: its project's within the
+	// operator's.
+	Limits Limits
 	// Notes say what is not isolated or limited, for the run's log.
 	Notes []string
 
@@ -187,8 +228,9 @@ func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sand
 	if err != nil {
 		return nil, fmt.Errorf("creating the sandbox: %w", err)
 	}
+	limits = limits.Within(cfg.MaxLimits)
 	sb := &Sandbox{Dir: dir, lock: lock, Home: filepath.Join(dir, "home"), Workspace: filepath.Join(dir, "workspace"),
-		UID: os.Getuid(), GID: os.Getgid(), log: cfg.Logger}
+		UID: os.Getuid(), GID: os.Getgid(), Limits: limits, log: cfg.Logger}
 	if err := sb.setUp(ctx, cfg, limits); err != nil {
 		_ = sb.Remove(context.WithoutCancel(ctx))
 		return nil, err

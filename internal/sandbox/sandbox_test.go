@@ -343,3 +343,59 @@ func TestTheRunUserCannotLogIn(t *testing.T) {
 		t.Fatalf("the run user logged in through sshd: %s\nsshd: %s", out, log.String())
 	}
 }
+
+func TestLimitsWithin(t *testing.T) {
+	max := Limits{MemoryBytes: 1 << 30, PIDs: 100, CPUs: 2}
+	for _, tc := range []struct{ asked, want Limits }{
+		{Limits{}, max}, // none asked: the operator's
+		{Limits{MemoryBytes: 4 << 30, PIDs: 1000, CPUs: 8}, max},                                                   // more: capped
+		{Limits{MemoryBytes: 256 << 20, PIDs: 10, CPUs: 0.5}, Limits{MemoryBytes: 256 << 20, PIDs: 10, CPUs: 0.5}}, // less: kept
+	} {
+		if got := tc.asked.Within(max); got != tc.want {
+			t.Errorf("%+v within %+v = %+v, want %+v", tc.asked, max, got, tc.want)
+		}
+	}
+	if got := (Limits{PIDs: 7}).Within(Limits{}); got != (Limits{PIDs: 7}) {
+		t.Errorf("no operator limits: %+v", got)
+	}
+}
+
+// TestOperatorLimitsBoundAForkStorm: a run that asks for no limits gets
+// the machine's; a fork storm stops at its pids, and its CPU quota is set.
+func TestOperatorLimitsBoundAForkStorm(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	cfg.MaxLimits = Limits{PIDs: 30, CPUs: 0.5}
+	sb := create(t, cfg, Limits{})
+	if sb.Limits != cfg.MaxLimits || len(sb.Notes) > 0 {
+		t.Fatalf("limits %+v, notes %v", sb.Limits, sb.Notes)
+	}
+	storm := sb.Command(context.Background(), "/bin/sh", "-c", `for i in $(seq 100); do sleep 5 & done 2>/dev/null; wait`)
+	if err := storm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer storm.Wait()
+	time.Sleep(1500 * time.Millisecond)
+	// What the kernel counts in the run's pids cgroup, read from outside.
+	current := -1
+	for _, dir := range sb.cgroups {
+		if b, err := os.ReadFile(filepath.Join(dir, "pids.current")); err == nil {
+			current, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	if current < 20 || current > 30 {
+		t.Fatalf("a fork storm of 100 under the machine's pids 30: %d processes in the run's cgroup", current)
+	}
+	var quota string
+	for _, dir := range sb.cgroups {
+		if b, err := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us")); err == nil {
+			quota = strings.TrimSpace(string(b))
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "cpu.max")); err == nil {
+			quota = strings.Fields(string(b))[0]
+		}
+	}
+	if quota != "50000" {
+		t.Fatalf("the CPU quota is %q, want 50000 of 100000", quota)
+	}
+}
