@@ -24,6 +24,9 @@ var copied = []struct {
 	{"blobs", []string{"hash", "size", "created_at"}},
 	{"blob_chunks", []string{"hash", "n", "data"}},
 	{"artifacts", []string{"run_id", "name", "size", "sha256", "chunks", "created_at"}},
+	// A stopped server's ended runs have had their unrecorded uploads
+	// removed; a live run's stay its own on the new database.
+	{"run_chunks", []string{"run_id", "hash", "size", "created_at"}},
 	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
 	{"docker_hosts", []string{"name", "url", "pool", "ssh_key", "known_hosts", "tls_ca", "tls_cert", "tls_key", "max_builds", "gc", "draining", "created_at",
 		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at"}},

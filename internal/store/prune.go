@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"time"
-
-	"github.com/jetway-dev/jetway/internal/api"
 )
 
 // Retention: old runs go with their logs, then what no kept run needs.
@@ -14,7 +11,7 @@ import (
 // 0: no bound) or finished before cutoff (zero: no bound), with their
 // logs, and returns how many it deleted. Queued and active runs stay.
 func (s *Store) PruneRuns(ctx context.Context, keep int, cutoff time.Time) (int, error) {
-	unfinished := []any{api.StatusQueued, api.StatusProvisioning, api.StatusRunning}
+	unfinished := unfinished()
 	var doomed []string
 	add := func(q string, args ...any) error {
 		rows, err := s.db.QueryContext(ctx, q, args...)
@@ -81,52 +78,29 @@ func (s *Store) PruneBundles(ctx context.Context, cutoff time.Time) (keep map[st
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM bundles WHERE created_at < ? AND id NOT IN (SELECT bundle FROM runs)`, cutoff.UnixNano()); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT manifest FROM bundles`)
+	keep, err = s.bundledBlobs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	keep = map[string]bool{}
-	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
-			return nil, err
-		}
-		var m api.Manifest
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			continue
-		}
-		for _, f := range m.Files {
-			if f.SHA256 != "" {
-				keep[f.SHA256] = true
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
 	// PruneRuns deleted the artifacts of the runs it deleted: what is left
 	// belongs to kept runs.
-	chunks, err := s.db.QueryContext(ctx, `SELECT chunks FROM artifacts`)
+	named, err := s.artifactChunks(ctx, `SELECT chunks FROM artifacts`)
 	if err != nil {
 		return nil, err
 	}
-	defer chunks.Close()
-	for chunks.Next() {
-		var raw string
-		if err := chunks.Scan(&raw); err != nil {
-			return nil, err
-		}
-		var hashes []string
-		if err := json.Unmarshal([]byte(raw), &hashes); err != nil {
-			continue
-		}
-		for _, h := range hashes {
-			keep[h] = true
-		}
+	for h := range named {
+		keep[h] = true
 	}
-	return keep, chunks.Err()
+	// A live run's uploads are not recorded yet; an ended run's that are
+	// not are removed when it ends (see EndedChunkRuns).
+	live, err := s.stringSet(ctx, `SELECT DISTINCT hash FROM run_chunks`)
+	if err != nil {
+		return nil, err
+	}
+	for h := range live {
+		keep[h] = true
+	}
+	return keep, nil
 }
 
 // PruneBlobs deletes the stored blobs not in keep that were stored before

@@ -16,6 +16,7 @@ var migrations = []sqldb.Migration{
 	{Name: "reruns, variables given for a run, artifacts", Up: both(v3)},
 	{Name: "projects' operator settings, the Docker policy a run was given", Up: both(v4)},
 	{Name: "Docker hosts the server knows and their state, the host a run was given and built on", Up: both(v5)},
+	{Name: "the artifact chunks each run uploaded", Up: both(v6)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -270,3 +271,19 @@ ALTER TABLE runs ADD COLUMN docker_pool TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN dockerfile TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN docker_host_name TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_docker_pool ON runs(docker_pool);`
+
+
+// v6: the artifact chunks each run uploaded (blobs of the blob store),
+// with the size each was reserved at: they bound a run token's uploads,
+// an artifact is made only of its own run's, and those it never recorded
+// are removed when the run ends (then its rows go too). Chunks uploaded
+// before are not recorded: retention removes those no artifact names.
+const v6 = `
+CREATE TABLE run_chunks (
+	run_id     TEXT NOT NULL,
+	hash       TEXT NOT NULL,
+	size       BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	PRIMARY KEY (run_id, hash)
+);
+CREATE INDEX run_chunks_hash ON run_chunks(hash);`
