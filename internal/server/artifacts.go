@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
@@ -24,20 +25,63 @@ import (
 // as the concatenation of its chunks (POST …/artifacts), both with its run
 // token. The API token lists and downloads them.
 
+// A run's uploads are bounded as its recorded artifacts are: at most
+// api.MaxArtifactsSize bytes after decompression (each chunk counted at
+// its declared size, which bounds its decompression) and maxRunChunks
+// chunks, each counted once however often it is sent. What a run uploads
+// but never records is removed when it ends (see sweepRunChunks). The
+// chunk bound is what the largest honest run needs: one partial chunk
+// per file, and full chunks for the bytes. (A variable for tests.)
+var maxRunChunks = api.MaxArtifacts + api.MaxArtifactsSize/api.ArtifactChunkSize
+
 // putArtifactChunk stores one chunk; ?size=N (required) is its size,
-// which bounds its decompression.
+// which bounds its decompression. The chunk is recorded as the run's
+// before it is read, within the run's bounds.
 func (s *Server) putArtifactChunk(w http.ResponseWriter, r *http.Request) {
-	hash := r.PathValue("hash")
+	ctx, id, hash := r.Context(), r.PathValue("id"), r.PathValue("hash")
 	size, err := strconv.ParseInt(r.URL.Query().Get("size"), 10, 64)
 	if err != nil || size < 0 || size > api.ArtifactChunkSize {
 		writeError(w, http.StatusBadRequest, "chunk %s: size %q is not a number of bytes up to %d", hash, r.URL.Query().Get("size"), api.ArtifactChunkSize)
 		return
 	}
-	s.storeBlob(w, r, "chunk", hash, size, r.Body)
+	if !isSHA256(hash) {
+		writeError(w, http.StatusBadRequest, "chunk %q: not a sha256 hash", hash)
+		return
+	}
+	reserved, err := s.runs.ReserveRunChunk(ctx, id, hash, size, api.MaxArtifactsSize, maxRunChunks)
+	switch {
+	case errors.Is(err, storepkg.ErrOverBudget):
+		// The body is not read: the connection closes instead of taking it.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, "chunk %s: run %s has uploaded all it may: a run uploads at most %d chunks, %s in all (its artifact limit)",
+			hash, id, maxRunChunks, api.HumanBytes(api.MaxArtifactsSize))
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "chunk %s: recording the upload: %v", hash, err)
+		return
+	}
+	n, err := s.blobs.Put(ctx, hash, size, r.Body)
+	if err != nil {
+		if reserved {
+			if rerr := s.runs.ReleaseRunChunk(context.WithoutCancel(ctx), id, hash); rerr != nil {
+				s.log.Error("forgetting a failed chunk upload", "run", id, "chunk", hash, "err", rerr)
+			}
+		}
+		writeError(w, http.StatusBadRequest, "chunk %s: %v", hash, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
 }
 
-// addArtifact records a file of the run whose chunks are stored, within
-// the bounds of a run's artifacts.
+func isSHA256(h string) bool {
+	sum, err := hex.DecodeString(h)
+	return err == nil && len(sum) == sha256.Size && strings.ToLower(h) == h
+}
+
+// addArtifact records a file of the run made of chunks the run uploaded,
+// within the bounds of a run's artifacts. A chunk the run did not upload
+// is refused as one that is not stored, whoever else stored it: the
+// answer says nothing of other runs' content.
 func (s *Server) addArtifact(w http.ResponseWriter, r *http.Request) {
 	var a api.NewArtifact
 	if !decodeBody(w, r, &a) {
@@ -48,20 +92,26 @@ func (s *Server) addArtifact(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if sum, err := hex.DecodeString(a.SHA256); err != nil || len(sum) != sha256.Size {
+	if !isSHA256(a.SHA256) {
 		writeError(w, http.StatusBadRequest, "artifact %s: %q is not a sha256 hash", a.Name, a.SHA256)
+		return
+	}
+	uploaded, err := s.runs.RunChunks(ctx, id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "artifact %s: looking up its chunks: %v", a.Name, err)
 		return
 	}
 	var total int64
 	for _, h := range a.Chunks {
-		ok, err := s.blobs.Has(ctx, h)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, "artifact %s: looking up chunk %s: %v", a.Name, h, err)
-			return
+		_, ok := uploaded[h]
+		var size int64
+		if ok {
+			if size, err = s.blobs.Size(ctx, h); err != nil {
+				ok = false
+			}
 		}
-		size, err := s.blobs.Size(ctx, h)
-		if err != nil || !ok {
-			writeError(w, http.StatusBadRequest, "artifact %s: chunk %s is not stored; upload it first (PUT /v1/runs/%s/artifacts/chunks/HASH)", a.Name, h, id)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "artifact %s: chunk %.64q was not uploaded by this run; upload it first (PUT /v1/runs/%s/artifacts/chunks/HASH)", a.Name, h, id)
 			return
 		}
 		total += size

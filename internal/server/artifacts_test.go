@@ -22,6 +22,14 @@ import (
 // would, returning the run and its runner's client (the run token's).
 func leased(t *testing.T, base, token, projectFile string, vars map[string]string) (api.Run, *runproto.RunClient) {
 	t.Helper()
+	run, runToken := leasedToken(t, base, token, projectFile, vars)
+	return run, runproto.NewRunClient(base, run.ID, runToken, "")
+}
+
+// leasedToken is leased, giving the run token itself: what a hostile
+// runner holds.
+func leasedToken(t *testing.T, base, token, projectFile string, vars map[string]string) (api.Run, string) {
+	t.Helper()
 	ctx := context.Background()
 	c := apiclient.New(base, token)
 	var bundle struct{ ID string }
@@ -41,7 +49,7 @@ func leased(t *testing.T, base, token, projectFile string, vars map[string]strin
 	if err != nil || lease == nil || lease.RunID != run.ID {
 		t.Fatalf("lease %+v %v", lease, err)
 	}
-	return run, runproto.NewRunClient(base, run.ID, lease.RunToken, "")
+	return run, lease.RunToken
 }
 
 // An artifact goes up in chunks with the run token and comes back whole
@@ -76,7 +84,7 @@ func TestArtifactsRoundTrip(t *testing.T) {
 		{"outside", api.NewArtifact{Artifact: api.Artifact{Name: "../etc/passwd", SHA256: a.SHA256}}, "not a clean path"},
 		{"absolute", api.NewArtifact{Artifact: api.Artifact{Name: "/etc/passwd", SHA256: a.SHA256}}, "not a clean path"},
 		{"wrong size", api.NewArtifact{Artifact: api.Artifact{Name: "x", Size: 5, SHA256: a.SHA256}, Chunks: chunks[:1]}, "its chunks hold 16777216 bytes, not 5"},
-		{"unknown chunk", api.NewArtifact{Artifact: api.Artifact{Name: "x", Size: 5, SHA256: a.SHA256}, Chunks: []string{strings.Repeat("0", 64)}}, "is not stored"},
+		{"unknown chunk", api.NewArtifact{Artifact: api.Artifact{Name: "x", Size: 5, SHA256: a.SHA256}, Chunks: []string{strings.Repeat("0", 64)}}, "was not uploaded by this run"},
 		{"bad hash", api.NewArtifact{Artifact: api.Artifact{Name: "x", SHA256: "nope"}}, "not a sha256 hash"},
 	} {
 		var se *apiclient.StatusError

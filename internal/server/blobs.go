@@ -32,6 +32,8 @@ type blobs interface {
 	Open(ctx context.Context, hash string) (io.ReadCloser, error)
 	// Prune removes the blobs not in keep stored before cutoff.
 	Prune(ctx context.Context, keep map[string]bool, cutoff time.Time) (int, error)
+	// Delete removes a blob; one that is not stored is no error.
+	Delete(ctx context.Context, hash string) error
 }
 
 func newBlobs(store Store, dir string) blobs {
@@ -78,6 +80,23 @@ func (f fileBlobs) Prune(_ context.Context, keep map[string]bool, cutoff time.Ti
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return pruneDir(f.dir.Dir, keep, cutoff)
+}
+
+func (f fileBlobs) Delete(_ context.Context, hash string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return removeBlobFile(f.dir, hash)
+}
+
+// removeBlobFile removes a blob's file from dir, if it is there.
+func removeBlobFile(dir bundle.Blobs, hash string) error {
+	if !isSHA256(hash) {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(dir.Dir, hash[:2], hash)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // dbBlobs are blobs in the shared database. The data dir caches them: an
@@ -139,6 +158,13 @@ func (d dbBlobs) Prune(ctx context.Context, keep map[string]bool, cutoff time.Ti
 	// verified there is named by no bundle yet.
 	_, err = pruneDir(d.cache.Dir, keep, cutoff)
 	return n, err
+}
+
+func (d dbBlobs) Delete(ctx context.Context, hash string) error {
+	if _, err := d.store.DeleteBlob(ctx, hash, time.Time{}); err != nil {
+		return err
+	}
+	return removeBlobFile(d.cache, hash)
 }
 
 // fetch copies a blob from the database into the cache, checked against

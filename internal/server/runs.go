@@ -35,11 +35,11 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/runs/{id}/artifacts", s.authed(s.listArtifacts))
 	mux.Handle("GET /v1/runs/{id}/artifacts/{name...}", s.authed(s.getArtifact))
 	// The runner's routes take its run token.
-	mux.Handle("GET /v1/runs/{id}/spec", s.runAuthed(s.runSpec))
-	mux.Handle("GET /v1/runs/{id}/bundle", s.runAuthed(s.runBundle))
-	mux.Handle("POST /v1/runs/{id}/events", s.runAuthed(s.runEvents))
-	mux.Handle("PUT /v1/runs/{id}/artifacts/chunks/{hash}", s.runAuthed(s.putArtifactChunk))
-	mux.Handle("POST /v1/runs/{id}/artifacts", s.runAuthed(s.addArtifact))
+	mux.Handle("GET /v1/runs/{id}/spec", s.runAuthed(afterEndRefused, s.runSpec))
+	mux.Handle("GET /v1/runs/{id}/bundle", s.runAuthed(afterEndRefused, s.runBundle))
+	mux.Handle("POST /v1/runs/{id}/events", s.runAuthed(afterEndEvents, s.runEvents))
+	mux.Handle("PUT /v1/runs/{id}/artifacts/chunks/{hash}", s.runAuthed(afterEndConflict, s.putArtifactChunk))
+	mux.Handle("POST /v1/runs/{id}/artifacts", s.runAuthed(afterEndConflict, s.addArtifact))
 }
 
 // runTokenOf returns the run a bearer token belongs to, if it is a live
@@ -67,9 +67,23 @@ func (s *Server) tokenRun(r *http.Request) (storepkg.StoredRun, error) {
 // events: a runner whose answer to the summary was lost sends it again.
 const eventsGrace = 10 * time.Minute
 
+// afterEnd is what a run's route answers its token once the run has
+// ended (within eventsGrace; after it, every route answers 401).
+type afterEnd int
+
+const (
+	// afterEndRefused: 401, as for a wrong token.
+	afterEndRefused afterEnd = iota
+	// afterEndEvents: served; the only late requests a run makes.
+	afterEndEvents
+	// afterEndConflict: 409; the token is right, but what the run adds
+	// (artifacts) ended with its summary: users have seen the run's end.
+	afterEndConflict
+)
+
 // runAuthed requires the run token of the run in the path, while the run
-// lives (events: also for a while after).
-func (s *Server) runAuthed(h func(http.ResponseWriter, *http.Request)) http.Handler {
+// lives; after its end, see afterEnd.
+func (s *Server) runAuthed(ended afterEnd, h func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		run, err := s.tokenRun(r)
 		if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
@@ -77,11 +91,21 @@ func (s *Server) runAuthed(h func(http.ResponseWriter, *http.Request)) http.Hand
 			writeError(w, http.StatusInternalServerError, "looking the run token up: %v", err)
 			return
 		}
-		live := err == nil && (!api.Finished(run.Status) ||
-			r.Method == http.MethodPost && run.FinishedAt != nil && time.Since(*run.FinishedAt) < eventsGrace)
-		if !live || run.ID != r.PathValue("id") {
+		if err != nil || run.ID != r.PathValue("id") {
 			writeError(w, http.StatusUnauthorized, "missing or wrong run token")
 			return
+		}
+		if api.Finished(run.Status) {
+			late := run.FinishedAt != nil && time.Since(*run.FinishedAt) < eventsGrace
+			switch {
+			case late && ended == afterEndEvents:
+			case late && ended == afterEndConflict:
+				writeError(w, http.StatusConflict, "run %s has ended (%s): it takes no more artifacts after its summary", run.ID, run.Status)
+				return
+			default:
+				writeError(w, http.StatusUnauthorized, "missing or wrong run token")
+				return
+			}
 		}
 		h(w, r)
 	})
@@ -481,6 +505,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			if done {
 				s.recordHostUse(ctx, id, summary)
+				s.dropRunChunks(ctx, id)
 				s.log.Info("run finished", "run", id, "status", summary.Status)
 				s.queueChanged() // its project is free
 			}

@@ -382,6 +382,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer close(retainDone); s.retain(leasesCtx) }()
 	hostsDone := make(chan struct{})
 	go func() { defer close(hostsDone); s.watchHosts(leasesCtx) }()
+	chunksDone := make(chan struct{})
+	go func() { defer close(chunksDone); s.sweepRunChunks(leasesCtx) }()
 	var serveErr error
 	select {
 	case serveErr = <-done:
@@ -392,6 +394,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	<-listenDone
 	<-retainDone
 	<-hostsDone
+	<-chunksDone
 	close(s.stopping) // waiting leases answer "nothing" now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

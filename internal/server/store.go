@@ -56,6 +56,24 @@ type ArtifactStore interface {
 	ListArtifacts(ctx context.Context, runID string) ([]api.Artifact, error)
 	// GetArtifact returns storepkg.ErrNotFound for a name the run lacks.
 	GetArtifact(ctx context.Context, runID, name string) (api.Artifact, []string, error)
+
+	// ReserveRunChunk records a chunk a run uploads, before its upload,
+	// within the run's bounds (storepkg.ErrOverBudget past them); false
+	// for a chunk it had uploaded already. ReleaseRunChunk forgets one
+	// whose upload failed. Reservations of one run are serialised.
+	ReserveRunChunk(ctx context.Context, runID, hash string, size, maxBytes int64, maxChunks int) (bool, error)
+	ReleaseRunChunk(ctx context.Context, runID, hash string) error
+	// RunChunks maps the chunks a run uploaded to their reserved sizes.
+	RunChunks(ctx context.Context, runID string) (map[string]int64, error)
+	// EndedChunkRuns lists ended (or pruned) runs with uploads recorded;
+	// UnrecordedChunks a run's uploads no artifact of its own names;
+	// ChunksInUse which of hashes something else needs (bundles, any
+	// artifact, other runs' uploads); ForgetRunChunks drops a run's
+	// record. All are safe to repeat, from any server.
+	EndedChunkRuns(ctx context.Context) ([]string, error)
+	UnrecordedChunks(ctx context.Context, runID string) ([]string, error)
+	ChunksInUse(ctx context.Context, runID string, hashes []string) (map[string]bool, error)
+	ForgetRunChunks(ctx context.Context, runID string) error
 }
 
 // AgentStore keeps agents and their tokens' hashes.
@@ -142,6 +160,8 @@ type BlobStore interface {
 	BlobSize(ctx context.Context, hash string) (int64, error)
 	PutBlob(ctx context.Context, hash string, content io.Reader) error
 	OpenBlob(ctx context.Context, hash string) (io.ReadCloser, error)
+	// DeleteBlob removes a blob stamped before before (zero: any).
+	DeleteBlob(ctx context.Context, hash string, before time.Time) (bool, error)
 }
 
 // Retainer prunes what retention lets go.
