@@ -192,7 +192,7 @@ phases:
 `, b.Registry),
 	})
 	code, out, errOut := s.jetway(t, context.Background(), dir, "run")
-	if code != 0 || !strings.Contains(out, "classic builder") || !strings.Contains(out, "classic-42") || !strings.Contains(out, "Step 2/3") {
+	if code != 0 || !strings.Contains(out, "classic builder") || !strings.Contains(out, "classic-42") || !strings.Contains(out, "Step 2/4") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
