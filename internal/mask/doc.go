@@ -21,6 +21,15 @@
 //	  with "\n" or "\r\n", at any alignment      PEM and MIME bodies
 //	each line of its base64 wrapped at 76       base64 FILE | head              none
 //	  and at 64 columns
+//	hex, lower and upper case, and its        xxd -p (-c N, -u), Go %x,       none
+//	  prefixes of 8 bytes or more, wrapped too   hexdump -ve '1/1 "%02x"'
+//	  as xxd -p wraps it (see below)
+//	every run of 8 bytes (all of a shorter      od -A n -t x1, hexdump -C       none
+//	  value) as hex bytes split by spaces, and
+//	  the lines of hexdump -C that show 8 or
+//	  more with its gap of two spaces between
+//	URL encoding of every byte (%41%42),        URL builders that escape all,   none
+//	  upper- and lower-case hex                   xxd -p | sed 's/../%&/g'
 //	URL encoding, RFC 3986 (space as %20)       curl --data-urlencode, .NET,    GitHub
 //	                                              Python quote(s, safe='')
 //	URL encoding, space as '+'                  Go QueryEscape, quote_plus      none
@@ -33,8 +42,23 @@
 //	  quotes as &quot; &#34; &#39; &#x27;        Ruby, PHP, Jinja
 //	  &#039; &apos;, '+' as &#43;
 //
+// Hex dumps split the value over lines: a wrapped dump (xxd -p) is
+// masked as wrapped base64 is, since hex digits are base64 characters,
+// provided its lines are 16 digits or more (xxd -p -c N for N >= 8), and
+// a dump cut short (xxd -p | head) as far as it goes. In dumps split by
+// spaces (od, hexdump -C), a line is masked if it shows at least 8 of the
+// value's bytes in order (all of a shorter value): a line that shows its
+// first or last few bytes only, fewer than 8, shows them in clear; a line
+// of hexdump -C with 8 of them on each side of the gap becomes
+// "[MASKED]  [MASKED]". Fewer than 8 bytes (64 bits) of hex would begin
+// to match other dumps by chance, and every such run costs the automaton
+// states: the hex forms make it about 3.5 times as large.
+//
 // Not masked: shell-quoted forms (Jenkins masks bash, ash and batch
-// quoting), GitHub's expression escaping, encodings of the secret mixed
+// quoting), GitHub's expression escaping, the text columns of hexdump -C
+// and xxd (the value in pieces of 16 bytes), xxd's default layout in
+// groups of two bytes (4142 4344), a line of xxd -p cut out of the middle
+// of a dump, octal and decimal dumps, encodings of the secret mixed
 // with other text (only the characters that depend on the secret alone
 // are masked, so 4 bits at each end of a base64 form may show), and
 // anything encrypted, hashed, reversed or split by a program on purpose.

@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -15,6 +16,14 @@ const MinSecretLen = 4
 // minLineLen is the shortest line of a multi-line secret that is masked on
 // its own, so fragments such as "-----" do not blank the log.
 const minLineLen = 8
+
+// minHexRun is the fewest bytes of a secret whose hex a dump line must
+// show for the masker to find them there (all of a shorter secret): 64
+// bits that cannot turn up by chance in other dumps, and what a dump line
+// of 16 bytes shows of a secret at worst (8 on one side of hexdump -C's
+// gap). Fewer bytes at the start or end of a line (a secret's first or
+// last few) show in dumps split by spaces.
+const minHexRun = 8
 
 // Forms returns every byte string that counts as an occurrence of secret,
 // as the package documentation lists them. Forms made only of base64
@@ -57,9 +66,12 @@ func Forms(secret []byte) [][]byte {
 				}
 			}
 		}
-		for _, e := range urlForms(v) {
+		for _, e := range append(urlForms(v), percentEncodeAll(v)) {
 			add([]byte(e))
 			add([]byte(lowerHexEscapes(e)))
+		}
+		for _, h := range hexForms(v) {
+			add(h)
 		}
 		for _, j := range jsonForms(string(v)) {
 			add([]byte(j))
@@ -112,6 +124,65 @@ func urlForms(v []byte) []string {
 		percentEncode(v, "!'()*", false),
 		percentEncode(v, "!#$&'()*+,/:;=?@", false),
 	}
+}
+
+// percentEncodeAll writes every byte of v as %XX, as URL builders that
+// escape everything do.
+func percentEncodeAll(v []byte) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(v))
+	for _, c := range v {
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	return string(b)
+}
+
+// hexForms is what hex dumps print of v, in pieces that one line of a
+// dump shows (minHexRun bytes or more; all of a shorter v):
+//   - v's hex and each of its prefixes, in both cases, as xxd -p prints
+//     it: being base64 characters, these are also found across the line
+//     breaks of xxd -p, so a whole dump is masked line by line, and one
+//     cut short by head as far as it goes; a prefix costs the automaton
+//     no state, as it lies on the path of the whole;
+//   - every run of minHexRun bytes as bytes split by spaces (od -t x1),
+//     which covers each line of od and the groups of 8 of hexdump -C;
+//   - what a line of hexdump -C shows where v starts or ends next to its
+//     two-space gap, after the first or before the last 8 bytes (a line
+//     that shows 8 bytes of v on both sides of the gap is masked group
+//     by group).
+//
+// Every run of minHexRun bytes as contiguous hex would cover xxd -p lines
+// cut out of the middle of a dump too, but would cost as many states
+// again as all other forms of v together.
+func hexForms(v []byte) [][]byte {
+	spaced := func(b []byte) []byte {
+		out := make([]byte, 0, 3*len(b))
+		for i, c := range b {
+			if i > 0 {
+				out = append(out, ' ')
+			}
+			out = hex.AppendEncode(out, []byte{c})
+		}
+		return out
+	}
+	run := min(minHexRun, len(v))
+	var forms [][]byte
+	lower := hex.EncodeToString(v)
+	upper := strings.ToUpper(lower)
+	for n := 2 * run; n <= len(lower); n += 2 {
+		forms = append(forms, []byte(lower[:n]), []byte(upper[:n]))
+	}
+	for i := 0; i+run <= len(v); i++ {
+		forms = append(forms, spaced(v[i:i+run]))
+	}
+	const group = 8 // bytes on each side of hexdump -C's gap
+	for gap := 1; gap < len(v); gap++ {
+		before, after := v[max(0, gap-group):gap], v[gap:min(len(v), gap+group)]
+		if (len(before) < group || len(after) < group) && len(before)+len(after) >= run {
+			forms = append(forms, append(append(spaced(before), "  "...), spaced(after)...))
+		}
+	}
+	return forms
 }
 
 // percentEncode writes every byte of v as %XX except the unreserved

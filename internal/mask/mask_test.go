@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -44,6 +45,13 @@ func TestMaskForms(t *testing.T) {
 		{"url query", secret, "?p=" + url.QueryEscape(secret) + "&x=1", "?p=[MASKED]&x=1"},
 		{"url path", secret, "/u/" + url.PathEscape(secret) + "/", "/u/[MASKED]/"},
 		{"url lower-case hex", secret, strings.ToLower(url.QueryEscape(secret)), "[MASKED]"},
+		{"url every byte", secret, "?p=%70%40%73%73%2F%77%3C%6F%3E%72%64%26%22%71%75%6F%74%65%22%5C%78&x", "?p=[MASKED]&x"},
+		{"url every byte, lower-case hex", secret, "?p=%70%40%73%73%2f%77%3c%6f%3e%72%64%26%22%71%75%6f%74%65%22%5c%78&x", "?p=[MASKED]&x"},
+		{"hex", secret, "key=" + hex.EncodeToString([]byte(secret)) + ";", "key=[MASKED];"},
+		{"hex upper-case", secret, "KEY=" + strings.ToUpper(hex.EncodeToString([]byte(secret))) + ";", "KEY=[MASKED];"},
+		{"hex bytes split by spaces", secret, "[70 40 73 73 2f 77 3c 6f 3e 72]", "[[MASKED]]"},
+		{"hex: fewer than 8 bytes stay", secret, "70 40 73 73 2f 77 3c, 7040737", "70 40 73 73 2f 77 3c, 7040737"},
+		{"hex of a short secret", "abcd", "61626364 61 62 63 64 61 62  63 64", "[MASKED] [MASKED] [MASKED]"},
 		{"json go", secret, `{"p":` + string(goJSON) + `}`, `{"p":"[MASKED]"}`},
 		{"json minimal", secret, `{"p":"p@ss/w<o>rd&\"quote\"\\x"}`, `{"p":"[MASKED]"}`},
 		{"json escaped slash", secret, `{"p":"p@ss\/w<o>rd&\"quote\"\\x"}`, `{"p":"[MASKED]"}`},
