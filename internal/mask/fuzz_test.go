@@ -2,6 +2,7 @@ package mask_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
 
@@ -9,8 +10,8 @@ import (
 	"github.com/jetway-dev/jetway/internal/mask/masktest"
 )
 
-// FuzzMask: random secrets, printed in random forms (wrapped base64
-// among them) between random bytes, written in random chunks, must come
+// FuzzMask: random secrets, printed in random forms (wrapped base64 and
+// hex dumps among them) between random bytes, written in random chunks, must come
 // out as the whole-buffer model masks them, with no form left and every
 // printed secret masked.
 func FuzzMask(f *testing.F) {
@@ -18,6 +19,9 @@ func FuzzMask(f *testing.F) {
 	f.Add([]byte("-----BEGIN KEY-----\nabcdefghijkl\n-----END KEY-----\n"), []byte("x"), uint64(2))
 	f.Add([]byte("a/b<c>d&e\"f\\g"), []byte{0, 1, 2, 255}, uint64(3))
 	f.Add([]byte("s3cr3t-t0ken-value"), []byte("0000000000000000000000000000000000000000000000\r\n"), uint64(4))
+	// Hex dumps (hex.Dump is hexdump -C), xxd -p and %XX of every byte.
+	f.Add([]byte("s3cr3t-t0ken-value"), []byte(hex.Dump([]byte("\x00\x01\x02s3cr3t-t0ken-value and more"))), uint64(5))
+	f.Add([]byte("hunter2!"), []byte("0000000068756e7465723221\n68756e74\n68 75 6e 74 65 72 32 21\n%68%75%6E%74%65%72%32%21 %68%75%6e%74"), uint64(6))
 	f.Fuzz(func(t *testing.T, secretSeed, filler []byte, seed uint64) {
 		rng := rand.New(rand.NewPCG(seed, uint64(len(secretSeed))))
 		filler = filler[:min(len(filler), 4<<10)] // the model is quadratic

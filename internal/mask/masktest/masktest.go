@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 
@@ -168,6 +169,7 @@ const (
 	Form      = iota // one of mask.Forms
 	Wrapped          // base64 of the secret inside other bytes, wrapped
 	Truncated        // the start of a form that never completes
+	Dumped           // a hex dump of bytes that hold the secret
 	Kinds            // the number of kinds
 )
 
@@ -182,12 +184,15 @@ type Rendering struct {
 // which form; for Wrapped, the bytes around the secret (so every
 // alignment comes up), the alphabet (base64 or base64url), the width (16
 // to 100 characters, as base64 -w N) and the line ends ("\n", or "\r\n"
-// as a Windows tool writes them).
+// as a Windows tool writes them); for Dumped, the bytes around the
+// secret, the program and its width.
 func Render(rng *rand.Rand, secret []byte, kind int) Rendering {
 	forms := mask.Forms(secret)
 	switch kind {
 	case Wrapped:
 		return renderWrapped(rng, secret)
+	case Dumped:
+		return renderDump(rng, secret)
 	case Truncated:
 		f := forms[rng.IntN(len(forms))]
 		return Rendering{Text: f[:rng.IntN(len(f))]}
@@ -225,6 +230,97 @@ func renderWrapped(rng *rand.Rand, secret []byte) Rendering {
 		return Rendering{Text: text}
 	}
 	return Rendering{Text: text, Must: Span{at(first), at(last-1) + 1}}
+}
+
+// renderDump prints bytes that hold secret as xxd -p (-c 8 to 40, -u or
+// not, whole or cut short as head cuts it), od -A n -t x1 (-w 8 to 32) or
+// hexdump -C print them. Must is the secret's hex as far as xxd -p shows
+// it (8 bytes or more), else the first line that shows 8 of its bytes or
+// more (all of a shorter secret): on a line of hexdump -C that shows 8
+// on each side of the gap, the first 8.
+func renderDump(rng *rand.Rand, secret []byte) Rendering {
+	blob := randomBytes(rng, rng.IntN(40))
+	off, n := len(blob), len(secret)
+	blob = append(blob, secret...)
+	blob = append(blob, randomBytes(rng, rng.IntN(20))...)
+	const digits = "0123456789abcdef"
+	var (
+		text  []byte
+		must  Span
+		width int
+		col   func(j int) int // column of the j-th byte of a line
+	)
+	minRun := min(8, n)
+	switch rng.IntN(3) {
+	case 0: // xxd -p
+		width = 8 + rng.IntN(33)
+		cut := len(blob)
+		if rng.IntN(4) == 0 { // | head -n N
+			cut = min(cut, width*(1+rng.IntN((len(blob)+width-1)/width)))
+		}
+		at := func(i int) int { return i/width*(2*width+1) + 2*(i%width) } // text offset of byte i
+		upper := rng.IntN(2) == 0
+		for i, c := range blob[:cut] {
+			if upper {
+				text = append(text, bytes.ToUpper([]byte{digits[c>>4], digits[c&15]})...)
+			} else {
+				text = append(text, digits[c>>4], digits[c&15])
+			}
+			if i%width == width-1 || i == cut-1 {
+				text = append(text, '\n')
+			}
+		}
+		if shown := min(off+n, cut) - off; shown >= minRun {
+			must = Span{at(off), at(off+shown-1) + 2}
+		}
+		return Rendering{Text: text, Must: must}
+	case 1: // od -A n -t x1 -w W
+		width = 8 + rng.IntN(25)
+		col = func(j int) int { return 3*j + 1 }
+	default: // hexdump -C
+		width = 16
+		col = func(j int) int { return 10 + 3*j + j/8 }
+	}
+	hexdump := col(8) == 35
+	for l := 0; l*width < len(blob); l++ {
+		line := blob[l*width : min(len(blob), (l+1)*width)]
+		start := len(text)
+		if hexdump {
+			text = fmt.Appendf(text, "%08x  ", l*width)
+		}
+		for j, c := range line {
+			if hexdump {
+				text = append(text, digits[c>>4], digits[c&15], ' ')
+				if j == 7 {
+					text = append(text, ' ')
+				}
+			} else {
+				text = append(text, ' ', digits[c>>4], digits[c&15])
+			}
+		}
+		if hexdump {
+			for len(text)-start < 60 {
+				text = append(text, ' ')
+			}
+			text = append(text, '|')
+			for _, c := range line {
+				if c < ' ' || c > '~' {
+					c = '.'
+				}
+				text = append(text, c)
+			}
+			text = append(text, '|')
+		}
+		text = append(text, '\n')
+		a, b := max(off, l*width), min(off+n, (l+1)*width) // the secret's bytes on the line
+		if must.End == 0 && b-a >= minRun {
+			if hexdump && b-a == 16 {
+				b = a + 8
+			}
+			must = Span{start + col(a-l*width), start + col(b-1-l*width) + 2}
+		}
+	}
+	return Rendering{Text: text, Must: must}
 }
 
 func randomBytes(rng *rand.Rand, n int) []byte {

@@ -3,7 +3,10 @@ package masktest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -60,6 +63,60 @@ func TestRenderWrapped(t *testing.T) {
 		must := strings.NewReplacer("\r\n", "", "\n", "").Replace(string(r.Text[r.Must.Start:r.Must.End]))
 		if want := text[(8*i+5)/6 : 8*(i+len(secret))/6]; must != want {
 			t.Fatalf("Must is %q, want %q", must, want)
+		}
+	}
+}
+
+// TestRenderDumped: the text is what xxd -p, od or hexdump -C print for
+// the bytes it shows, and Must is the hex of 8 bytes of the secret or
+// more (all of a shorter secret), in order.
+func TestRenderDumped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		secret := Secret(rng)
+		r := Render(rng, secret, Dumped)
+		lines := strings.SplitAfter(string(r.Text), "\n")
+		lines = lines[:len(lines)-1]
+		var argv []string
+		var digits string
+		switch first := lines[0]; {
+		case strings.HasPrefix(first, "00000000  "):
+			argv = []string{"hexdump", "-Cv"}
+			for _, l := range lines {
+				digits += l[10:59]
+			}
+		case strings.HasPrefix(first, " "):
+			argv = []string{"od", "-A", "n", "-t", "x1", "-v", fmt.Sprintf("-w%d", len(first)/3)}
+			digits = strings.Join(lines, "")
+		default:
+			argv = []string{"xxd", "-p", "-c", fmt.Sprint(len(first) / 2)}
+			if text := string(r.Text); strings.ToUpper(text) == text && strings.ToLower(text) != text {
+				argv = append(argv, "-u")
+			}
+			digits = strings.Join(lines, "")
+		}
+		blob, err := hex.DecodeString(strings.NewReplacer(" ", "", "\n", "").Replace(digits))
+		if err != nil {
+			t.Fatalf("%q: %v", r.Text, err)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Stdin = bytes.NewReader(blob)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		// hexdump ends with the offset after the last byte; head may have
+		// cut xxd short.
+		if real := strings.SplitAfter(string(out), "\n"); strings.Join(real[:len(lines)], "") != string(r.Text) {
+			t.Fatalf("%v prints\n%s\nnot\n%s", argv, out, r.Text)
+		}
+		if r.Must.End == 0 {
+			continue
+		}
+		must := strings.NewReplacer(" ", "", "\n", "").Replace(string(r.Text[r.Must.Start:r.Must.End]))
+		b, err := hex.DecodeString(must)
+		if err != nil || len(b) < min(8, len(secret)) || !bytes.Contains(secret, b) {
+			t.Fatalf("Must is %q in %q, not hex of 8 bytes of %q or more (%v)", must, r.Text, secret, err)
 		}
 	}
 }
