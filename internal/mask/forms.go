@@ -149,7 +149,7 @@ func percentEncodeAll(v []byte) string {
 //   - what a line of hexdump -C shows where v starts or ends next to its
 //     two-space gap, after the first or before the last 8 bytes (a line
 //     that shows 8 bytes of v on both sides of the gap is masked group
-//     by group).
+//     by group), and what its text column shows (dumpTextForms).
 //
 // Every run of minHexRun bytes as contiguous hex would cover xxd -p lines
 // cut out of the middle of a dump too, but would cost as many states
@@ -181,6 +181,49 @@ func hexForms(v []byte) [][]byte {
 		if (len(before) < group || len(after) < group) && len(before)+len(after) >= run {
 			forms = append(forms, append(append(spaced(before), "  "...), spaced(after)...))
 		}
+	}
+	return append(forms, dumpTextForms(v, run)...)
+}
+
+// dumpTextForms is what the text column of hexdump -C shows of v, 16
+// bytes a line between '|', other bytes than ' ' to '~' as '.': where v
+// starts (before the closing '|'), ends (after the opening one), fills a
+// line, or lies whole. A piece counts if it shows at least run of v's
+// bytes as they are, so a binary v does not mask lines of dots.
+func dumpTextForms(v []byte, run int) [][]byte {
+	const width = 16
+	text := make([]byte, len(v))
+	shown := make([]int, len(v)+1) // shown[i]: bytes of v[:i] printed as they are
+	for i, c := range v {
+		text[i], shown[i+1] = c, shown[i]+1
+		if c < ' ' || c > '~' {
+			text[i], shown[i+1] = '.', shown[i]
+		}
+	}
+	var forms [][]byte
+	piece := func(i, j int, open, close bool) {
+		if shown[j]-shown[i] < run {
+			return
+		}
+		var f []byte
+		if open {
+			f = append(f, '|')
+		}
+		f = append(f, text[i:j]...)
+		if close {
+			f = append(f, '|')
+		}
+		forms = append(forms, f)
+	}
+	if !bytes.Equal(text, v) {
+		piece(0, len(v), false, false)
+	}
+	for k := 1; k < width && k <= len(v); k++ {
+		piece(0, k, false, true)
+		piece(len(v)-k, len(v), true, false)
+	}
+	for i := 0; i+width <= len(v); i++ {
+		piece(i, i+width, true, true)
 	}
 	return forms
 }

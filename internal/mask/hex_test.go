@@ -42,13 +42,15 @@ var hexDumpers = []hexDumper{
 // shows at least 8 of the secret's bytes (all of them for a shorter
 // secret) — or any of them, in a dump that wraps one run of hex digits —
 // exactly the columns of the secret's bytes become one [MASKED] (two, on
-// either side of the gap, on a line of hexdump -C that holds 16 of them);
+// either side of the gap, on a line of hexdump -C that holds 16 of them),
+// and so does hexdump -C's text column if it shows 8 of them or more;
 // other lines are kept as they are.
 func TestHexDumps(t *testing.T) {
 	secrets := []string{
 		readFile(t, "testdata/tools/secret.txt"),
 		"ghp_0123456789abcdefABCDEF0123456789abcdefXYZ/long+token=value",
 		"s3cr3t",
+		"\x01\x02\x03\x04bin\xff\xfe\xfd\xfc\x10\x11key-material\x80\x81\x7f\x1b[0m",
 	}
 	for _, d := range hexDumpers {
 		if _, err := exec.LookPath(d.argv[0]); err != nil {
@@ -92,10 +94,19 @@ func wantHexDump(t *testing.T, d hexDumper, text, blob string, off, n int) strin
 		if end > len(line) {
 			t.Fatalf("line %d %q is shorter than %s prints", l, line, d.name)
 		}
-		// The text column shows the secret as it is if it is printable and
-		// on this line whole.
-		if d.text != nil && b-a == n && printable(blob[a:b]) {
-			lines[l] = line[:d.text(a-l*d.width)] + mask.Replacement + line[d.text(b-1-l*d.width)+1:]
+		// The text column shows the secret's printable bytes, others as
+		// '.': masked where the line shows 8 of them or more (all of a
+		// shorter secret), with the '|' at a side where the secret goes
+		// on to another line.
+		if la, lb := a-l*d.width, b-l*d.width; d.text != nil && printable(blob[a:b]) >= min(n, 8) {
+			from, to := d.text(la), d.text(lb-1)+1
+			if la == 0 {
+				from--
+			}
+			if lb == d.width {
+				to++
+			}
+			lines[l] = line[:from] + mask.Replacement + line[to:]
 			line = lines[l]
 		}
 		if d.name == "hexdump -C" && b-a == 16 {
@@ -109,13 +120,15 @@ func wantHexDump(t *testing.T, d hexDumper, text, blob string, off, n int) strin
 	return strings.Join(lines, "")
 }
 
-func printable(s string) bool {
+// printable counts the bytes of s that a dump's text column shows.
+func printable(s string) int {
+	n := 0
 	for i := range len(s) {
-		if s[i] < ' ' || s[i] > '~' {
-			return false
+		if ' ' <= s[i] && s[i] <= '~' {
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // checkWrites masks text in one write, one byte at a time, and in random
