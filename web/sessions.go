@@ -18,9 +18,10 @@ const SessionTTL = 12 * time.Hour
 type Session struct {
 	// ID is the cookie's value: 32 random bytes, hex.
 	ID string
-	// CSRF is the token every form of this session carries; it is random
-	// too, and unrelated to ID, so a page that learns one learns nothing of
-	// the other.
+	// CSRF is the token every form of this session carries: an HMAC of
+	// ID with a key of the dashboard's (see Dashboard.csrfOf), so no store
+	// keeps it, and a page that learns it learns nothing of ID. The
+	// dashboard sets it; a Sessions implementation need not keep it.
 	CSRF string
 	// Token is a fingerprint of the API token the session was opened with
 	// (see tokenFingerprint): a session outlives no change of the token,
@@ -40,9 +41,10 @@ type Sessions interface {
 	Revoke(ctx context.Context, id string) error
 }
 
-// newSession makes a session for the API token fingerprint token.
+// newSession makes a session for the API token fingerprint token; its
+// CSRF token is the dashboard's to set.
 func newSession(token string, now time.Time) Session {
-	return Session{ID: randomHex(32), CSRF: randomHex(32), Token: token, Expires: now.Add(SessionTTL)}
+	return Session{ID: randomHex(32), Token: token, Expires: now.Add(SessionTTL)}
 }
 
 func randomHex(n int) string {

@@ -75,10 +75,12 @@ type Dashboard struct {
 	token  string // the API token; signing in takes it
 	// fingerprint is tokenFingerprint(token), which every session carries.
 	fingerprint string
-	sessions    Sessions
-	log         *slog.Logger
-	pages       map[string]*template.Template
-	now         func() time.Time
+	// csrfKey makes sessions' CSRF tokens of their IDs (csrfOf).
+	csrfKey  []byte
+	sessions Sessions
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	now      func() time.Time
 }
 
 // Options configure a dashboard.
@@ -102,7 +104,7 @@ const (
 
 // New parses the templates.
 func New(opts Options) (*Dashboard, error) {
-	d := &Dashboard{source: opts.Source, token: opts.Token, fingerprint: tokenFingerprint(opts.Token), sessions: opts.Sessions, log: opts.Logger,
+	d := &Dashboard{source: opts.Source, token: opts.Token, fingerprint: tokenFingerprint(opts.Token), csrfKey: csrfKey(opts.Token), sessions: opts.Sessions, log: opts.Logger,
 		pages: map[string]*template.Template{}, now: time.Now}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -138,6 +140,23 @@ func tokenFingerprint(token string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// csrfKey is the key of sessions' CSRF tokens, derived from the API
+// token: every server of a database has it, none stores it, and a new
+// token changes it (and ends every session anyway).
+func csrfKey(token string) []byte {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("jetway dashboard csrf key v1"))
+	return m.Sum(nil)
+}
+
+// csrfOf is the CSRF token of the session with this ID: derived, never
+// stored, so a reader of the session store learns none.
+func (d *Dashboard) csrfOf(id string) string {
+	m := hmac.New(sha256.New, d.csrfKey)
+	m.Write([]byte(id))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // session returns the request's live session, if it has one.
 func (d *Dashboard) session(r *http.Request) (Session, bool) {
 	c, err := r.Cookie(cookieName)
@@ -152,6 +171,8 @@ func (d *Dashboard) session(r *http.Request) (Session, bool) {
 	if !ok || subtle.ConstantTimeCompare([]byte(s.Token), []byte(d.fingerprint)) != 1 {
 		return Session{}, false
 	}
+	// Whatever the store kept, the CSRF token is the one derived now.
+	s.ID, s.CSRF = c.Value, d.csrfOf(c.Value)
 	return s, true
 }
 
@@ -271,6 +292,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		_ = d.sessions.Revoke(r.Context(), c.Value)
 	}
 	s := newSession(d.fingerprint, d.now())
+	s.CSRF = d.csrfOf(s.ID)
 	if err := d.sessions.Create(r.Context(), s); err != nil {
 		d.log.Error("creating a dashboard session", "err", err)
 		http.Error(w, "could not sign in: the session store failed; see the server's log", http.StatusInternalServerError)

@@ -203,11 +203,12 @@ var _ Store = (*storepkg.Store)(nil)
 type webSession = web.Session
 
 // dbSessions keeps the dashboard's sessions in the store, by a digest of
-// their ID, so that they survive a restart and work on every server.
+// their ID, so that they survive a restart and work on every server;
+// their CSRF tokens, derived from the ID, are not kept.
 type dbSessions struct{ store SessionStore }
 
 func (d dbSessions) Create(ctx context.Context, s webSession) error {
-	return d.store.CreateSession(ctx, storepkg.StoredSession{IDHash: hashToken(s.ID), CSRF: s.CSRF, Token: s.Token, Expires: s.Expires})
+	return d.store.CreateSession(ctx, storepkg.StoredSession{IDHash: hashToken(s.ID), Token: s.Token, Expires: s.Expires})
 }
 
 func (d dbSessions) Lookup(ctx context.Context, id string) (webSession, bool, error) {
@@ -215,7 +216,8 @@ func (d dbSessions) Lookup(ctx context.Context, id string) (webSession, bool, er
 	if !ok || err != nil { // the store finds only live sessions
 		return webSession{}, false, err
 	}
-	return webSession{ID: id, CSRF: s.CSRF, Token: s.Token, Expires: s.Expires}, true, nil
+	// The dashboard derives the CSRF token from the ID: none is stored.
+	return webSession{ID: id, Token: s.Token, Expires: s.Expires}, true, nil
 }
 
 func (d dbSessions) Revoke(ctx context.Context, id string) error {

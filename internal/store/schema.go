@@ -17,6 +17,7 @@ var migrations = []sqldb.Migration{
 	{Name: "projects' operator settings, the Docker policy a run was given", Up: both(v4)},
 	{Name: "Docker hosts the server knows and their state, the host a run was given and built on", Up: both(v5)},
 	{Name: "the artifact chunks each run uploaded", Up: both(v6)},
+	{Name: "sessions without their CSRF tokens (derived from the session ID)", Up: both(v7)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -287,3 +288,9 @@ CREATE TABLE run_chunks (
 	PRIMARY KEY (run_id, hash)
 );
 CREATE INDEX run_chunks_hash ON run_chunks(hash);`
+
+// v7: a dashboard session's CSRF token is derived from its ID (an HMAC
+// with a key of the API token's), so the database keeps none. Sessions
+// stay signed in; a page opened before the upgrade carries the old token,
+// and its next form is refused with "reload the page".
+const v7 = `ALTER TABLE sessions DROP COLUMN csrf;`

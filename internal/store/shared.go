@@ -16,10 +16,11 @@ import (
 // Sessions: the dashboard's signed-in browsers, kept by a digest of
 // their cookie so the table holds no usable cookie.
 
-// StoredSession is a dashboard session.
+// StoredSession is a dashboard session. Its CSRF token is derived from
+// its ID, which only the browser holds: neither is stored.
 type StoredSession struct {
-	IDHash, CSRF, Token string
-	Expires             time.Time
+	IDHash, Token string
+	Expires       time.Time
 }
 
 // CreateSession stores a session and forgets the expired ones.
@@ -27,7 +28,7 @@ func (s *Store) CreateSession(ctx context.Context, sess StoredSession) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, time.Now().UnixNano()); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, csrf, token, expires) VALUES (?, ?, ?, ?)`, sess.IDHash, sess.CSRF, sess.Token, sess.Expires.UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sessions (id_hash, token, expires) VALUES (?, ?, ?)`, sess.IDHash, sess.Token, sess.Expires.UnixNano())
 	return err
 }
 
@@ -35,7 +36,7 @@ func (s *Store) CreateSession(ctx context.Context, sess StoredSession) error {
 func (s *Store) LookupSession(ctx context.Context, idHash string) (StoredSession, bool, error) {
 	sess := StoredSession{IDHash: idHash}
 	var expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT csrf, token, expires FROM sessions WHERE id_hash = ? AND expires > ?`, idHash, time.Now().UnixNano()).Scan(&sess.CSRF, &sess.Token, &expires)
+	err := s.db.QueryRowContext(ctx, `SELECT token, expires FROM sessions WHERE id_hash = ? AND expires > ?`, idHash, time.Now().UnixNano()).Scan(&sess.Token, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sess, false, nil
 	}

@@ -8,22 +8,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
 func TestSessions(t *testing.T) {
 	engines(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		live := StoredSession{IDHash: "h1", CSRF: "c1", Token: "t1", Expires: time.Now().Add(time.Hour)}
-		old := StoredSession{IDHash: "h2", CSRF: "c2", Token: "t1", Expires: time.Now().Add(-time.Second)}
+		live := StoredSession{IDHash: "h1", Token: "t1", Expires: time.Now().Add(time.Hour)}
+		old := StoredSession{IDHash: "h2", Token: "t1", Expires: time.Now().Add(-time.Second)}
 		for _, sess := range []StoredSession{old, live} {
 			if err := s.CreateSession(ctx, sess); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if got, ok, err := s.LookupSession(ctx, "h1"); !ok || err != nil || got.CSRF != "c1" || got.Token != "t1" {
+		if got, ok, err := s.LookupSession(ctx, "h1"); !ok || err != nil || got.Token != "t1" {
 			t.Fatalf("live session: %+v %v %v", got, ok, err)
 		}
 		if _, ok, _ := s.LookupSession(ctx, "h2"); ok {
@@ -35,6 +38,51 @@ func TestSessions(t *testing.T) {
 		if _, ok, _ := s.LookupSession(ctx, "h1"); ok {
 			t.Fatal("a revoked session was found")
 		}
+	})
+}
+
+// A session opened before CSRF tokens were derived stays signed in after
+// the upgrade, and its stored CSRF token is gone from the database.
+func TestUpgradeDropsSessionsCSRF(t *testing.T) {
+	ctx := context.Background()
+	upgrade := func(t *testing.T, db *sqldb.DB) {
+		t.Helper()
+		if err := db.Migrate(ctx, "runs", migrations[:6]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO sessions (id_hash, csrf, token, expires) VALUES ('h1', 'plain-csrf', 't1', ?)`, time.Now().Add(time.Hour).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(ctx, db)
+		if err != nil {
+			db.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if got, ok, err := s.LookupSession(ctx, "h1"); !ok || err != nil || got.Token != "t1" {
+			t.Fatalf("the session of before: %+v %v %v", got, ok, err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE token = 't1'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d %v", n, err)
+		}
+		if _, err := db.ExecContext(ctx, `SELECT csrf FROM sessions`); err == nil {
+			t.Fatal("sessions.csrf is still there")
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "jetway.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgrade(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := sqldb.OpenPostgres(ctx, pg.DB(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgrade(t, db)
 	})
 }
 
