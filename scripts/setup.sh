@@ -26,6 +26,8 @@ have aws             || need_pkgs+=(awscli)
 have pkill           || need_pkgs+=(procps)
 have useradd         || need_pkgs+=(passwd)
 have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
+have xxd             || need_pkgs+=(xxd)       # the masker's tests mask real hex dumps
+have hexdump         || need_pkgs+=(bsdextrautils)
 have chromium        || need_pkgs+=(chromium)
 # PostgreSQL for the store's tests (throw-away clusters made with initdb);
 # its service is not needed and not started.
