@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -35,7 +37,10 @@ type Run interface {
 	// PutArtifactChunk stores a piece of an artifact (at most
 	// api.ArtifactChunkSize bytes) under its sha256; AddArtifact then
 	// records the artifact as the concatenation of its chunks. Both are
-	// done while the run lives, before its summary.
+	// done while the run lives, before its summary. Once the server has
+	// refused an upload for good (the run's artifact limit, the run's
+	// end), the run's log says so in a warning and both do nothing more,
+	// without an error: the run goes on.
 	PutArtifactChunk(ctx context.Context, hash string, data []byte) error
 	AddArtifact(ctx context.Context, a api.NewArtifact) error
 }
@@ -50,6 +55,14 @@ type Run interface {
 //	POST /v1/runs/{id}/artifacts                       an artifact: name, size, sha256, chunks
 type RunClient struct {
 	server, id, token string
+
+	mu sync.Mutex
+	// events is the run's uploader, once Events has started it: refusals
+	// of artifacts are reported there.
+	events *Uploader
+	// refused is the server's first refusal of an artifact upload: after
+	// it nothing more is sent.
+	refused *ArtifactRefusedError
 	// ssmEndpoint overrides where references are read (an AWS endpoint,
 	// say); "" is the server's own store.
 	ssmEndpoint string
@@ -99,7 +112,78 @@ func (c *RunClient) Resolve(ctx context.Context, refs []config.Ref) (map[config.
 // Events starts the run's uploader over the same HTTP client.
 func (c *RunClient) Events(ctx context.Context, opts UploaderOptions) *Uploader {
 	opts.Server, opts.RunID, opts.Token, opts.HTTP = c.server, c.id, c.token, c.api.HTTP
-	return NewUploader(ctx, opts)
+	u := NewUploader(ctx, opts)
+	c.mu.Lock()
+	c.events = u
+	c.mu.Unlock()
+	return u
+}
+
+// ArtifactRefusedError is the server's refusal of an artifact upload for
+// good: the run's uploads are past its artifact limit (413), or the run
+// has ended (409). Sending again changes nothing.
+type ArtifactRefusedError struct {
+	Status  int
+	Message string
+}
+
+func (e *ArtifactRefusedError) Error() string {
+	return fmt.Sprintf("the server refused the upload (%d %s): %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// IsArtifactRefused tells whether err is the server's refusal of an
+// artifact upload for good.
+func IsArtifactRefused(err error) bool {
+	var r *ArtifactRefusedError
+	return errors.As(err, &r)
+}
+
+// artifactRefusal turns a 409 or 413 answer into an ArtifactRefusedError;
+// other errors are returned as they are.
+func artifactRefusal(err error) error {
+	var se *apiclient.StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusConflict || se.Status == http.StatusRequestEntityTooLarge) {
+		return &ArtifactRefusedError{Status: se.Status, Message: se.Message}
+	}
+	return err
+}
+
+// sendArtifact sends one artifact request, unless the server has refused
+// one for good already. A refusal is reported once in the run's log, as
+// a warning, and is no error: the run goes on without what is refused.
+// Without the run's uploader (Events not started), it is returned.
+func (c *RunClient) sendArtifact(ctx context.Context, what string, f func() error) error {
+	c.mu.Lock()
+	refused := c.refused
+	c.mu.Unlock()
+	if refused != nil {
+		return nil
+	}
+	err := artifactRefusal(retry(ctx, f))
+	var r *ArtifactRefusedError
+	if !errors.As(err, &r) {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.events == nil {
+		return err
+	}
+	if c.refused == nil {
+		c.refused = r
+		// The server's message names no file (a chunk's hash at most):
+		// nothing in it needs the run's masking.
+		msg := r.Message
+		if what != "chunk" {
+			msg = "past the run's artifact limit"
+			if r.Status == http.StatusConflict {
+				msg = "the run has ended"
+			}
+		}
+		c.events.Emit(api.Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf(
+			"artifacts: the server refused a %s (%d): %s; no more files of this run are kept on the server, the run goes on", what, r.Status, msg)})
+	}
+	return nil
 }
 
 // artifactAttempts is how often an artifact request is tried: the server
@@ -136,7 +220,7 @@ func (c *RunClient) PutArtifactChunk(ctx context.Context, hash string, data []by
 	compressed := enc.EncodeAll(data, nil)
 	enc.Close()
 	size := url.Values{"size": {strconv.Itoa(len(data))}}
-	return retry(ctx, func() error {
+	return c.sendArtifact(ctx, "chunk", func() error {
 		resp, err := c.api.Stream(ctx, http.MethodPut, c.path("artifacts/chunks/"+url.PathEscape(hash)), size, bytes.NewReader(compressed),
 			http.Header{"Content-Type": {"application/zstd"}})
 		if err != nil {
@@ -149,7 +233,7 @@ func (c *RunClient) PutArtifactChunk(ctx context.Context, hash string, data []by
 
 // AddArtifact records an artifact whose chunks are stored.
 func (c *RunClient) AddArtifact(ctx context.Context, a api.NewArtifact) error {
-	return retry(ctx, func() error {
+	return c.sendArtifact(ctx, "file", func() error {
 		return c.api.Do(ctx, http.MethodPost, c.path("artifacts"), nil, a, nil)
 	})
 }

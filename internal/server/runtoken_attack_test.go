@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 	"github.com/jetway-dev/jetway/internal/sqldb"
@@ -261,4 +262,39 @@ func TestAttackUnrecordedChunksGoAtTheEnd(t *testing.T) {
 			t.Errorf("the recorded chunk (%v) or the bundle's file (%v) went with it", hasBlob(sha(kept)), hasBlob(sha(bundled)))
 		}
 	})
+}
+
+// The runner takes a refusal as a warning in the run's log, and goes on.
+func TestRunnerReportsRefusedUploads(t *testing.T) {
+	server.SetMaxRunChunks(t, 2)
+	base, token, _ := startServer(t)
+	ctx := context.Background()
+	run, rc := leased(t, base, token, "project: refused\n", nil)
+	u := rc.Events(ctx, runproto.UploaderOptions{})
+	for i := range 3 {
+		c := fmt.Appendf(nil, "piece %d", i)
+		if err := rc.PutArtifactChunk(ctx, sha(c), c); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+	}
+	if err := rc.AddArtifact(ctx, api.NewArtifact{Artifact: api.Artifact{Name: "x", SHA256: sha(nil)}}); err != nil {
+		t.Fatal(err)
+	}
+	u.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: run.ID, Status: api.StatusSucceeded}})
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := apiclient.New(base, token).Stream(ctx, http.MethodGet, "/v1/runs/"+run.ID+"/logs", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(log), "artifacts: the server refused a chunk (413)") || !strings.Contains(string(log), "at most 2 chunks") {
+		t.Fatalf("the log does not say the upload was refused:\n%s", log)
+	}
+	var got api.Run
+	if err := apiclient.New(base, token).Do(ctx, http.MethodGet, "/v1/runs/"+run.ID, nil, nil, &got); err != nil || got.Status != api.StatusSucceeded || len(got.Artifacts) != 0 {
+		t.Fatalf("run %s, artifacts %+v, %v", got.Status, got.Artifacts, err)
+	}
 }
