@@ -110,7 +110,7 @@ func TestParseProjectErrors(t *testing.T) {
 		{"negative pids", "project: a\nlimits: {pids: -1}\n", `jetway.yaml:2: limits.pids "-1"`},
 		{"fractional pids", "project: a\nlimits: {pids: 1.5}\n", `limits.pids "1.5"`},
 		{"pids above the kernel's", "project: a\nlimits: {pids: 5000000}\n", `limits.pids "5000000" is above the kernel's maximum`},
-		{"unknown limits key", "project: a\nlimits:\n  cpus: 2\n", `jetway.yaml:3: unknown key "cpus" (known here: memory, pids)`},
+		{"unknown limits key", "project: a\nlimits:\n  swap: 2g\n", `jetway.yaml:3: unknown key "swap" (known here: memory, pids, cpus)`},
 		{"limits not a mapping", "project: a\nlimits: 2g\n", "jetway.yaml:2"},
 	}
 	for _, tt := range tests {
