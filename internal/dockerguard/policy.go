@@ -74,22 +74,27 @@ func (g *Guard) containerCreate(w http.ResponseWriter, req *request) error {
 		if res.StatusCode == http.StatusConflict {
 			return hideConflict(res)
 		}
-		if res.StatusCode != http.StatusCreated {
-			return nil
-		}
-		data, err := readAllKeep(res)
-		if err != nil {
-			return err
-		}
-		var created struct {
-			ID string `json:"Id"`
-		}
-		if json.Unmarshal(data, &created) == nil && created.ID != "" {
-			g.recordContainer(created.ID)
-		}
-		return nil
+		return onCreated(res, g.recordContainer)
 	}
 	return g.forward(w, req, req.path, req.URL.Query(), body, record)
+}
+
+// onCreated calls record with the ID of what a 201 answer created.
+func onCreated(res *http.Response, record func(id string)) error {
+	if res.StatusCode != http.StatusCreated {
+		return nil
+	}
+	data, err := readAllKeep(res)
+	if err != nil {
+		return err
+	}
+	var created struct {
+		ID string `json:"Id"`
+	}
+	if json.Unmarshal(data, &created) == nil && created.ID != "" {
+		record(created.ID)
+	}
+	return nil
 }
 
 // hideConflict rewrites dockerd's "name already in use" answer, which
@@ -457,22 +462,11 @@ func (g *Guard) execCreate(w http.ResponseWriter, req *request, fullID string) e
 		return err
 	}
 	record := func(res *http.Response) error {
-		if res.StatusCode != http.StatusCreated {
-			return nil
-		}
-		data, err := readAllKeep(res)
-		if err != nil {
-			return err
-		}
-		var created struct {
-			ID string `json:"Id"`
-		}
-		if json.Unmarshal(data, &created) == nil && created.ID != "" {
+		return onCreated(res, func(id string) {
 			g.mu.Lock()
-			g.execs[created.ID] = true
+			g.execs[id] = true
 			g.mu.Unlock()
-		}
-		return nil
+		})
 	}
 	return g.forward(w, req, containerPath(req, fullID), req.URL.Query(), body, record)
 }
