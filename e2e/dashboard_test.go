@@ -175,6 +175,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	waitText(ctx, t, "#log", "started", 30*time.Second)
 	waitText(ctx, t, "#log", "finished", 30*time.Second)
 	waitText(ctx, t, "#run-status", "succeeded", 30*time.Second)
+	// The page reloads itself 300 ms after its run ends; let it, before
+	// the next navigation.
+	time.Sleep(time.Second)
 
 	// Stop a running run from its page.
 	long := localProject(t, b, "dashboard-stop", "echo started; sleep 300", "")
