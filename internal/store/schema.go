@@ -273,7 +273,6 @@ ALTER TABLE runs ADD COLUMN dockerfile TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN docker_host_name TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_docker_pool ON runs(docker_pool);`
 
-
 // v6: the artifact chunks each run uploaded (blobs of the blob store),
 // with the size each was reserved at: they bound a run token's uploads,
 // an artifact is made only of its own run's, and those it never recorded
