@@ -195,17 +195,12 @@ func (s *Store) ForgetRunChunks(ctx context.Context, runID string) error {
 // artifactChunks returns the chunks the artifacts a query selects name
 // (its one column: their JSON lists of hashes).
 func (s *Store) artifactChunks(ctx context.Context, q string, args ...any) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	lists, err := s.stringSet(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var raw string
-		if err := rows.Scan(&raw); err != nil {
-			return nil, err
-		}
+	for raw := range lists {
 		var hashes []string
 		if err := json.Unmarshal([]byte(raw), &hashes); err != nil {
 			continue
@@ -214,7 +209,7 @@ func (s *Store) artifactChunks(ctx context.Context, q string, args ...any) (map[
 			out[h] = true
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // bundledBlobs returns the content hashes the stored bundle manifests
