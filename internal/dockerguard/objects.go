@@ -45,6 +45,11 @@ func (g *Guard) ownContainer(ctx context.Context, ref string) (string, error) {
 	if ref == "" || strings.ContainsAny(ref, "/?#") {
 		return "", notFound("container", ref)
 	}
+	// A full ID the run created names that container; no daemon
+	// resolves it otherwise. Names and prefixes are asked for.
+	if g.created(ref) {
+		return ref, nil
+	}
 	var o owner
 	found, err := g.get(ctx, "/containers/"+url.PathEscape(ref)+"/json", &o)
 	if err != nil {
