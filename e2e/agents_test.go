@@ -535,8 +535,11 @@ func lostAgent(t *testing.T, e *agentsBed, cut func(far *agentProc)) (far *agent
 	steadyPhase := fmt.Sprintf("echo phase-started; sleep %d; echo finished", int((e.leaseTimeout + 8*time.Second).Seconds()))
 	steady := e.deploy(t, e.project(t, "lost-steady", "{site: near}", false, steadyPhase))
 	quick := e.project(t, "lost-quick", "{site: near}", false, "echo quick")
-	waitLog(t, e.s, victim, "phase-started")
-	waitLog(t, e.s, steady, "phase-started")
+	// The output line, not the command that names it ("$ echo
+	// phase-started; …" arrives first): the log checked after the cut
+	// must have had it before.
+	waitLog(t, e.s, victim, "phase-started\n")
+	waitLog(t, e.s, steady, "phase-started\n")
 	if dirs := far.sandboxes(); len(dirs) != 1 {
 		t.Fatalf("far's work dir holds %v; want the sandbox of run %s", dirs, victim)
 	}
