@@ -226,6 +226,9 @@ type Run struct {
 	// Docker is the Docker host policy the run was given, once a runner
 	// fetched its spec; nil before.
 	Docker *DockerPolicy `json:"docker,omitempty"`
+	// Token is the name of the API token that started the run (jetway
+	// tokens; "admin" for the server's own token).
+	Token string `json:"token,omitempty"`
 }
 
 // Duration is how long the run has run (so far).

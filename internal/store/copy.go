@@ -17,7 +17,7 @@ var copied = []struct {
 }{
 	{"runs", []string{"seq", "id", "project", "status", "reason", "env", "started_by", "git", "bundle", "project_file", "pass", "created_at", "started_at", "finished_at", "summary",
 		"events_acked", "agent", "token_hash", "attempts", "cancel_requested", "log_seq", "runs_on", "rerun_of", "vars", "docker",
-		"docker_host", "docker_pool", "dockerfile", "docker_host_name"}},
+		"docker_host", "docker_pool", "dockerfile", "docker_host_name", "token_name", "grants"}},
 	{"log_chunks", []string{"run_id", "seq", "data"}},
 	{"agents", []string{"name", "token_hash", "created_at", "revoked", "info", "address", "last_seen", "allowed", "max_concurrency"}},
 	{"bundles", []string{"id", "manifest", "created_at"}},
@@ -28,6 +28,8 @@ var copied = []struct {
 	// removed; a live run's stay its own on the new database.
 	{"run_chunks", []string{"run_id", "hash", "size", "created_at"}},
 	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
+	{"api_tokens", []string{"name", "hash", "role", "projects", "params", "created_by", "created_at", "last_used_at", "expires_at"}},
+	{"audit", []string{"seq", "at", "actor", "action", "target", "detail", "outcome"}},
 	{"docker_hosts", []string{"name", "url", "pool", "ssh_key", "known_hosts", "tls_ca", "tls_cert", "tls_key", "max_builds", "gc", "draining", "created_at",
 		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at"}},
 }
@@ -90,9 +92,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, resume bool) (map[string
 		}
 	}
 	if dst.db.Dialect == sqldb.Postgres {
-		// New runs number on from the copied ones.
-		if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('runs', 'seq'), COALESCE((SELECT MAX(seq) FROM runs), 0) + 1, false)`); err != nil {
-			return nil, err
+		// New runs and audit entries number on from the copied ones.
+		for _, table := range []string{"runs", "audit"} {
+			if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('`+table+`', 'seq'), COALESCE((SELECT MAX(seq) FROM `+table+`), 0) + 1, false)`); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return counts, tx.Commit()

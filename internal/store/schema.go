@@ -18,6 +18,7 @@ var migrations = []sqldb.Migration{
 	{Name: "Docker hosts the server knows and their state, the host a run was given and built on", Up: both(v5)},
 	{Name: "the artifact chunks each run uploaded", Up: both(v6)},
 	{Name: "sessions without their CSRF tokens (derived from the session ID)", Up: both(v7)},
+	{Name: "API tokens per person or machine, the audit log, the rights a run was started with", Up: sqldb.Statements(v8, v8Postgres)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -293,3 +294,36 @@ CREATE INDEX run_chunks_hash ON run_chunks(hash);`
 // stay signed in; a page opened before the upgrade carries the old token,
 // and its next form is refused with "reload the page".
 const v7 = `ALTER TABLE sessions DROP COLUMN csrf;`
+
+// v8: API tokens per person or machine (jetway tokens), by a SHA-256 of
+// the token, each with its role and scopes (JSON lists of globs; empty:
+// all) and NULL expires_at for a token that never expires; the audit log,
+// appended to only; and, with each run, the name of the token that started
+// it and the references it may resolve (JSON list of globs; NULL: all, an
+// admin's run).
+const v8 = `
+CREATE TABLE api_tokens (
+	name         TEXT PRIMARY KEY,
+	hash         TEXT NOT NULL UNIQUE,
+	role         TEXT NOT NULL,
+	projects     TEXT NOT NULL DEFAULT '[]',
+	params       TEXT NOT NULL DEFAULT '[]',
+	created_by   TEXT NOT NULL DEFAULT '',
+	created_at   BIGINT NOT NULL,
+	last_used_at BIGINT,
+	expires_at   BIGINT
+);
+CREATE TABLE audit (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	at      BIGINT NOT NULL,
+	actor   TEXT NOT NULL,
+	action  TEXT NOT NULL,
+	target  TEXT NOT NULL DEFAULT '',
+	detail  TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit(at);
+ALTER TABLE runs ADD COLUMN token_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN grants TEXT;`
+
+var v8Postgres = strings.Replace(v8, "seq     INTEGER PRIMARY KEY AUTOINCREMENT", "seq     BIGSERIAL PRIMARY KEY", 1)

@@ -124,6 +124,9 @@ type StoredRun struct {
 	// pool); BuiltOn is the host the run's summary says it built on.
 	DockerHost *api.AssignedHost
 	BuiltOn    string
+	// Grants are the globs of the references the run may resolve, those of
+	// the token that started it; nil: any (an admin's run).
+	Grants []string
 }
 
 // BuildingOn is the Docker host of the pool an active run builds on: the
@@ -152,22 +155,27 @@ func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
 	if r.RunVars == nil {
 		vars = []byte("{}")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on, rerun_of, vars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, s.seal(r.ID, "pass", pass), r.CreatedAt.UnixNano(), labels, r.RerunOf, s.seal(r.ID, "vars", vars))
+	var grants sql.NullString // NULL: any reference
+	if r.Grants != nil {
+		b, _ := json.Marshal(r.Grants)
+		grants = sql.NullString{String: string(b), Valid: true}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, project, status, env, started_by, git, bundle, project_file, pass, created_at, runs_on, rerun_of, vars, token_name, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Project, r.Status, r.Env, r.StartedBy, string(git), r.Bundle, r.ProjectFile, s.seal(r.ID, "pass", pass), r.CreatedAt.UnixNano(), labels, r.RerunOf, s.seal(r.ID, "vars", vars), r.Token, grants)
 	return err
 }
 
-const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars, docker, docker_host, docker_host_name`
+const runColumns = `id, project, status, reason, env, started_by, git, bundle, project_file, pass, created_at, started_at, finished_at, summary, agent, attempts, cancel_requested, runs_on, rerun_of, vars, docker, docker_host, docker_host_name, token_name, grants`
 
 func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) {
 	var r StoredRun
 	var git, pass, vars string
 	var created int64
 	var started, finished sql.NullInt64
-	var summary, runsOn, docker, dockerHost sql.NullString
+	var summary, runsOn, docker, dockerHost, grants sql.NullString
 	var cancel int
 	if err := row.Scan(&r.ID, &r.Project, &r.Status, &r.Reason, &r.Env, &r.StartedBy, &git, &r.Bundle, &r.ProjectFile, &pass, &created, &started, &finished, &summary, &r.Agent, &r.Attempts, &cancel, &runsOn, &r.RerunOf, &vars, &docker,
-		&dockerHost, &r.BuiltOn); err != nil {
+		&dockerHost, &r.BuiltOn, &r.Token, &grants); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return r, ErrNotFound
 		}
@@ -206,6 +214,11 @@ func (s *Store) scanRun(row interface{ Scan(...any) error }) (StoredRun, error) 
 	if dockerHost.Valid {
 		r.DockerHost = &api.AssignedHost{}
 		_ = json.Unmarshal([]byte(dockerHost.String), r.DockerHost)
+	}
+	if grants.Valid {
+		// One that does not parse grants nothing.
+		r.Grants = []string{}
+		_ = json.Unmarshal([]byte(grants.String), &r.Grants)
 	}
 	return r, nil
 }

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/sqldb"
+)
+
+// API tokens per person or machine (jetway tokens), kept by a SHA-256 of
+// the token: the database holds nothing a request could be made with. The
+// server's own token (DATA/token) is not among them. A revoked token's row
+// is deleted, so its next request finds nothing.
+
+// StoredToken is a token with the digest it is found by.
+type StoredToken struct {
+	api.Token
+	Hash string
+}
+
+const tokenColumns = `name, hash, role, projects, params, created_by, created_at, last_used_at, expires_at`
+
+func scanToken(row interface{ Scan(...any) error }) (StoredToken, error) {
+	var t StoredToken
+	var projects, params string
+	var created int64
+	var used, expires sql.NullInt64
+	if err := row.Scan(&t.Name, &t.Hash, &t.Role, &projects, &params, &t.CreatedBy, &created, &used, &expires); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return t, ErrNotFound
+		}
+		return t, err
+	}
+	t.Projects, t.Params = globList(projects), globList(params)
+	t.CreatedAt = time.Unix(0, created).UTC()
+	if used.Valid {
+		u := time.Unix(0, used.Int64).UTC()
+		t.LastUsedAt = &u
+	}
+	if expires.Valid {
+		e := time.Unix(0, expires.Int64).UTC()
+		t.ExpiresAt = &e
+	}
+	return t, nil
+}
+
+// globList reads a stored list of globs; nil for none.
+func globList(stored string) []string {
+	var globs []string
+	if err := json.Unmarshal([]byte(stored), &globs); err != nil || len(globs) == 0 {
+		return nil
+	}
+	return globs
+}
+
+func globJSON(globs []string) string {
+	if len(globs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(globs)
+	return string(b)
+}
+
+// CreateToken stores a new token; ErrExists when its name or digest is
+// taken.
+func (s *Store) CreateToken(ctx context.Context, t StoredToken) error {
+	var expires sql.NullInt64
+	if t.ExpiresAt != nil {
+		expires = sql.NullInt64{Int64: t.ExpiresAt.UnixNano(), Valid: true}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO api_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+		t.Name, t.Hash, t.Role, globJSON(t.Projects), globJSON(t.Params), t.CreatedBy, t.CreatedAt.UnixNano(), expires)
+	if sqldb.IsUniqueViolation(err) {
+		return ErrExists
+	}
+	return err
+}
+
+// TokenByHash finds a token by its digest; ErrNotFound if none (never
+// made, or revoked).
+func (s *Store) TokenByHash(ctx context.Context, hash string) (StoredToken, error) {
+	return scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+}
+
+// GetToken finds a token by name.
+func (s *Store) GetToken(ctx context.Context, name string) (StoredToken, error) {
+	return scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE name = ?`, name))
+}
+
+// ListTokens lists the tokens by name.
+func (s *Store) ListTokens(ctx context.Context) ([]StoredToken, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StoredToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken deletes a token; ErrNotFound if there is none of that name.
+func (s *Store) RevokeToken(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// TouchToken records that a token was used at t.
+func (s *Store) TouchToken(ctx context.Context, hash string, t time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE hash = ?`, t.UnixNano(), hash)
+	return err
+}
