@@ -132,7 +132,7 @@ image layers built by earlier runs are reused.`,
 	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
 		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newRunnerExecCommand(c))
 	root.AddCommand(newAgentCommand(c), newAgentsCommand(c), newProjectsCommand(c), newHostsCommand(c))
-	root.AddCommand(newRerunCommand(c))
+	root.AddCommand(newRerunCommand(c), newTokensCommand(c), newAuditCommand(c))
 	addVersion(c, root)
 	root.AddCommand(newSandboxInitCommand())
 	return root
