@@ -20,7 +20,47 @@ type API struct {
 	Store  *Store
 	Keys   *Keys
 	Logger *slog.Logger
-	now    func() time.Time
+	// OnAccess, when set, is called after every successful operation that
+	// returned values (parameters' or secrets') or changed anything, with
+	// the names involved, never the values: the server's audit log. It runs
+	// on the request's goroutine before the answer is written; it must not
+	// block for long.
+	OnAccess func(ctx context.Context, a Access)
+	now      func() time.Time
+}
+
+// Access is one successful operation that read values or changed the
+// store, as OnAccess is told of it.
+type Access struct {
+	// AccessKeyID signed the request; RunID is the run a scoped pair was
+	// issued for ("" for the admin pair and pairs of no run).
+	AccessKeyID, RunID string
+	// Operation is the service's operation, "ssm:GetParameter",
+	// "secretsmanager:PutSecretValue".
+	Operation string
+	// Names are the parameters or secrets read or changed, as stored.
+	Names []string
+	// Write is true for an operation that changed something.
+	Write bool
+}
+
+// accessNote collects what a request touched, for OnAccess.
+type accessNote struct {
+	names   []string
+	write   bool
+	touched bool
+}
+
+// read records names whose values the answer carries.
+func (n *accessNote) read(names ...string) {
+	n.touched = true
+	n.names = append(n.names, names...)
+}
+
+// wrote records names the operation changed.
+func (n *accessNote) wrote(names ...string) {
+	n.touched, n.write = true, true
+	n.names = append(n.names, names...)
 }
 
 // IsAWSRequest tells whether a request is for this API.
@@ -69,11 +109,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	service, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
 	var out any
+	var note accessNote
 	switch {
 	case service == "AmazonSSM" && auth.service == "ssm":
-		out, err = a.ssm(r.Context(), who, auth.region, op, body)
+		out, err = a.ssm(r.Context(), who, auth.region, op, body, &note)
 	case service == "secretsmanager" && auth.service == "secretsmanager":
-		out, err = a.secretsManager(r.Context(), who, auth.region, op, body)
+		out, err = a.secretsManager(r.Context(), who, auth.region, op, body, &note)
 	default:
 		err = &APIError{Code: "UnknownOperationException", Message: fmt.Sprintf("unknown target %q for service %q", r.Header.Get("X-Amz-Target"), auth.service), Status: http.StatusBadRequest}
 	}
@@ -85,6 +126,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeAPIError(w, apiError)
 		return
+	}
+	if note.touched && a.OnAccess != nil {
+		a.OnAccess(r.Context(), Access{AccessKeyID: who.AccessKeyID, RunID: who.RunID, Operation: auth.service + ":" + op, Names: note.names, Write: note.write})
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_ = json.NewEncoder(w).Encode(out)
@@ -184,7 +228,7 @@ func keyID(typ string) string {
 	return ""
 }
 
-func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []byte) (any, error) {
+func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []byte, note *accessNote) (any, error) {
 	if !who.Admin && op != "GetParameter" && op != "GetParameters" {
 		return nil, denied(who, "ssm:"+op)
 	}
@@ -202,6 +246,7 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		if err != nil {
 			return nil, err
 		}
+		note.wrote(in.Name)
 		return map[string]any{"Version": v, "Tier": "Standard"}, nil
 	case "GetParameter":
 		var in struct {
@@ -218,6 +263,7 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		if err != nil {
 			return nil, err
 		}
+		note.read(p.Name)
 		return map[string]any{"Parameter": a.toSSM(region, p, in.Name)}, nil
 	case "GetParameters":
 		var in struct {
@@ -239,6 +285,7 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		params := []ssmParameter{}
 		for _, p := range found {
 			params = append(params, a.toSSM(region, p, p.Name))
+			note.read(p.Name)
 		}
 		if invalid == nil {
 			invalid = []string{}
@@ -261,6 +308,7 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		params := []ssmParameter{}
 		for _, p := range found {
 			params = append(params, a.toSSM(region, p, p.Name))
+			note.read(p.Name)
 		}
 		return withToken(map[string]any{"Parameters": params}, next), nil
 	case "DescribeParameters":
@@ -296,6 +344,9 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 			return nil, err
 		}
 		hist := []ssmHistory{}
+		if len(found) > 0 {
+			note.read(found[0].Name)
+		}
 		for _, p := range found {
 			hist = append(hist, ssmHistory{Name: p.Name, Type: p.Type, Value: p.Value, Version: p.Version, LastModifiedDate: epoch(p.Modified),
 				LastModifiedUser: p.ModifiedBy, Description: p.Description, Labels: []string{}, Tier: "Standard", Policies: []any{}, DataType: "text", KeyId: keyID(p.Type)})
@@ -306,7 +357,11 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		if err := decode(body, &in); err != nil {
 			return nil, err
 		}
-		return map[string]any{}, a.Store.DeleteParameter(ctx, in.Name)
+		if err := a.Store.DeleteParameter(ctx, in.Name); err != nil {
+			return nil, err
+		}
+		note.wrote(in.Name)
+		return map[string]any{}, nil
 	case "DeleteParameters":
 		var in struct{ Names []string }
 		if err := decode(body, &in); err != nil {
@@ -318,6 +373,8 @@ func (a *API) ssm(ctx context.Context, who Principal, region, op string, body []
 		}
 		if deleted == nil {
 			deleted = []string{}
+		} else {
+			note.wrote(deleted...)
 		}
 		if invalid == nil {
 			invalid = []string{}
@@ -339,7 +396,7 @@ func withToken(m map[string]any, next string) map[string]any {
 	return m
 }
 
-func (a *API) secretsManager(ctx context.Context, who Principal, region, op string, body []byte) (any, error) {
+func (a *API) secretsManager(ctx context.Context, who Principal, region, op string, body []byte, note *accessNote) (any, error) {
 	if !who.Admin && op != "GetSecretValue" {
 		return nil, denied(who, "secretsmanager:"+op)
 	}
@@ -365,12 +422,14 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 		if err != nil {
 			return nil, err
 		}
+		note.wrote(sec.Name)
 		return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID}, nil
 	case "PutSecretValue":
 		sec, err := a.Store.PutSecretValue(ctx, in.SecretId, value, binary)
 		if err != nil {
 			return nil, err
 		}
+		note.wrote(sec.Name)
 		return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID, "VersionStages": []string{"AWSCURRENT"}}, nil
 	case "GetSecretValue":
 		if !who.Admin {
@@ -386,6 +445,7 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 		if err != nil {
 			return nil, err
 		}
+		note.read(sec.Name)
 		out := map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID, "VersionStages": sec.stages(sec.VersionID), "CreatedDate": epoch(sec.Created)}
 		if sec.IsBinary {
 			out["SecretBinary"] = base64.StdEncoding.EncodeToString(sec.Binary)
@@ -398,6 +458,7 @@ func (a *API) secretsManager(ctx context.Context, who Principal, region, op stri
 		if err != nil {
 			return nil, err
 		}
+		note.wrote(sec.Name)
 		return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "DeletionDate": epoch(when)}, nil
 	case "ListSecrets":
 		secrets, next, err := a.Store.ListSecrets(ctx, in.MaxResults, in.NextToken)
