@@ -56,6 +56,9 @@ type Project struct {
 	// final / for a directory; path.Match globs per segment) that the
 	// runner keeps after the phases.
 	Artifacts []string
+	// IDTokens are the OIDC tokens the run gets from the server
+	// (id_tokens:), in file order.
+	IDTokens []IDToken
 	// Path is the file the project was read from.
 	Path string
 }
@@ -112,6 +115,7 @@ type rawProject struct {
 	RunsOn     map[string]string `yaml:"runs_on"`
 	DockerHost *rawDockerHost    `yaml:"docker_host"`
 	Artifacts  []string          `yaml:"artifacts"`
+	IDTokens   yaml.Node         `yaml:"id_tokens"`
 }
 
 type rawDockerHost struct {
@@ -186,7 +190,7 @@ func (p *Project) Matches(labels map[string]string) bool {
 
 // knownKeys tells the user what may stand where an unknown key stood.
 var knownKeys = map[string]string{
-	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, artifacts, timeout, limits, runs_on, docker_host",
+	"config.rawProject": "project, ssm_env, env, image, phases, hooks, release, artifacts, timeout, limits, runs_on, docker_host, id_tokens",
 	"config.rawHooks":   hookKeys,
 	"config.rawRelease": releaseKeys,
 	"config.rawEnv":     "vars, pass, block",
@@ -271,6 +275,9 @@ func ParseWithVars(path string, data []byte, runVars map[string]string) (*Projec
 		}
 	}
 	if err := p.addRunVars(runVars); err != nil {
+		return nil, err
+	}
+	if err := p.parseIDTokens(path, &raw.IDTokens); err != nil {
 		return nil, err
 	}
 	if p.Artifacts, err = parseArtifacts(raw.Artifacts, bad); err != nil {
