@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
@@ -48,6 +49,15 @@ func CopyStore(ctx context.Context, from, to *Store) (CopyStats, error) {
 	if stats.Secrets, stats.SecretVersions, err = copySecrets(ctx, from.db, tx); err != nil {
 		return stats, err
 	}
+	for _, t := range []struct{ table, columns, key string }{
+		{"param_labels", "name, label, version", "name, label"},
+		{"params_tags", "kind, name, tag_key, tag_value", "kind, name, tag_key"},
+		{"secret_stages", "name, stage, version_id", "name, stage"},
+	} {
+		if err := copyTable(ctx, from.db, tx, t.table, t.columns, t.key); err != nil {
+			return stats, err
+		}
+	}
 	return stats, tx.Commit()
 }
 
@@ -59,15 +69,19 @@ type paramRow struct {
 	description string
 	modifiedAt  int64
 	modifiedBy  string
+	tier        string
+	dataType    string
+	allowed     string
 }
 
 func (r *paramRow) scan(row interface{ Scan(...any) error }) error {
-	return row.Scan(&r.name, &r.version, &r.typ, &r.value, &r.description, &r.modifiedAt, &r.modifiedBy)
+	return row.Scan(&r.name, &r.version, &r.typ, &r.value, &r.description, &r.modifiedAt, &r.modifiedBy, &r.tier, &r.dataType, &r.allowed)
 }
 
 func (r paramRow) equal(o paramRow) bool {
 	return r.name == o.name && r.version == o.version && r.typ == o.typ && bytes.Equal(r.value, o.value) &&
-		r.description == o.description && r.modifiedAt == o.modifiedAt && r.modifiedBy == o.modifiedBy
+		r.description == o.description && r.modifiedAt == o.modifiedAt && r.modifiedBy == o.modifiedBy &&
+		r.tier == o.tier && r.dataType == o.dataType && r.allowed == o.allowed
 }
 
 func copyParameters(ctx context.Context, from *sqldb.DB, to *sqldb.Tx) (int, error) {
@@ -82,8 +96,8 @@ func copyParameters(ctx context.Context, from *sqldb.DB, to *sqldb.Tx) (int, err
 		if err := r.scan(rows); err != nil {
 			return n, err
 		}
-		res, err := to.ExecContext(ctx, `INSERT INTO param_versions (`+paramColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING`,
-			r.name, r.version, r.typ, r.value, r.description, r.modifiedAt, r.modifiedBy)
+		res, err := to.ExecContext(ctx, `INSERT INTO param_versions (`+paramColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, version) DO NOTHING`,
+			r.name, r.version, r.typ, r.value, r.description, r.modifiedAt, r.modifiedBy, r.tier, r.dataType, r.allowed)
 		if err != nil {
 			return n, fmt.Errorf("copying parameter %s version %d: %w", r.name, r.version, err)
 		}
@@ -196,4 +210,43 @@ func copySecrets(ctx context.Context, from *sqldb.DB, to *sqldb.Tx) (secrets, ve
 		}
 	}
 	return secrets, versions, vrows.Err()
+}
+
+// copyTable copies a table of text and integer columns whose rows the
+// target may already hold (then unchanged: a row of the same key with
+// other content stops the copy with ErrCopyConflict).
+func copyTable(ctx context.Context, from *sqldb.DB, to *sqldb.Tx, table, columns, key string) error {
+	rows, err := from.QueryContext(ctx, `SELECT `+columns+` FROM `+table)
+	if err != nil {
+		return fmt.Errorf("reading the source's %s: %w", table, err)
+	}
+	defer rows.Close()
+	n := len(strings.Split(columns, ","))
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		if _, err := to.ExecContext(ctx, `INSERT INTO `+table+` (`+columns+`) VALUES (?`+strings.Repeat(", ?", n-1)+`) ON CONFLICT (`+key+`) DO NOTHING`, vals...); err != nil {
+			return fmt.Errorf("copying %s: %w", table, err)
+		}
+		where := strings.Join(strings.Split(columns, ", "), " = ? AND ") + " = ?"
+		var same int
+		if err := to.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table+` WHERE `+where, vals...).Scan(&same); err != nil {
+			return err
+		}
+		if same != 1 {
+			return fmt.Errorf("%w: a row of %s differs from the source's; copy into an empty database", ErrCopyConflict, table)
+		}
+	}
+	return rows.Err()
 }

@@ -105,6 +105,55 @@ CREATE TABLE params_access_keys (
 );
 CREATE UNIQUE INDEX params_access_keys_one_admin ON params_access_keys (admin) WHERE admin;
 CREATE INDEX params_access_keys_expiry ON params_access_keys (expires_at);`)},
+	// What the AWS tools set beside values: a parameter version's tier,
+	// data type and allowed pattern, parameters' version labels, tags on
+	// parameters and secrets (kind "parameter" or "secret"), and secrets'
+	// staging labels other than AWSCURRENT and AWSPREVIOUS.
+	{Name: "tiers, labels, tags and staging labels", Up: sqldb.Statements(`
+ALTER TABLE param_versions ADD COLUMN tier TEXT NOT NULL DEFAULT 'Standard';
+ALTER TABLE param_versions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE param_versions ADD COLUMN allowed_pattern TEXT NOT NULL DEFAULT '';
+CREATE TABLE param_labels (
+	name    TEXT NOT NULL,
+	label   TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	PRIMARY KEY (name, label)
+);
+CREATE TABLE params_tags (
+	kind      TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	tag_key   TEXT NOT NULL,
+	tag_value TEXT NOT NULL,
+	PRIMARY KEY (kind, name, tag_key)
+);
+CREATE TABLE secret_stages (
+	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+	stage      TEXT NOT NULL,
+	version_id TEXT NOT NULL,
+	PRIMARY KEY (name, stage)
+);`, `
+ALTER TABLE param_versions ADD COLUMN tier TEXT NOT NULL DEFAULT 'Standard';
+ALTER TABLE param_versions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE param_versions ADD COLUMN allowed_pattern TEXT NOT NULL DEFAULT '';
+CREATE TABLE param_labels (
+	name    TEXT NOT NULL,
+	label   TEXT NOT NULL,
+	version BIGINT NOT NULL,
+	PRIMARY KEY (name, label)
+);
+CREATE TABLE params_tags (
+	kind      TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	tag_key   TEXT NOT NULL,
+	tag_value TEXT NOT NULL,
+	PRIMARY KEY (kind, name, tag_key)
+);
+CREATE TABLE secret_stages (
+	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+	stage      TEXT NOT NULL,
+	version_id TEXT NOT NULL,
+	PRIMARY KEY (name, stage)
+);`)},
 }
 
 // ErrWrongMasterKey is a master key other than the one the store's secure
