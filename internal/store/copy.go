@@ -30,6 +30,8 @@ var copied = []struct {
 	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
 	{"api_tokens", []string{"name", "hash", "role", "projects", "params", "created_by", "created_at", "last_used_at", "expires_at"}},
 	{"audit", []string{"seq", "at", "actor", "action", "target", "detail", "outcome"}},
+	// Sealed with the master key, which the new database's servers share.
+	{"oidc_keys", []string{"kid", "private_key", "signing", "created_at", "retired_at"}},
 	{"docker_hosts", []string{"name", "url", "pool", "ssh_key", "known_hosts", "tls_ca", "tls_cert", "tls_key", "max_builds", "gc", "draining", "created_at",
 		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at"}},
 }

@@ -19,6 +19,7 @@ var migrations = []sqldb.Migration{
 	{Name: "the artifact chunks each run uploaded", Up: both(v6)},
 	{Name: "sessions without their CSRF tokens (derived from the session ID)", Up: both(v7)},
 	{Name: "API tokens per person or machine, the audit log, the rights a run was started with", Up: sqldb.Statements(v8, v8Postgres)},
+	{Name: "the OIDC issuer's signing keys, sealed", Up: both(v9)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
