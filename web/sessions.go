@@ -23,11 +23,14 @@ type Session struct {
 	// keeps it, and a page that learns it learns nothing of ID. The
 	// dashboard sets it; a Sessions implementation need not keep it.
 	CSRF string
-	// Token is a fingerprint of the API token the session was opened with
-	// (see tokenFingerprint): a session outlives no change of the token,
-	// even in a store that outlives the server process.
+	// Token is the key of the API token the session was opened with, as
+	// Source.SignIn gave it: the token is asked after at every request,
+	// so a session outlives no revocation, expiry or change of it.
 	Token   string
 	Expires time.Time
+	// Who is the token's identity, found again at every request (not
+	// stored).
+	Who Identity
 }
 
 // Sessions keeps the dashboard's sessions. The dashboard calls it from
@@ -41,7 +44,7 @@ type Sessions interface {
 	Revoke(ctx context.Context, id string) error
 }
 
-// newSession makes a session for the API token fingerprint token; its
+// newSession makes a session for the API token key token; its
 // CSRF token is the dashboard's to set.
 func newSession(token string, now time.Time) Session {
 	return Session{ID: randomHex(32), Token: token, Expires: now.Add(SessionTTL)}

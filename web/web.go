@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -67,14 +68,21 @@ type Source interface {
 	// ListHosts lists the Docker hosts the server knows, with their state,
 	// as GET /v1/hosts does.
 	ListHosts(ctx context.Context) ([]api.DockerHost, error)
+	// SignIn checks a token given to the sign-in form and returns who it
+	// is, and the key a session keeps to find the token again (a digest,
+	// never the token): ErrBadToken for one the server does not take.
+	SignIn(ctx context.Context, token string) (who Identity, key string, err error)
+	// Identify finds again who a session's token is, at every request:
+	// an error once the token is revoked, expired or replaced.
+	Identify(ctx context.Context, key string) (Identity, error)
+	// ListAudit lists the audit log from since, oldest first, at most
+	// limit entries (admins only).
+	ListAudit(ctx context.Context, since time.Time, limit int) ([]api.AuditEntry, error)
 }
 
 // Dashboard serves the pages.
 type Dashboard struct {
 	source Source
-	token  string // the API token; signing in takes it
-	// fingerprint is tokenFingerprint(token), which every session carries.
-	fingerprint string
 	// csrfKey makes sessions' CSRF tokens of their IDs (csrfOf).
 	csrfKey  []byte
 	sessions Sessions
@@ -86,9 +94,10 @@ type Dashboard struct {
 // Options configure a dashboard.
 type Options struct {
 	Source Source
-	// Token is the API token: signing in takes it, and a session opened
-	// with another token is refused.
-	Token string
+	// Secret is a secret of the server's, which every server of one
+	// database shares (the server's own API token): sessions' CSRF tokens
+	// are derived from it.
+	Secret string
 	// Sessions keeps the sessions; nil means in memory (NewMemorySessions).
 	Sessions Sessions
 	Logger   *slog.Logger
@@ -104,7 +113,7 @@ const (
 
 // New parses the templates.
 func New(opts Options) (*Dashboard, error) {
-	d := &Dashboard{source: opts.Source, token: opts.Token, fingerprint: tokenFingerprint(opts.Token), csrfKey: csrfKey(opts.Token), sessions: opts.Sessions, log: opts.Logger,
+	d := &Dashboard{source: opts.Source, csrfKey: csrfKey(opts.Secret), sessions: opts.Sessions, log: opts.Logger,
 		pages: map[string]*template.Template{}, now: time.Now}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -122,7 +131,7 @@ func New(opts Options) (*Dashboard, error) {
 		"short":    func(s string) string { return s[:min(19, len(s))] },
 		"pathesc":  func(s string) string { return (&url.URL{Path: s}).EscapedPath() },
 	}
-	for _, page := range []string{"login", "runs", "run", "params", "hosts", "agents"} {
+	for _, page := range []string{"login", "runs", "run", "params", "hosts", "agents", "audit"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", page, err)
@@ -132,17 +141,9 @@ func New(opts Options) (*Dashboard, error) {
 	return d, nil
 }
 
-// tokenFingerprint names an API token without revealing it: sessions
-// carry it, so that a session opened with an old token is refused.
-func tokenFingerprint(token string) string {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte("jetway dashboard session v2"))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// csrfKey is the key of sessions' CSRF tokens, derived from the API
-// token: every server of a database has it, none stores it, and a new
-// token changes it (and ends every session anyway).
+// csrfKey is the key of sessions' CSRF tokens, derived from the server's
+// secret: every server of a database has it, none stores it, and a new
+// one changes it.
 func csrfKey(token string) []byte {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte("jetway dashboard csrf key v1"))
@@ -168,9 +169,16 @@ func (d *Dashboard) session(r *http.Request) (Session, bool) {
 		d.log.Error("looking up a dashboard session", "err", err)
 		return Session{}, false
 	}
-	if !ok || subtle.ConstantTimeCompare([]byte(s.Token), []byte(d.fingerprint)) != 1 {
+	if !ok {
 		return Session{}, false
 	}
+	// The token is asked after at every request: one revoked, expired or
+	// replaced ends the session there.
+	who, err := d.source.Identify(r.Context(), s.Token)
+	if err != nil {
+		return Session{}, false
+	}
+	s.Who = who
 	// Whatever the store kept, the CSRF token is the one derived now.
 	s.ID, s.CSRF = c.Value, d.csrfOf(c.Value)
 	return s, true
@@ -204,6 +212,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.Handle("GET /hosts", d.auth(d.hostsPage))
 	mux.Handle("GET /agents", d.auth(d.agentsPage))
 	mux.Handle("GET /agents/events", d.auth(d.agentEvents))
+	mux.Handle("GET /audit", d.auth(d.auditPage))
 	// Every state-changing request must come from the dashboard's own
 	// origin (Sec-Fetch-Site, else Origin against Host); forms also carry
 	// the session's CSRF token, for browsers that send neither header.
@@ -247,7 +256,7 @@ func (d *Dashboard) auth(h func(http.ResponseWriter, *http.Request, Session)) ht
 			http.Error(w, "refused: the form lacks this session's CSRF token; reload the page and try again", http.StatusForbidden)
 			return
 		}
-		h(w, r, s)
+		h(w, r.WithContext(withIdentity(r.Context(), s.Who)), s)
 	})
 }
 
@@ -256,6 +265,7 @@ func (d *Dashboard) auth(h func(http.ResponseWriter, *http.Request, Session)) ht
 func (d *Dashboard) render(w http.ResponseWriter, status int, page string, s *Session, data map[string]any) {
 	if s != nil {
 		data["CSRF"] = s.CSRF
+		data["Who"] = s.Who
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	// Pages hold the CSRF token and run details: keep them out of caches,
@@ -281,9 +291,15 @@ func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
-	if subtle.ConstantTimeCompare([]byte(token), []byte(d.token)) != 1 {
+	_, key, err := d.source.SignIn(r.Context(), token)
+	if errors.Is(err, ErrBadToken) {
 		d.render(w, http.StatusUnauthorized, "login", nil, map[string]any{"Title": "Sign in", "Next": next,
-			"Error": "That is not the API token. It is in the file token of the server's data dir."})
+			"Error": "That is not a token of this server, or it was revoked or has expired. Use one jetway tokens create printed, or the server's own (the file token in its data dir)."})
+		return
+	}
+	if err != nil {
+		d.log.Error("checking a token at sign-in", "err", err)
+		http.Error(w, "could not sign in: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	// A session held before signing in again is ended, not reused: a
@@ -291,7 +307,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
 		_ = d.sessions.Revoke(r.Context(), c.Value)
 	}
-	s := newSession(d.fingerprint, d.now())
+	s := newSession(key, d.now())
 	s.CSRF = d.csrfOf(s.ID)
 	if err := d.sessions.Create(r.Context(), s); err != nil {
 		d.log.Error("creating a dashboard session", "err", err)
@@ -413,7 +429,7 @@ func (d *Dashboard) runPage(w http.ResponseWriter, r *http.Request, sess Session
 func (d *Dashboard) rerun(w http.ResponseWriter, r *http.Request, sess Session) {
 	run, err := d.source.RerunRun(r.Context(), r.PathValue("id"))
 	if err != nil {
-		http.Error(w, "cannot rerun: "+err.Error(), http.StatusConflict)
+		http.Error(w, "cannot rerun: "+err.Error(), refusalStatus(err, http.StatusConflict))
 		return
 	}
 	http.Redirect(w, r, "/runs/"+url.PathEscape(run.ID), http.StatusSeeOther)
@@ -455,7 +471,7 @@ func ServeArtifact(w http.ResponseWriter, a api.Artifact, content io.Reader, log
 func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request, sess Session) {
 	id := r.PathValue("id")
 	if err := d.source.CancelRun(r.Context(), id); err != nil {
-		http.Error(w, err.Error(), http.StatusConflict)
+		http.Error(w, err.Error(), refusalStatus(err, http.StatusConflict))
 		return
 	}
 	http.Redirect(w, r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
@@ -613,10 +629,19 @@ func (d *Dashboard) runEvents(w http.ResponseWriter, r *http.Request, sess Sessi
 	}
 }
 
+// refusalStatus is 403 for a Source's refusal of the identity's rights,
+// else status.
+func refusalStatus(err error, status int) int {
+	if errors.Is(err, ErrForbidden) {
+		return http.StatusForbidden
+	}
+	return status
+}
+
 func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request, sess Session) {
 	params, err := d.source.ListParams(r.Context())
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		http.Error(w, err.Error(), refusalStatus(err, http.StatusInternalServerError))
 		return
 	}
 	for i := range params {

@@ -94,7 +94,7 @@ func TestPagesNeedSignIn(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "not the API token") || len(resp.Cookies()) != 0 {
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "not a token of this server") || len(resp.Cookies()) != 0 {
 		t.Fatalf("wrong token: %d %v", resp.StatusCode, resp.Cookies())
 	}
 }

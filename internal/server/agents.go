@@ -385,9 +385,9 @@ func (s *Server) explainQueue(ctx context.Context) {
 func (s *Server) agentRoutes(mux *http.ServeMux) {
 	mux.Handle("POST "+runproto.LeasePath, s.agentAuthed(s.agentLease))
 	mux.Handle("POST "+runproto.HeartbeatPath, s.agentAuthed(s.agentHeartbeat))
-	mux.Handle("POST /v1/agents", s.authed(s.createAgent))
-	mux.Handle("GET /v1/agents", s.authed(s.listAgents))
-	mux.Handle("DELETE /v1/agents/{name}", s.authed(s.revokeAgent))
+	mux.Handle("POST /v1/agents", s.allow(rightAdmin, s.createAgent))
+	mux.Handle("GET /v1/agents", s.allow(rightRead, s.listAgents))
+	mux.Handle("DELETE /v1/agents/{name}", s.allow(rightAdmin, s.revokeAgent))
 }
 
 // agentAuthed requires an agent's token: it can lease and report, nothing
@@ -542,6 +542,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "%v", err)
 	default:
+		noteAudit(r, req.Name, "")
 		writeJSON(w, http.StatusCreated, api.NewAgentResponse{Name: req.Name, Token: token})
 	}
 }

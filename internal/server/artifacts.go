@@ -249,10 +249,16 @@ func (d dbBlobs) Open(ctx context.Context, hash string) (io.ReadCloser, error) {
 
 // ListArtifacts lists a run's artifacts for the dashboard's run page.
 func (d dashboardSource) ListArtifacts(ctx context.Context, id string) ([]api.Artifact, error) {
+	if _, err := d.GetRun(ctx, id); err != nil {
+		return nil, err
+	}
 	return d.s.runs.ListArtifacts(ctx, id)
 }
 
 // OpenArtifact reads an artifact for the dashboard's download links.
 func (d dashboardSource) OpenArtifact(ctx context.Context, id, name string) (api.Artifact, io.ReadCloser, error) {
+	if _, err := d.GetRun(ctx, id); err != nil {
+		return api.Artifact{}, nil, err
+	}
 	return d.s.openArtifact(ctx, id, name)
 }

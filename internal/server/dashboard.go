@@ -2,53 +2,152 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
 
-// dashboardSource lets the dashboard read what the API serves.
+// dashboardSource lets the dashboard read and do what the API serves,
+// with the rights of the token its session was signed in with: each
+// method finds the session's identity in its context and refuses, as the
+// API would, what that token may not do. Without one it refuses all.
 type dashboardSource struct{ s *Server }
 
 var _ web.Source = dashboardSource{}
 
+// SignIn checks a token typed into the sign-in form, and records the
+// sign-in (or its refusal) in the audit log.
+func (d dashboardSource) SignIn(ctx context.Context, token string) (web.Identity, string, error) {
+	p, err := d.s.tokens.lookup(ctx, token)
+	var expired *errTokenExpired
+	switch {
+	case errors.As(err, &expired):
+		d.s.audit(ctx, p.Name, "sign-in", "dashboard", "token expired", api.OutcomeRefused)
+		return web.Identity{}, "", web.ErrBadToken
+	case errors.Is(err, storepkg.ErrNotFound):
+		return web.Identity{}, "", web.ErrBadToken
+	case err != nil:
+		return web.Identity{}, "", err
+	}
+	d.s.audit(ctx, p.Name, "sign-in", "dashboard", "", api.OutcomeOK)
+	return identityOf(p), hashToken(token), nil
+}
+
+// Identify finds the token of a session again by its digest: the
+// server's own, or one of jetway tokens' that is neither revoked nor
+// expired.
+func (d dashboardSource) Identify(ctx context.Context, key string) (web.Identity, error) {
+	p, err := d.s.tokens.byHash(ctx, key)
+	if err != nil {
+		return web.Identity{}, err
+	}
+	return identityOf(p), nil
+}
+
+func identityOf(p principal) web.Identity {
+	return web.Identity{Name: p.Name, Role: p.Role, Projects: p.Projects, Params: p.Params}
+}
+
+// who is the principal of the session a dashboard call is made in, as
+// Identify found it for this very request.
+func (d dashboardSource) who(ctx context.Context) (principal, error) {
+	id, ok := web.IdentityFrom(ctx)
+	if !ok {
+		return principal{}, fmt.Errorf("%w: no signed-in session", web.ErrForbidden)
+	}
+	return principal{Name: id.Name, Role: id.Role, Projects: id.Projects, Params: id.Params}, nil
+}
+
+// need returns the session's principal if it has right r, else an
+// ErrForbidden naming what is missing, recorded in the audit log.
+func (d dashboardSource) need(ctx context.Context, r right, action, target string) (principal, error) {
+	p, err := d.who(ctx)
+	if err != nil {
+		return p, err
+	}
+	if !p.has(r) {
+		msg := fmt.Sprintf("token %s (role %s) may not %s; that takes the %s role", p.Name, p.Role, r, roleFor(r))
+		d.s.audit(ctx, p.Name, action, target, msg, api.OutcomeRefused)
+		return p, fmt.Errorf("%w: %s", web.ErrForbidden, msg)
+	}
+	return p, nil
+}
+
 func (d dashboardSource) ListRuns(ctx context.Context, project, status string, limit int) ([]api.Run, error) {
+	p, err := d.need(ctx, rightRead, "dashboard runs", project)
+	if err != nil {
+		return nil, err
+	}
 	var statuses []string
 	if status != "" {
 		statuses = strings.Split(status, ",")
 	}
-	runs, err := d.s.runs.ListRuns(ctx, project, statuses, limit)
+	fetch := limit
+	if len(p.Projects) > 0 {
+		fetch = max(limit, 1000)
+	}
+	runs, err := d.s.runs.ListRuns(ctx, project, statuses, fetch)
 	out := make([]api.Run, 0, len(runs))
 	for _, r := range runs {
-		out = append(out, r.Run)
+		if p.seesProject(r.Project) && len(out) < limit {
+			out = append(out, r.Run)
+		}
 	}
 	return out, err
 }
 
+// GetRun reads a run the session's token may see.
 func (d dashboardSource) GetRun(ctx context.Context, id string) (api.Run, error) {
+	p, err := d.need(ctx, rightRead, "dashboard run", id)
+	if err != nil {
+		return api.Run{}, err
+	}
 	r, err := d.s.runs.GetRun(ctx, id)
-	return r.Run, err
+	if err != nil {
+		return api.Run{}, err
+	}
+	if !p.seesProject(r.Project) {
+		msg := fmt.Sprintf("token %s may not see or act on project %s", p.Name, r.Project)
+		d.s.audit(ctx, p.Name, "dashboard run", id, msg, api.OutcomeRefused)
+		return api.Run{}, fmt.Errorf("%w: %s", web.ErrForbidden, msg)
+	}
+	return r.Run, nil
 }
 
 func (d dashboardSource) ReadLog(ctx context.Context, id string, after int64) ([]web.Chunk, error) {
-	chunks, err := d.s.runs.ReadLog(ctx, id, after)
-	out := make([]web.Chunk, 0, len(chunks))
-	for _, c := range chunks {
-		out = append(out, web.Chunk{Seq: c.Seq, Data: c.Data})
+	if _, err := d.GetRun(ctx, id); err != nil {
+		return nil, err
 	}
-	return out, err
+	return logSource{d.s}.ReadLog(ctx, id, after)
 }
 
 func (d dashboardSource) LogChanged(id string) <-chan struct{} { return d.s.hub.wait(id) }
 
 func (d dashboardSource) CancelRun(ctx context.Context, id string) error {
-	_, err := d.s.cancel(ctx, id)
-	return err
+	p, err := d.need(ctx, rightDeploy, "dashboard stop", id)
+	if err != nil {
+		return err
+	}
+	run, err := d.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := d.s.cancel(ctx, id); err != nil {
+		return err
+	}
+	d.s.audit(ctx, p.Name, "stop", run.Project, "run "+id+" (dashboard)", api.OutcomeOK)
+	return nil
 }
 
 func (d dashboardSource) ListParams(ctx context.Context) ([]api.ParamInfo, error) {
+	if _, err := d.need(ctx, rightParams, "dashboard parameters", ""); err != nil {
+		return nil, err
+	}
 	var out []api.ParamInfo
 	for token := ""; ; {
 		page, next, err := d.s.store.DescribeParameters(ctx, 50, token)
@@ -66,11 +165,44 @@ func (d dashboardSource) ListParams(ctx context.Context) ([]api.ParamInfo, error
 }
 
 func (d dashboardSource) ListAgents(ctx context.Context) ([]api.Agent, error) {
+	if _, err := d.need(ctx, rightRead, "dashboard agents", ""); err != nil {
+		return nil, err
+	}
 	return d.s.agentList(ctx)
 }
 
 func (d dashboardSource) LeaseTimeout() time.Duration { return d.s.leaseTimeout }
 
 func (d dashboardSource) ListHosts(ctx context.Context) ([]api.DockerHost, error) {
+	if _, err := d.need(ctx, rightRead, "dashboard hosts", ""); err != nil {
+		return nil, err
+	}
 	return d.s.hostsNow(ctx, "")
 }
+
+func (d dashboardSource) ListAudit(ctx context.Context, since time.Time, limit int) ([]api.AuditEntry, error) {
+	if _, err := d.need(ctx, rightAdmin, "dashboard audit log", ""); err != nil {
+		return nil, err
+	}
+	return d.s.runs.ListAudit(ctx, since, 0, limit)
+}
+
+// logSource is what the API's log stream reads: its route has checked
+// the token's rights already.
+type logSource struct{ s *Server }
+
+func (l logSource) GetRun(ctx context.Context, id string) (api.Run, error) {
+	r, err := l.s.runs.GetRun(ctx, id)
+	return r.Run, err
+}
+
+func (l logSource) ReadLog(ctx context.Context, id string, after int64) ([]web.Chunk, error) {
+	chunks, err := l.s.runs.ReadLog(ctx, id, after)
+	out := make([]web.Chunk, 0, len(chunks))
+	for _, c := range chunks {
+		out = append(out, web.Chunk{Seq: c.Seq, Data: c.Data})
+	}
+	return out, err
+}
+
+func (l logSource) LogChanged(id string) <-chan struct{} { return l.s.hub.wait(id) }

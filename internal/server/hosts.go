@@ -27,13 +27,13 @@ import (
 // its run token may then read that host's credentials (runRefs).
 
 func (s *Server) hostRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/hosts", s.authed(s.listHosts))
-	mux.Handle("POST /v1/hosts", s.authed(s.addHost))
-	mux.Handle("GET /v1/hosts/{name}", s.authed(s.getHost))
-	mux.Handle("PUT /v1/hosts/{name}", s.authed(s.putHost))
-	mux.Handle("DELETE /v1/hosts/{name}", s.authed(s.deleteHost))
-	mux.Handle("POST /v1/hosts/{name}/drain", s.authed(s.drainHost))
-	mux.Handle("POST /v1/hosts/{name}/gc", s.authed(s.gcHost))
+	mux.Handle("GET /v1/hosts", s.allow(rightRead, s.listHosts))
+	mux.Handle("POST /v1/hosts", s.allow(rightAdmin, s.addHost))
+	mux.Handle("GET /v1/hosts/{name}", s.allow(rightRead, s.getHost))
+	mux.Handle("PUT /v1/hosts/{name}", s.allow(rightAdmin, s.putHost))
+	mux.Handle("DELETE /v1/hosts/{name}", s.allow(rightAdmin, s.deleteHost))
+	mux.Handle("POST /v1/hosts/{name}/drain", s.allow(rightAdmin, s.drainHost))
+	mux.Handle("POST /v1/hosts/{name}/gc", s.allow(rightAdmin, s.gcHost))
 }
 
 var hostNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -345,6 +345,7 @@ func (s *Server) addHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("docker host added", "host", stored.Name, "pool", stored.Pool, "url", stored.URL, "from", r.RemoteAddr)
+	noteAudit(r, stored.Name, "pool "+stored.Pool+" "+stored.URL)
 	s.checkHostsNow()
 	s.oneHost(w, r, http.StatusCreated, stored)
 }

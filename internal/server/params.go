@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -70,6 +71,7 @@ func (s *Server) putParam(w http.ResponseWriter, r *http.Request) {
 		storeError(w, err)
 		return
 	}
+	noteAudit(r, req.Name, fmt.Sprintf("version %d, %s", v, req.Type))
 	writeJSON(w, http.StatusOK, map[string]int64{"version": v})
 }
 
@@ -84,6 +86,7 @@ func (s *Server) getParam(w http.ResponseWriter, r *http.Request) {
 	out := info(p)
 	if p.Type != params.TypeSecureString || decrypt {
 		out.Value = &p.Value
+		s.auditOK(r, "param.read", p.Name, fmt.Sprintf("version %d", p.Version))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -113,7 +116,9 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scope := params.Scope{Parameters: req.Parameters, Secrets: req.Secrets, TTL: ttl}
+	actor := principalOf(r.Context()).Name
 	if runID, ok := s.runTokenOf(r); ok {
+		actor = "run:" + runID
 		// A run token reads exactly its run's references, while the run lives.
 		run, err := s.runs.GetRun(r.Context(), runID)
 		if err != nil {
@@ -128,6 +133,10 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "issuing credentials: %v", err)
 		return
 	}
+	// Which names a key may read, never a value: what it did read, the
+	// store's access hook records.
+	s.audit(r.Context(), actor, "credentials", scope.RunID, fmt.Sprintf("key %s may read parameters [%s] secrets [%s]", key.AccessKeyID,
+		strings.Join(scope.Parameters, " "), strings.Join(scope.Secrets, " ")), api.OutcomeOK)
 	writeJSON(w, http.StatusOK, api.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Expiration: key.Expires.UTC(), Region: "us-east-1"})
 }
 

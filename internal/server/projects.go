@@ -17,10 +17,10 @@ import (
 // spec (runSpec), which records it with the run.
 
 func (s *Server) projectRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/projects", s.authed(s.listProjects))
-	mux.Handle("GET /v1/projects/{name}", s.authed(s.getProject))
-	mux.Handle("PUT /v1/projects/{name}", s.authed(s.putProject))
-	mux.Handle("DELETE /v1/projects/{name}", s.authed(s.deleteProject))
+	mux.Handle("GET /v1/projects", s.allow(rightRead, s.listProjects))
+	mux.Handle("GET /v1/projects/{name}", s.allow(rightRead, s.getProject))
+	mux.Handle("PUT /v1/projects/{name}", s.allow(rightAdmin, s.putProject))
+	mux.Handle("DELETE /v1/projects/{name}", s.allow(rightAdmin, s.deleteProject))
 }
 
 // checkProjectName refuses a name no project: in jetway.yaml can have.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,10 +9,12 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strings"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/web"
 )
 
 // Reruns: a new run of a past run's bundle, project file, environment,
@@ -21,11 +24,21 @@ import (
 // errNoSource refuses a rerun of a run whose source is no longer stored.
 var errNoSource = errors.New("source no longer stored")
 
-// rerun queues a rerun of run id.
-func (s *Server) rerun(ctx context.Context, id string, req api.RerunRequest) (storepkg.StoredRun, error) {
+// errForbidden is a refusal of the token's rights.
+type errForbidden struct{ msg string }
+
+func (e *errForbidden) Error() string { return e.msg }
+
+// rerun queues a rerun of run id with the rights of who, who reruns it:
+// its project must be one who may deploy, and its references ones who
+// grants.
+func (s *Server) rerun(ctx context.Context, who principal, id string, req api.RerunRequest) (storepkg.StoredRun, error) {
 	old, err := s.runs.GetRun(ctx, id)
 	if err != nil {
 		return old, err
+	}
+	if !who.seesProject(old.Project) {
+		return old, &errForbidden{fmt.Sprintf("token %s may not see or act on project %s (its projects: %s)", who.Name, old.Project, strings.Join(who.Projects, ","))}
 	}
 	m, err := s.runs.GetBundle(ctx, old.Bundle)
 	if errors.Is(err, storepkg.ErrNotFound) {
@@ -57,6 +70,11 @@ func (s *Server) rerun(ctx context.Context, id string, req api.RerunRequest) (st
 		return run, &badRequest{err}
 	}
 	run.RerunOf = old.ID
+	run.Token, run.Grants = who.Name, who.grants()
+	if refused := ungranted(run); len(refused) > 0 {
+		return run, &errForbidden{fmt.Sprintf("token %s may not resolve %s; an admin grants references with jetway tokens create --params (its grants: %s)",
+			who.Name, strings.Join(refused, ", "), cmp.Or(strings.Join(who.Params, ","), "none"))}
+	}
 	return run, s.queueRun(ctx, &run)
 }
 
@@ -72,9 +90,13 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the request body is not valid: %v", err)
 		return
 	}
-	run, err := s.rerun(r.Context(), r.PathValue("id"), req)
+	who := principalOf(r.Context())
+	run, err := s.rerun(r.Context(), who, r.PathValue("id"), req)
 	var bad *badRequest
+	var forbidden *errForbidden
 	switch {
+	case errors.As(err, &forbidden):
+		s.refuse(w, r, who, run.Project, "%s", forbidden.msg)
 	case errors.Is(err, storepkg.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no run %q; it may have been pruned by the server's retention (--retain-runs, --retain-days); list them with `jetway runs`", r.PathValue("id"))
 	case errors.Is(err, errNoSource):
@@ -84,15 +106,29 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "%v", err)
 	default:
+		s.auditOK(r, "rerun", run.Project, "run "+run.ID+" reruns "+run.RerunOf)
 		writeJSON(w, http.StatusCreated, run.Run)
 	}
 }
 
-// RerunRun reruns a run from the dashboard's Rerun button.
+// RerunRun reruns a run from the dashboard's Rerun button, with the
+// rights of the token the session was signed in with.
 func (d dashboardSource) RerunRun(ctx context.Context, id string) (api.Run, error) {
-	run, err := d.s.rerun(ctx, id, api.RerunRequest{StartedBy: "dashboard"})
-	if errors.Is(err, storepkg.ErrNotFound) {
-		return api.Run{}, fmt.Errorf("no run %q; it may have been pruned by the server's retention", id)
+	who, err := d.need(ctx, rightDeploy, "dashboard rerun", id)
+	if err != nil {
+		return api.Run{}, err
 	}
-	return run.Run, err
+	run, err := d.s.rerun(ctx, who, id, api.RerunRequest{StartedBy: "dashboard"})
+	var forbidden *errForbidden
+	switch {
+	case errors.Is(err, storepkg.ErrNotFound):
+		return api.Run{}, fmt.Errorf("no run %q; it may have been pruned by the server's retention", id)
+	case errors.As(err, &forbidden):
+		d.s.audit(ctx, who.Name, "dashboard rerun", id, forbidden.msg, api.OutcomeRefused)
+		return api.Run{}, fmt.Errorf("%w: %s", web.ErrForbidden, forbidden.msg)
+	case err != nil:
+		return api.Run{}, err
+	}
+	d.s.audit(ctx, who.Name, "rerun", run.Project, "run "+run.ID+" reruns "+run.RerunOf+" (dashboard)", api.OutcomeOK)
+	return run.Run, nil
 }

@@ -57,20 +57,22 @@ func TestRerunOfAPrunedSource(t *testing.T) {
 	if err := s.runs.CreateRun(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.rerun(ctx, "old1", api.RerunRequest{}); err != nil {
+	if _, err := s.rerun(ctx, adminPrincipal, "old1", api.RerunRequest{}); err != nil {
 		t.Fatalf("with its source: %v", err)
 	}
 	if err := os.Remove(filepath.Join(s.dataDir, "blobs", hash[:2], hash)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.rerun(ctx, "old1", api.RerunRequest{})
+	_, err = s.rerun(ctx, adminPrincipal, "old1", api.RerunRequest{})
 	if !errors.Is(err, errNoSource) || !strings.Contains(err.Error(), "1 of the files of run old1 are no longer stored") || !strings.Contains(err.Error(), "deploy that commit again (main@abcdef1)") {
 		t.Fatalf("without its files: %v", err)
 	}
 	if _, err := s.runs.(*storepkg.Store).DB().ExecContext(ctx, `DELETE FROM bundles`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = s.rerun(ctx, "old1", api.RerunRequest{}); !errors.Is(err, errNoSource) || !strings.Contains(err.Error(), "was pruned by the server's retention") {
+	if _, err = s.rerun(ctx, adminPrincipal, "old1", api.RerunRequest{}); !errors.Is(err, errNoSource) || !strings.Contains(err.Error(), "was pruned by the server's retention") {
 		t.Fatalf("without its bundle: %v", err)
 	}
 }
+
+var adminPrincipal = principal{Name: api.AdminTokenName, Role: api.RoleAdmin}

@@ -12,7 +12,7 @@ import (
 
 // Retention: with --retain-runs or --retain-days, old finished runs go
 // with their logs, then the bundles no kept run names, then the blobs no
-// kept bundle names. Bundles and blobs younger than retentionGrace stay:
+// kept bundle names; with --retain-days, audit entries older too. Bundles and blobs younger than retentionGrace stay:
 // a deploy uploads them before it creates its run.
 
 const (
@@ -70,8 +70,15 @@ func (s *Server) Prune(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if runs > 0 || blobs > 0 {
-		s.log.Info("pruned", "runs", runs, "blobs", blobs)
+	// The audit log is kept as long as runs are.
+	entries := 0
+	if !cutoff.IsZero() {
+		if entries, err = p.PruneAudit(ctx, cutoff); err != nil {
+			return err
+		}
+	}
+	if runs > 0 || blobs > 0 || entries > 0 {
+		s.log.Info("pruned", "runs", runs, "blobs", blobs, "audit_entries", entries)
 	}
 	return nil
 }

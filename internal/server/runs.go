@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,17 +25,17 @@ import (
 )
 
 func (s *Server) runRoutes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/bundles/missing", s.authed(s.missingBlobs))
-	mux.Handle("PUT /v1/blobs/{hash}", s.authed(s.putBlob))
-	mux.Handle("POST /v1/bundles", s.authed(s.putBundle))
-	mux.Handle("POST /v1/runs", s.authed(s.createRun))
-	mux.Handle("GET /v1/runs", s.authed(s.listRuns))
-	mux.Handle("GET /v1/runs/{id}", s.authed(s.getRun))
-	mux.Handle("GET /v1/runs/{id}/logs", s.authed(s.runLogs))
-	mux.Handle("POST /v1/runs/{id}/cancel", s.authed(s.cancelRun))
-	mux.Handle("POST /v1/runs/{id}/rerun", s.authed(s.rerunRun))
-	mux.Handle("GET /v1/runs/{id}/artifacts", s.authed(s.listArtifacts))
-	mux.Handle("GET /v1/runs/{id}/artifacts/{name...}", s.authed(s.getArtifact))
+	mux.Handle("POST /v1/bundles/missing", s.allow(rightDeploy, s.missingBlobs))
+	mux.Handle("PUT /v1/blobs/{hash}", s.allow(rightDeploy, s.putBlob))
+	mux.Handle("POST /v1/bundles", s.allow(rightDeploy, s.putBundle))
+	mux.Handle("POST /v1/runs", s.allow(rightDeploy, s.createRun))
+	mux.Handle("GET /v1/runs", s.allow(rightRead, s.listRuns))
+	mux.Handle("GET /v1/runs/{id}", s.allow(rightRead, s.getRun))
+	mux.Handle("GET /v1/runs/{id}/logs", s.allow(rightRead, s.runLogs))
+	mux.Handle("POST /v1/runs/{id}/cancel", s.allow(rightDeploy, s.cancelRun))
+	mux.Handle("POST /v1/runs/{id}/rerun", s.allow(rightDeploy, s.rerunRun))
+	mux.Handle("GET /v1/runs/{id}/artifacts", s.allow(rightRead, s.listArtifacts))
+	mux.Handle("GET /v1/runs/{id}/artifacts/{name...}", s.allow(rightRead, s.getArtifact))
 	// The runner's routes take its run token.
 	mux.Handle("GET /v1/runs/{id}/spec", s.runAuthed(afterEndRefused, s.runSpec))
 	mux.Handle("GET /v1/runs/{id}/bundle", s.runAuthed(afterEndRefused, s.runBundle))
@@ -111,9 +113,9 @@ func (s *Server) runAuthed(ended afterEnd, h func(http.ResponseWriter, *http.Req
 	})
 }
 
-// authedOrRun accepts the API token or a run token.
-func (s *Server) authedOrRun(h func(http.ResponseWriter, *http.Request)) http.Handler {
-	api := s.authed(h)
+// allowOrRun accepts a run token, or an API token with right need.
+func (s *Server) allowOrRun(need right, h func(http.ResponseWriter, *http.Request)) http.Handler {
+	api := s.allow(need, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := s.runTokenOf(r); ok {
 			h(w, r)
@@ -246,11 +248,35 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if !s.startedBy(w, r, &run) {
+		return
+	}
 	if err := s.queueRun(r.Context(), &run); err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
+	s.auditOK(r, "deploy", run.Project, "run "+run.ID+" env "+run.Env)
 	writeJSON(w, http.StatusCreated, run.Run)
+}
+
+// startedBy gives a new run the rights of the request's token: its
+// project must be one the token may deploy, and every reference the run
+// would resolve one the token grants — else the run is refused before it
+// is queued, naming each reference it may not read (whose value is never
+// fetched). The run records the token's name and grants: its scoped key
+// pair covers only what they allow.
+func (s *Server) startedBy(w http.ResponseWriter, r *http.Request, run *storepkg.StoredRun) bool {
+	p := principalOf(r.Context())
+	if !s.checkProject(w, r, run.Project) {
+		return false
+	}
+	run.Token, run.Grants = p.Name, p.grants()
+	if refused := ungranted(*run); len(refused) > 0 {
+		s.refuse(w, r, p, run.Project, "token %s may not resolve %s; an admin grants references with jetway tokens create --params (its grants: %s)",
+			p.Name, strings.Join(refused, ", "), cmp.Or(strings.Join(p.Params, ","), "none"))
+		return false
+	}
+	return true
 }
 
 // newRun makes a queued run of req, after checking its project file with
@@ -311,14 +337,26 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if st := q.Get("status"); st != "" {
 		statuses = strings.Split(st, ",")
 	}
-	runs, err := s.runs.ListRuns(r.Context(), q.Get("project"), statuses, limit)
+	p := principalOf(r.Context())
+	project := q.Get("project")
+	if project != "" && !s.checkProject(w, r, project) {
+		return
+	}
+	fetch := limit
+	if project == "" && len(p.Projects) > 0 {
+		// Others' runs are dropped below: look further back for enough.
+		fetch = 1000
+	}
+	runs, err := s.runs.ListRuns(r.Context(), project, statuses, fetch)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	out := make([]api.Run, 0, len(runs))
 	for _, run := range runs {
-		out = append(out, run.Run)
+		if p.seesProject(run.Project) && len(out) < limit {
+			out = append(out, run.Run)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -333,7 +371,7 @@ func (s *Server) lookupRun(w http.ResponseWriter, r *http.Request) (storepkg.Sto
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return run, false
 	}
-	return run, true
+	return run, s.checkProject(w, r, run.Project)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
@@ -375,7 +413,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) {
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		after, _ = strconv.ParseInt(last, 10, 64)
 	}
-	web.StreamLog(ctx, w, dashboardSource{s}, run.ID, after)
+	web.StreamLog(ctx, w, logSource{s}, run.ID, after)
 }
 
 // errAlreadyEnded is returned when cancelling a run that has ended.
@@ -412,6 +450,9 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, err := s.cancel(r.Context(), run.ID)
+	if err == nil {
+		s.auditOK(r, "stop", run.Project, "run "+run.ID)
+	}
 	switch {
 	case errors.Is(err, errAlreadyEnded):
 		writeError(w, http.StatusConflict, "run %s has already ended (%s)", run.ID, status)
@@ -560,42 +601,33 @@ func (h *hub) notify(id string) {
 	}
 }
 
-// runRefs lists the references of a run: what its run token may read;
-// those of the variables given for the run (-e) too, and the credentials
-// of the Docker hosts of its pool it was handed.
-func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
-	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
-	if err != nil {
-		return nil, nil
-	}
-	refs, err := p.References(run.Env)
-	if err != nil {
-		return nil, nil
-	}
-	// The build's secrets (image.secrets) are references the runner reads
-	// too; they never become variables of the phases.
-	var all []config.Ref
-	for _, ref := range refs {
-		all = append(all, ref)
-	}
-	if p.Image != nil {
-		secrets, err := p.Image.SecretReferences(p.Path, run.Env)
-		if err != nil {
-			return nil, nil
+// ungranted lists, sorted, the references of a run's project file and
+// variables its grants do not cover.
+func ungranted(run storepkg.StoredRun) []string {
+	var refused []string
+	for _, ref := range projectRefs(run) {
+		if !mayResolve(run.Grants, ref) {
+			refused = append(refused, ref.String())
 		}
-		for _, ref := range secrets {
+	}
+	slices.Sort(refused)
+	return slices.Compact(refused)
+}
+
+// runRefs lists what a run's token may read: the references of its
+// project file and of the variables given for it (-e) that its grants
+// cover — a run whose references its token did not grant is refused
+// before it is queued, so this is all of them, unless the grants changed
+// meaning since — and the credentials of the Docker hosts of its pool it
+// was handed, which its operator set.
+func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
+	var all []config.Ref
+	for _, ref := range projectRefs(run) {
+		if mayResolve(run.Grants, ref) {
 			all = append(all, ref)
 		}
 	}
-	if run.DockerHost != nil {
-		for _, c := range run.DockerHost.Candidates {
-			for _, v := range []string{c.SSHKey, c.KnownHosts, c.TLSCA, c.TLSCert, c.TLSKey} {
-				if ref, ok, err := config.ParseRef(v); ok && err == nil {
-					all = append(all, ref)
-				}
-			}
-		}
-	}
+	all = append(all, hostRefs(run)...)
 	for _, ref := range all {
 		if ref.Store == config.SecretsManager {
 			secrets = append(secrets, ref.Name)
@@ -604,4 +636,50 @@ func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
 		}
 	}
 	return parameters, secrets
+}
+
+// projectRefs lists the references a run's project file and given
+// variables make: its variables' and its build's secrets (image.secrets,
+// which the runner reads and never makes variables of the phases). A
+// project file that does not parse makes none.
+func projectRefs(run storepkg.StoredRun) []config.Ref {
+	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
+	if err != nil {
+		return nil
+	}
+	refs, err := p.References(run.Env)
+	if err != nil {
+		return nil
+	}
+	var all []config.Ref
+	for _, ref := range refs {
+		all = append(all, ref)
+	}
+	if p.Image != nil {
+		secrets, err := p.Image.SecretReferences(p.Path, run.Env)
+		if err != nil {
+			return nil
+		}
+		for _, ref := range secrets {
+			all = append(all, ref)
+		}
+	}
+	return all
+}
+
+// hostRefs lists the credentials of the Docker hosts of its pool a run
+// was handed.
+func hostRefs(run storepkg.StoredRun) []config.Ref {
+	if run.DockerHost == nil {
+		return nil
+	}
+	var all []config.Ref
+	for _, c := range run.DockerHost.Candidates {
+		for _, v := range []string{c.SSHKey, c.KnownHosts, c.TLSCA, c.TLSCert, c.TLSKey} {
+			if ref, ok, err := config.ParseRef(v); ok && err == nil {
+				all = append(all, ref)
+			}
+		}
+	}
+	return all
 }

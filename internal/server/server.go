@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -60,6 +59,11 @@ type Options struct {
 	// HostCheckInterval is how often the server checks every Docker host
 	// it knows (default 15s; negative: never).
 	HostCheckInterval time.Duration
+	// PublicURL is where clients and clouds reach the server: the issuer
+	// ("iss") of runs' OIDC tokens and the base of its discovery document
+	// (see oidc.go). Every server of one database needs the same. Empty:
+	// the server issues no OIDC token.
+	PublicURL string
 }
 
 // Bounds of request bodies.
@@ -85,10 +89,13 @@ type Server struct {
 
 	log   *slog.Logger
 	token string
-	store *params.Store
-	keys  *params.Keys
-	admin params.AdminCredentials
-	aws   *params.API
+	// tokens finds who a request's token is: the server's own token or
+	// one of jetway tokens'.
+	tokens *tokens
+	store  *params.Store
+	keys   *params.Keys
+	admin  params.AdminCredentials
+	aws    *params.API
 
 	runs  Store
 	blobs blobs
@@ -112,6 +119,8 @@ type Server struct {
 	// changed, a GC ran).
 	hostCheckEvery time.Duration
 	hostsChanged   chan struct{}
+	// publicURL is Options.PublicURL without a final /.
+	publicURL string
 }
 
 // Info is what a starting server tells its operator.
@@ -144,6 +153,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i].Close()
 		}
+		return nil, err
+	}
+	publicURL, err := checkPublicURL(opts.PublicURL)
+	if err != nil {
 		return nil, err
 	}
 	lock, err := LockDataDir(opts.DataDir)
@@ -198,11 +211,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		agents: newAgents(), leaseTimeout: cmp.Or(opts.LeaseTimeout, runproto.DefaultLeaseTimeout),
 		readHeaderTimeout: cmp.Or(opts.ReadHeaderTimeout, 10*time.Second), bodyTimeout: cmp.Or(opts.BodyTimeout, 30*time.Second),
 		idleTimeout:      cmp.Or(opts.IdleTimeout, 2*time.Minute),
-		allowLocalDocker: opts.AllowLocalDocker, hostCheckEvery: cmp.Or(opts.HostCheckInterval, defaultHostCheckInterval), hostsChanged: make(chan struct{}, 1)}
+		allowLocalDocker: opts.AllowLocalDocker, hostCheckEvery: cmp.Or(opts.HostCheckInterval, defaultHostCheckInterval), hostsChanged: make(chan struct{}, 1),
+		tokens: newTokens(runs, token)}
 	// The dashboard's sessions live in the database: they survive a
 	// restart and work on every server. Each records the token it was
 	// opened with, so a new API token ends them all.
-	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Token: token, Sessions: dbSessions{runs}, Logger: log}); err != nil {
+	srv.publicURL = publicURL
+	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Secret: token, Sessions: dbSessions{runs}, Logger: log}); err != nil {
 		srv.Close()
 		return nil, err
 	}
@@ -246,15 +261,17 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /v1/params", s.authed(s.listParams))
-	mux.Handle("POST /v1/params", s.authed(s.putParam))
-	mux.Handle("DELETE /v1/params", s.authed(s.deleteParam))
-	mux.Handle("GET /v1/params/value", s.authed(s.getParam))
-	mux.Handle("POST /v1/credentials", s.authedOrRun(s.issueCredentials))
+	mux.Handle("GET /v1/params", s.allow(rightParams, s.listParams))
+	mux.Handle("POST /v1/params", s.allow(rightParams, s.putParam))
+	mux.Handle("DELETE /v1/params", s.allow(rightParams, s.deleteParam))
+	mux.Handle("GET /v1/params/value", s.allow(rightParams, s.getParam))
+	mux.Handle("POST /v1/credentials", s.allowOrRun(rightParams, s.issueCredentials))
+	s.identityRoutes(mux)
 	s.runRoutes(mux)
 	s.agentRoutes(mux)
 	s.projectRoutes(mux)
 	s.hostRoutes(mux)
+	s.oidcRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
@@ -337,21 +354,6 @@ func (b *pacedBody) Close() error { return b.body.Close() }
 // setDeadline sets the connection's read deadline where the server allows
 // it (not in tests that call the handler without a connection).
 func (b *pacedBody) setDeadline(t time.Time) { _ = b.rc.SetReadDeadline(t) }
-
-// authed requires the API token as a bearer token.
-func (s *Server) authed(h func(http.ResponseWriter, *http.Request)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="jetway"`)
-			// Whoever asks learns nothing of the server, not even where the
-			// token lives: its owner knows, and jetway login --help says.
-			writeError(w, http.StatusUnauthorized, "missing or wrong token; see jetway login --help")
-			return
-		}
-		h(w, r)
-	})
-}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

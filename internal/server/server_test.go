@@ -155,7 +155,7 @@ func TestUnauthorizedAnswersNameNoPath(t *testing.T) {
 		}
 		if strings.HasPrefix(tc.path, "/v1/") && !strings.HasPrefix(tc.path, "/v1/runs/r1/") {
 			var e struct{ Error string }
-			if json.Unmarshal(body, &e) != nil || e.Error != "missing or wrong token; see jetway login --help" {
+			if json.Unmarshal(body, &e) != nil || e.Error != "missing, wrong or revoked token; see jetway login --help" {
 				t.Errorf("%s %s: %s", tc.method, tc.path, body)
 			}
 		}

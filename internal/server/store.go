@@ -154,6 +154,30 @@ type SessionStore interface {
 	RevokeSession(ctx context.Context, idHash string) error
 }
 
+// TokenStore keeps the API tokens of people and machines (jetway tokens)
+// by a digest of each; the server's own token is not among them.
+type TokenStore interface {
+	// CreateToken returns storepkg.ErrExists for a name or digest taken.
+	CreateToken(ctx context.Context, t storepkg.StoredToken) error
+	// TokenByHash returns storepkg.ErrNotFound for a digest of no token
+	// (never made, or revoked).
+	TokenByHash(ctx context.Context, hash string) (storepkg.StoredToken, error)
+	ListTokens(ctx context.Context) ([]storepkg.StoredToken, error)
+	// RevokeToken deletes a token: storepkg.ErrNotFound for none.
+	RevokeToken(ctx context.Context, name string) error
+	TouchToken(ctx context.Context, hash string, t time.Time) error
+}
+
+// AuditLog keeps the audit log: appended to, listed, and pruned by
+// retention only.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e api.AuditEntry) error
+	// ListAudit lists entries at or after since with seq > after, oldest
+	// first, at most limit.
+	ListAudit(ctx context.Context, since time.Time, after int64, limit int) ([]api.AuditEntry, error)
+	PruneAudit(ctx context.Context, cutoff time.Time) (int, error)
+}
+
 // BlobStore keeps blobs in the database, when servers share one.
 type BlobStore interface {
 	HasBlob(ctx context.Context, hash string) (bool, error)
@@ -192,6 +216,8 @@ type Store interface {
 	ProjectStore
 	HostStore
 	SessionStore
+	TokenStore
+	AuditLog
 	BlobStore
 	Retainer
 	Peers
