@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/params"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
@@ -416,4 +417,19 @@ func (s *Server) audit(ctx context.Context, actor, action, target, detail, outco
 // auditOK records an action a principal did.
 func (s *Server) auditOK(r *http.Request, action, target, detail string) {
 	s.audit(r.Context(), principalOf(r.Context()).Name, action, target, detail, api.OutcomeOK)
+}
+
+// auditAccess records an operation of the AWS APIs: names, never values.
+// A run's scoped key is the run; the admin key pair is the operator's
+// credentials file (DATA/aws-credentials).
+func (s *Server) auditAccess(ctx context.Context, a params.Access) {
+	actor := "aws-key:" + a.AccessKeyID
+	if a.RunID != "" {
+		actor = "run:" + a.RunID
+	}
+	action := "read"
+	if a.Write {
+		action = "write"
+	}
+	s.audit(ctx, actor, a.Operation, strings.Join(a.Names, " "), action, api.OutcomeOK)
 }

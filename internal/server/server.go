@@ -213,6 +213,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		idleTimeout:      cmp.Or(opts.IdleTimeout, 2*time.Minute),
 		allowLocalDocker: opts.AllowLocalDocker, hostCheckEvery: cmp.Or(opts.HostCheckInterval, defaultHostCheckInterval), hostsChanged: make(chan struct{}, 1),
 		tokens: newTokens(runs, token)}
+	// Every read of values and every change through the AWS APIs goes to
+	// the audit log, by name: which run read which parameters.
+	srv.aws.OnAccess = srv.auditAccess
 	// The dashboard's sessions live in the database: they survive a
 	// restart and work on every server. Each records the token it was
 	// opened with, so a new API token ends them all.
