@@ -245,7 +245,7 @@ func ParseParameterRef(ref string) (name, selector string, err error) {
 	rest := ref
 	if strings.HasPrefix(ref, "arn:") {
 		_, after, ok := strings.Cut(ref, ":parameter/")
-		if !ok || !strings.HasPrefix(ref, "arn:aws") || strings.Count(ref[:len(ref)-len(after)], ":") != 6 {
+		if !ok || !strings.HasPrefix(ref, "arn:aws") || strings.Count(ref[:len(ref)-len(after)], ":") != 5 {
 			return "", "", apiErr("ValidationException", "Parameter ARN %s is not valid: want arn:aws:ssm:REGION:ACCOUNT:parameter/NAME", ref)
 		}
 		rest = after
