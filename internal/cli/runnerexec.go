@@ -94,6 +94,7 @@ func runRunnerExec(ctx context.Context, c *CLI) error {
 		Env:            spec.Env,
 		RunID:          id,
 		Resolve:        run.Resolve,
+		IDTokens:       run.IDTokens,
 		ClientEnv:      clientEnv,
 		PhaseEnv:       phaseBaseEnv(c),
 		Sink:           sink,

@@ -64,6 +64,9 @@ type Options struct {
 	RunID string
 	// Resolve reads references; it may be nil when the project has none.
 	Resolve func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
+	// IDTokens gets the run's OIDC tokens from the server (id_tokens:),
+	// by variable name; nil where no server issues them (jetway run).
+	IDTokens func(ctx context.Context) (map[string]string, error)
 	// ClientEnv is the environment that env.pass copies from.
 	ClientEnv []string
 	// PhaseEnv is the base environment of phases: PATH, LANG, TZ.
@@ -396,6 +399,9 @@ func (r *run) resolve(ctx context.Context) error {
 			r.secrets = append(r.secrets, mask.Secret{Name: "JETS_SSH_KEY (as written to ~/.ssh/id_rsa)", Value: norm})
 		}
 	}
+	if err := r.idTokens(ctx); err != nil {
+		return err
+	}
 	// What env.pass lets through from the caller's environment; a value
 	// whose name looks secret (MY_API_TOKEN) is masked like a SecureString.
 	var secretNames []string
@@ -410,6 +416,35 @@ func (r *run) resolve(ctx context.Context) error {
 		return fail(ExitFailed, "%v", err)
 	}
 	r.matcher.Store(m)
+	return nil
+}
+
+// idTokens gets the run's OIDC tokens (id_tokens:) before any phase
+// runs: each becomes a variable of the phases and a secret of the masker.
+// A run that cannot have them all runs no phase.
+func (r *run) idTokens(ctx context.Context) error {
+	p := r.opts.Project
+	if len(p.IDTokens) == 0 {
+		return nil
+	}
+	if r.opts.IDTokens == nil {
+		return fail(ExitConfig, "id_tokens: only a jetway server issues OIDC tokens, so no phase ran; deploy the project to a server (jetway deploy) or remove id_tokens from %s", filepath.Base(p.Path))
+	}
+	tokens, err := r.opts.IDTokens(ctx)
+	if err != nil {
+		return fail(ExitFailed, "getting the run's OIDC tokens (id_tokens) from the server, so no phase ran: %v", err)
+	}
+	var names []string
+	for _, t := range p.IDTokens {
+		v := tokens[t.Name]
+		if v == "" {
+			return fail(ExitFailed, "the server sent no OIDC token for id_tokens.%s, so no phase ran; is it older than this runner?", t.Name)
+		}
+		r.vars[t.Name] = v
+		r.secrets = append(r.secrets, mask.Secret{Name: "id_tokens." + t.Name, Value: []byte(v)})
+		names = append(names, t.Name)
+	}
+	r.bootstrapStep("id_tokens", fmt.Sprintf("OIDC tokens from the server in %s (masked in the log)", strings.Join(names, ", ")))
 	return nil
 }
 

@@ -32,6 +32,9 @@ type Run interface {
 	// of bundle.Extract, naming the file.
 	Bundle(ctx context.Context) (io.ReadCloser, error)
 	Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
+	// IDTokens are the run's OIDC tokens (id_tokens:) by variable name,
+	// signed by the server with claims of the run it stored.
+	IDTokens(ctx context.Context) (map[string]string, error)
 	// Events starts the run's uploader; Close sends what is left.
 	Events(ctx context.Context, opts UploaderOptions) *Uploader
 	// PutArtifactChunk stores a piece of an artifact (at most
@@ -50,6 +53,7 @@ type Run interface {
 //	GET  /v1/runs/{id}/spec     the run's project file, env, git facts, passed variables
 //	GET  /v1/runs/{id}/bundle   its source, as a tar checked blob by blob
 //	POST /v1/credentials        a key pair that reads only its references (SSM/Secrets Manager APIs)
+//	POST /v1/runs/{id}/id-tokens  its OIDC tokens (id_tokens: of its project file)
 //	POST /v1/runs/{id}/events   its numbered events (see Events)
 //	PUT  /v1/runs/{id}/artifacts/chunks/{hash}?size=N  a zstd-compressed piece of an artifact
 //	POST /v1/runs/{id}/artifacts                       an artifact: name, size, sha256, chunks
