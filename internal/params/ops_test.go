@@ -624,3 +624,96 @@ func testSecretsManagerOperations(t *testing.T, s *testServer) {
 		}
 	})
 }
+
+// A run's key pair reads exactly its references: the new operations and
+// spellings give it nothing more.
+func TestScopedKeyStaysReadOnly(t *testing.T) {
+	s := newTestServer(t, "sqlite")
+	ctx := context.Background()
+	admin := s.adminSSM()
+	put(t, admin, "/run/mine", "SecureString", "m", false)
+	put(t, admin, "/run/other", "SecureString", "o", false)
+	put(t, admin, "single", "String", "s", false)
+	for _, n := range []string{"mine", "theirs"} {
+		if _, err := s.adminSM().CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(n), SecretString: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := s.issue(t, Scope{Parameters: []string{"/run/mine", "/single"}, Secrets: []string{"mine"}, TTL: 60e9})
+	c, sm := s.ssmClient(key.AccessKeyID, key.SecretAccessKey), s.smClient(key.AccessKeyID, key.SecretAccessKey)
+	allowed := []struct {
+		name string
+		call func() error
+	}{
+		{"its parameter by ARN", func() error {
+			_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("arn:aws:ssm:eu-west-1:" + AccountID + ":parameter/run/mine"), WithDecryption: aws.Bool(true)})
+			return err
+		}},
+		{"its /single as single", func() error {
+			_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("single")})
+			return err
+		}},
+		{"its secret through SSM", func() error {
+			_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/aws/reference/secretsmanager/mine"), WithDecryption: aws.Bool(true)})
+			return err
+		}},
+	}
+	for _, tc := range allowed {
+		if err := tc.call(); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	refused := []struct {
+		name string
+		call func() error
+	}{
+		{"another parameter by ARN", func() error {
+			_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("arn:aws:ssm:eu-west-1:" + AccountID + ":parameter/run/other")})
+			return err
+		}},
+		{"another secret through SSM", func() error {
+			_, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: []string{"/aws/reference/secretsmanager/theirs"}, WithDecryption: aws.Bool(true)})
+			return err
+		}},
+		{"DescribeParameters", func() error { _, err := c.DescribeParameters(ctx, &ssm.DescribeParametersInput{}); return err }},
+		{"GetParametersByPath", func() error {
+			_, err := c.GetParametersByPath(ctx, &ssm.GetParametersByPathInput{Path: aws.String("/run")})
+			return err
+		}},
+		{"ListTagsForResource", func() error {
+			_, err := c.ListTagsForResource(ctx, &ssm.ListTagsForResourceInput{ResourceType: "Parameter", ResourceId: aws.String("/run/mine")})
+			return err
+		}},
+		{"AddTagsToResource", func() error {
+			_, err := c.AddTagsToResource(ctx, &ssm.AddTagsToResourceInput{ResourceType: "Parameter", ResourceId: aws.String("/run/mine"), Tags: []ssmtypes.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+			return err
+		}},
+		{"LabelParameterVersion", func() error {
+			_, err := c.LabelParameterVersion(ctx, &ssm.LabelParameterVersionInput{Name: aws.String("/run/mine"), Labels: []string{"x"}})
+			return err
+		}},
+		{"DescribeSecret", func() error {
+			_, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("mine")})
+			return err
+		}},
+		{"ListSecrets", func() error { _, err := sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{}); return err }},
+		{"TagResource", func() error {
+			_, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String("mine"), Tags: []smtypes.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+			return err
+		}},
+		{"UpdateSecret", func() error {
+			_, err := sm.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{SecretId: aws.String("mine"), SecretString: aws.String("x")})
+			return err
+		}},
+		{"RestoreSecret", func() error {
+			_, err := sm.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String("mine")})
+			return err
+		}},
+		{"GetRandomPassword", func() error { _, err := sm.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{}); return err }},
+	}
+	for _, tc := range refused {
+		if got := errorCode(tc.call()); got != "AccessDeniedException" {
+			t.Errorf("%s: %q, want AccessDeniedException", tc.name, got)
+		}
+	}
+}
