@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,7 @@ type serverOptions struct {
 	retainRuns       int
 	retainDays       int
 	hostCheck        time.Duration
+	publicURL        string
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -77,9 +79,17 @@ one run per project across all), logs (followed live on any server), bundles
 and parameters. Each needs its own data dir, holding copies of the first
 server's token and master.key (or --master-key-file): the database alone
 reveals no secret value. Move an existing data dir there with
-jetway server migrate.`,
+jetway server migrate.
+
+The server is an OpenID Connect issuer for runs: a project's id_tokens give
+its runs JWTs that a cloud (AWS IAM: AssumeRoleWithWebIdentity) trusts. The
+tokens' issuer is --public-url, where the cloud fetches
+/.well-known/openid-configuration and the signing keys, without a
+credential: AWS needs an https URL it can reach. Every server of one
+database must be given the same. Rotate the key with
+jetway server rotate-oidc-key.`,
 		Example: `  jetway server
-  jetway server --data /var/lib/jetway --listen 0.0.0.0:7070
+  jetway server --data /var/lib/jetway --listen 0.0.0.0:7070 --public-url https://jetway.example.com
   JETWAY_DATABASE=postgres://jetway:PASSWORD@db:5432/jetway jetway server --listen 0.0.0.0:7070`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -99,8 +109,9 @@ jetway server migrate.`,
 	cmd.Flags().IntVar(&opts.retainRuns, "retain-runs", 0, "keep the newest N runs; older finished ones go with their logs, and the bundles and blobs only they needed (0: keep all)")
 	cmd.Flags().IntVar(&opts.retainDays, "retain-days", 0, "prune finished runs older than this many days, with their logs, bundles and blobs (0: keep all)")
 	cmd.Flags().DurationVar(&opts.hostCheck, "host-check-interval", 15*time.Second, "how often the server checks each Docker host it knows (jetway hosts); a host that fails is passed over (0: never)")
+	cmd.Flags().StringVar(&opts.publicURL, "public-url", "", "the URL clients and clouds reach this server at: the issuer of runs' OIDC tokens (id_tokens); AWS needs https, and replicas the same URL (default http://HOST:PORT of --listen)")
 	opts.sandbox.bind(cmd.Flags())
-	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c))
+	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c), newServerRotateOIDCKeyCommand(c))
 	return cmd
 }
 
@@ -139,9 +150,16 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
 		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
 	}
+	publicURL := opts.publicURL
+	if publicURL == "" {
+		publicURL = listenURL(opts.listen, os.Hostname)
+	}
+	if publicURL != "" && !strings.HasPrefix(publicURL, "https://") {
+		c.Logger().Warn("runs' OIDC tokens (id_tokens) name an http issuer: AWS IAM trusts only an https issuer it can reach; give --public-url https://… (the same to every server of a database)", "issuer", publicURL)
+	}
 	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
 		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays},
-		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck})
+		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck, PublicURL: publicURL})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}
@@ -226,6 +244,24 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	}
 	fmt.Fprintln(c.Out, "jetway server stopped")
 	return nil
+}
+
+// listenURL is the default public URL of a server listening on listen:
+// http://HOST:PORT, with the machine's name for an unspecified host
+// (0.0.0.0, ::).
+func listenURL(listen string, hostname func() (string, error)) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if name, err := hostname(); err == nil && name != "" {
+			host = name
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // reachable turns a listen address into one a runner on this machine can
