@@ -21,7 +21,9 @@ type ParamInfo struct {
 	Version      int64     `json:"version"`
 	LastModified time.Time `json:"last_modified"`
 	Description  string    `json:"description,omitempty"`
-	Value        *string   `json:"value,omitempty"`
+	// Tags are the parameter's tags, by key.
+	Tags  map[string]string `json:"tags,omitempty"`
+	Value *string           `json:"value,omitempty"`
 }
 
 // PutParamRequest is the body of POST /v1/params.

@@ -15,7 +15,14 @@ import (
 )
 
 func info(p params.Parameter) api.ParamInfo {
-	return api.ParamInfo{Name: p.Name, Type: p.Type, Version: p.Version, LastModified: p.Modified.UTC(), Description: p.Description}
+	out := api.ParamInfo{Name: p.Name, Type: p.Type, Version: p.Version, LastModified: p.Modified.UTC(), Description: p.Description}
+	if len(p.Tags) > 0 {
+		out.Tags = make(map[string]string, len(p.Tags))
+		for _, t := range p.Tags {
+			out.Tags[t.Key] = t.Value
+		}
+	}
+	return out
 }
 
 // storeError maps the store's AWS-style errors onto HTTP statuses.
