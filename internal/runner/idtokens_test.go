@@ -22,7 +22,9 @@ func TestIDTokensFailBeforeAnyPhase(t *testing.T) {
 		code   int
 	}{
 		{"no server", nil, "id_tokens: only a jetway server issues OIDC tokens, so no phase ran", ExitConfig},
-		{"the server refuses", func(context.Context) (map[string]string, error) { return nil, errors.New("401 missing or wrong run token") },
+		{"the server refuses", func(context.Context) (map[string]string, error) {
+			return nil, errors.New("401 missing or wrong run token")
+		},
 			"getting the run's OIDC tokens (id_tokens) from the server, so no phase ran: 401 missing or wrong run token", ExitFailed},
 		{"a token missing", func(context.Context) (map[string]string, error) { return map[string]string{"OTHER": "x"}, nil },
 			"the server sent no OIDC token for id_tokens.AWS_WEB_IDENTITY, so no phase ran", ExitFailed},
