@@ -85,6 +85,25 @@ func testAWSCLI(t *testing.T, bin string, s *testServer) {
 	if n := len(list["SecretList"].([]any)); n != 1 {
 		t.Fatalf("list-secrets: %d", n)
 	}
+	// The newer operations, as the CLI spells them.
+	mustJSON("ssm", "add-tags-to-resource", "--resource-type", "Parameter", "--resource-id", "/dev/JETS_SSH_KEY", "--tags", "Key=env,Value=dev")
+	tags := mustJSON("ssm", "list-tags-for-resource", "--resource-type", "Parameter", "--resource-id", "/dev/JETS_SSH_KEY")
+	if n := len(tags["TagList"].([]any)); n != 1 {
+		t.Fatalf("list-tags-for-resource: %v", tags)
+	}
+	filtered := mustJSON("ssm", "describe-parameters", "--parameter-filters", "Key=tag:env,Values=dev", "Key=Type,Values=SecureString")
+	if n := len(filtered["Parameters"].([]any)); n != 1 {
+		t.Fatalf("describe-parameters with filters: %v", filtered)
+	}
+	mustJSON("secretsmanager", "tag-resource", "--secret-id", "prod/db", "--tags", "Key=team,Value=core")
+	described := mustJSON("secretsmanager", "describe-secret", "--secret-id", "prod/db")
+	if n := len(described["Tags"].([]any)); n != 1 {
+		t.Fatalf("describe-secret: %v", described)
+	}
+	byTag := mustJSON("secretsmanager", "list-secrets", "--filters", "Key=tag-key,Values=team")
+	if n := len(byTag["SecretList"].([]any)); n != 1 {
+		t.Fatalf("list-secrets --filters: %v", byTag)
+	}
 	_, errOut, err = aws("secretsmanager", "get-secret-value", "--secret-id", "nope")
 	if err == nil || !strings.Contains(errOut, "ResourceNotFoundException") {
 		t.Fatalf("get-secret-value of a missing secret: %v %s", err, errOut)
