@@ -26,6 +26,7 @@ have aws             || need_pkgs+=(awscli)
 have pkill           || need_pkgs+=(procps)
 have useradd         || need_pkgs+=(passwd)
 have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
+python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)  # the parameter store's boto3 tests
 have xxd             || need_pkgs+=(xxd)       # the masker's tests mask real hex dumps
 have hexdump         || need_pkgs+=(bsdextrautils)
 have chromium        || need_pkgs+=(chromium)
