@@ -709,7 +709,10 @@ func TestScopedKeyStaysReadOnly(t *testing.T) {
 			_, err := sm.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String("mine")})
 			return err
 		}},
-		{"GetRandomPassword", func() error { _, err := sm.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{}); return err }},
+		{"GetRandomPassword", func() error {
+			_, err := sm.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{})
+			return err
+		}},
 	}
 	for _, tc := range refused {
 		if got := errorCode(tc.call()); got != "AccessDeniedException" {
