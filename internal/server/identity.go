@@ -329,6 +329,7 @@ var auditedRoutes = map[string]string{
 	"DELETE /v1/hosts/{name}":     "host.remove",
 	"POST /v1/hosts/{name}/drain": "host.drain",
 	"POST /v1/hosts/{name}/gc":    "host.gc",
+	"POST /v1/oidc/rotate":        "oidc.rotate",
 }
 
 // auditNote is what a handler of an audited route adds to its entry.

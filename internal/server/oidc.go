@@ -64,18 +64,13 @@ func checkPublicURL(raw string) (string, error) {
 }
 
 // oidcStore is the store's key store; nil (and an answer already written)
-// if the server has none or no public URL.
+// if the server has no public URL.
 func (s *Server) oidcStore(w http.ResponseWriter) OIDCKeyStore {
-	keys, ok := s.runs.(OIDCKeyStore)
-	switch {
-	case !ok:
-		writeError(w, http.StatusNotImplemented, "this server's store keeps no OIDC keys")
-		return nil
-	case s.publicURL == "":
+	if s.publicURL == "" {
 		writeError(w, http.StatusServiceUnavailable, "the server issues no OIDC tokens: it was started without a public URL (jetway server --public-url)")
 		return nil
 	}
-	return keys
+	return s.runs
 }
 
 // oidcKeys returns the issuer's keys, the signer first, making the

@@ -218,6 +218,7 @@ type Store interface {
 	SessionStore
 	TokenStore
 	AuditLog
+	OIDCKeyStore
 	BlobStore
 	Retainer
 	Peers
