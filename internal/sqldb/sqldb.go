@@ -46,6 +46,28 @@ type DB struct {
 	// URL is where the database is: a file path for SQLite, a postgres://
 	// URL (credentials included) for PostgreSQL.
 	URL string
+	// OnError, when set, is told of each statement the database failed
+	// (see Failure); set it before the DB is used concurrently. It sees
+	// the errors of ExecContext, QueryContext, QueryRowContext, BeginTx
+	// and Commit, not those of iterating rows or scanning.
+	OnError func(error)
+}
+
+// Failure tells whether err is the database failing, rather than an
+// answer the store's logic expects: a missing row, a unique constraint's
+// refusal (the store's ErrExists), a transaction already ended, or a
+// context the caller ended.
+func Failure(err error) bool {
+	return err != nil && !errors.Is(err, sql.ErrNoRows) && !errors.Is(err, sql.ErrTxDone) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !IsUniqueViolation(err)
+}
+
+// check tells OnError of err if it is a Failure, and returns it.
+func (db *DB) check(err error) error {
+	if db.OnError != nil && Failure(err) {
+		db.OnError(err)
+	}
+	return err
 }
 
 // IsPostgresURL tells whether s names a PostgreSQL database.
@@ -123,17 +145,21 @@ func (db *DB) Rebind(q string) string {
 
 // ExecContext runs a statement written with ? placeholders.
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	res, err := db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	return res, db.check(err)
 }
 
 // QueryContext runs a query written with ? placeholders.
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.DB.QueryContext(ctx, db.Rebind(q), args...)
+	rows, err := db.DB.QueryContext(ctx, db.Rebind(q), args...)
+	return rows, db.check(err)
 }
 
 // QueryRowContext runs a one-row query written with ? placeholders.
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+	row := db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+	_ = db.check(row.Err())
+	return row
 }
 
 // Tx is a transaction whose statements are written with ? placeholders.
@@ -146,7 +172,7 @@ type Tx struct {
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	tx, err := db.DB.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, db.check(err)
 	}
 	return &Tx{Tx: tx, db: db}, nil
 }
@@ -156,18 +182,25 @@ func (tx *Tx) Dialect() Dialect { return tx.db.Dialect }
 
 // ExecContext runs a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return tx.Tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+	res, err := tx.Tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+	return res, tx.db.check(err)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.Tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+	rows, err := tx.Tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+	return rows, tx.db.check(err)
 }
 
 // QueryRowContext runs a one-row query in the transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+	row := tx.Tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+	_ = tx.db.check(row.Err())
+	return row
 }
+
+// Commit commits the transaction.
+func (tx *Tx) Commit() error { return tx.db.check(tx.Tx.Commit()) }
 
 // IsUniqueViolation tells whether err is a unique constraint's refusal.
 func IsUniqueViolation(err error) bool {

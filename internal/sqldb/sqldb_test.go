@@ -140,3 +140,65 @@ func TestMigrateConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// OnError hears of the database failing, not of the answers stores
+// expect (a missing row, a unique refusal, a cancelled context).
+func TestOnError(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var heard []error
+	db.OnError = func(err error) { heard = append(heard, err) }
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO t VALUES (?)`, "a"); err != nil {
+		t.Fatal(err)
+	}
+	expected := []func() error{
+		func() error { _, err := db.ExecContext(ctx, `INSERT INTO t VALUES (?)`, "a"); return err },
+		func() error {
+			var k string
+			return db.QueryRowContext(ctx, `SELECT k FROM t WHERE k = ?`, "b").Scan(&k)
+		},
+		func() error {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := db.QueryContext(cctx, `SELECT k FROM t`)
+			return err
+		},
+	}
+	for i, f := range expected {
+		if err := f(); err == nil {
+			t.Errorf("expected error %d did not happen", i)
+		}
+	}
+	if len(heard) != 0 {
+		t.Errorf("OnError heard expected answers: %v", heard)
+	}
+	failures := []func() error{
+		func() error { _, err := db.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`); return err },
+		func() error { _, err := db.QueryContext(ctx, `SELECT nothing FROM t`); return err },
+		func() error { return db.QueryRowContext(ctx, `SELECT * FROM nowhere`).Err() },
+		func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
+			_, err = tx.ExecContext(ctx, `UPDATE nowhere SET x = 1`)
+			return err
+		},
+	}
+	for i, f := range failures {
+		if err := f(); err == nil {
+			t.Errorf("failure %d did not fail", i)
+		}
+	}
+	if len(heard) != len(failures) {
+		t.Errorf("OnError heard %d failures, want %d: %v", len(heard), len(failures), heard)
+	}
+}
