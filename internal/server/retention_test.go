@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/apiclient"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
@@ -79,5 +82,48 @@ func TestRetention(t *testing.T) {
 	}
 	if has, _ := s.blobs.Has(ctx, shared); !has {
 		t.Error("a blob kept runs share was removed")
+	}
+}
+
+// A deploy asks which blobs the server lacks, then names the ones it has
+// in its bundle. Retention running in between must not remove an old blob
+// that no kept bundle names yet: asking about a blob renews it.
+func TestAttackRetentionRacesADeployReusingABlob(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Days: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	content := []byte("a dependency unchanged for weeks")
+	sum := sha256.Sum256(content)
+	hash := hex.EncodeToString(sum[:])
+	var z bytes.Buffer
+	enc, _ := zstd.NewWriter(&z)
+	enc.Write(content)
+	enc.Close()
+	if _, err := s.blobs.Put(ctx, hash, int64(len(content)), &z); err != nil {
+		t.Fatal(err)
+	}
+	// Its last bundle was pruned long ago: nothing names it, and it is far
+	// past the grace of an upload in progress.
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	if err := os.Chtimes(filepath.Join(s.dataDir, "blobs", hash[:2], hash), old, old); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	var missing api.MissingResponse
+	if err := apiclient.New(srv.URL, s.token).Do(ctx, http.MethodPost, "/v1/bundles/missing", nil, api.MissingRequest{Hashes: []string{hash}}, &missing); err != nil {
+		t.Fatal(err)
+	}
+	if len(missing.Missing) != 0 {
+		t.Fatalf("the server lacks %v", missing.Missing)
+	}
+	if err := s.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.blobs.Has(ctx, hash); !has {
+		t.Fatal("retention removed a blob the server had just told a deploy it holds")
 	}
 }

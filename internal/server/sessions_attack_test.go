@@ -115,4 +115,17 @@ func TestAttackSessionsKeepNoCSRF(t *testing.T) {
 	if code := logout(csrf); code != http.StatusSeeOther {
 		t.Fatalf("sign-out on replica B with the token of A's page: %d, want 303", code)
 	}
+	// Signed out on B, the cookie opens nothing on A.
+	for _, path := range []string{"/", "/params"} {
+		req, _ = http.NewRequest(http.MethodGet, a+path, nil)
+		req.AddCookie(cookie)
+		resp, err = noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+			t.Errorf("%s on replica A after sign-out on B: %d %s, want a redirect to /login", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
 }
