@@ -24,10 +24,10 @@ var _ web.Source = dashboardSource{}
 // sign-in (or its refusal) in the audit log.
 func (d dashboardSource) SignIn(ctx context.Context, token string) (web.Identity, string, error) {
 	p, err := d.s.tokens.lookup(ctx, token)
-	var expired *errTokenExpired
+	var refused *errTokenRefused
 	switch {
-	case errors.As(err, &expired):
-		d.s.audit(ctx, p.Name, "sign-in", "dashboard", "token expired", api.OutcomeRefused)
+	case errors.As(err, &refused):
+		d.s.audit(ctx, p.Name, "sign-in", "dashboard", "token "+refused.why, api.OutcomeRefused)
 		return web.Identity{}, "", web.ErrBadToken
 	case errors.Is(err, storepkg.ErrNotFound):
 		return web.Identity{}, "", web.ErrBadToken

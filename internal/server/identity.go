@@ -175,14 +175,15 @@ func principalOf(ctx context.Context) principal {
 	return p
 }
 
-// errTokenExpired refuses a token past its expiry.
-type errTokenExpired struct {
-	name string
-	at   time.Time
+// errTokenRefused refuses a token past its expiry or revoked: someone
+// holds it, so the refusal is recorded by its name.
+type errTokenRefused struct {
+	name, why string
+	at        time.Time
 }
 
-func (e *errTokenExpired) Error() string {
-	return fmt.Sprintf("token %s expired at %s; an admin makes a new one with jetway tokens create", e.name, e.at.UTC().Format(time.RFC3339))
+func (e *errTokenRefused) Error() string {
+	return fmt.Sprintf("token %s %s at %s; an admin makes a new one with jetway tokens create", e.name, e.why, e.at.UTC().Format(time.RFC3339))
 }
 
 // touchEvery bounds how often a token's last use is written: a busy
@@ -204,7 +205,7 @@ func newTokens(store TokenStore, admin string) *tokens {
 }
 
 // lookup returns the principal of token; storepkg.ErrNotFound for no
-// token of the server's, *errTokenExpired for an expired one.
+// token of the server's, *errTokenRefused for an expired or revoked one.
 func (t *tokens) lookup(ctx context.Context, token string) (principal, error) {
 	if token == "" {
 		return principal{}, storepkg.ErrNotFound
@@ -229,8 +230,11 @@ func (t *tokens) byHash(ctx context.Context, hash string) (principal, error) {
 		return principal{}, err
 	}
 	now := time.Now()
+	if st.RevokedAt != nil {
+		return principal{Name: st.Name}, &errTokenRefused{name: st.Name, why: "was revoked", at: *st.RevokedAt}
+	}
 	if st.ExpiresAt != nil && !now.Before(*st.ExpiresAt) {
-		return principal{Name: st.Name}, &errTokenExpired{name: st.Name, at: *st.ExpiresAt}
+		return principal{Name: st.Name}, &errTokenRefused{name: st.Name, why: "expired", at: *st.ExpiresAt}
 	}
 	t.mu.Lock()
 	due := now.Sub(t.touched[hash]) >= touchEvery
@@ -260,17 +264,18 @@ func bearer(r *http.Request) string {
 }
 
 // authenticate finds the principal of the request's token, or answers
-// 401 (and records a refusal for an expired token: someone held it).
+// 401 (and records a refusal for an expired or revoked token: someone
+// holds it).
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, bool) {
 	p, err := s.tokens.lookup(r.Context(), bearer(r))
 	if err == nil {
 		return p, true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="jetway"`)
-	var expired *errTokenExpired
+	var refused *errTokenRefused
 	switch {
-	case errors.As(err, &expired):
-		s.audit(r.Context(), p.Name, r.Method+" "+r.URL.Path, "", "token expired", api.OutcomeRefused)
+	case errors.As(err, &refused):
+		s.audit(r.Context(), p.Name, r.Method+" "+r.URL.Path, "", "token "+refused.why, api.OutcomeRefused)
 		writeError(w, http.StatusUnauthorized, "%v", err)
 	case errors.Is(err, storepkg.ErrNotFound):
 		// Whoever asks learns nothing of the server, not even where the

@@ -251,8 +251,31 @@ func TestRevokedAndExpiredTokensAreRefused(t *testing.T) {
 	if err := apiclient.New(base, admin).Do(ctx, http.MethodDelete, "/v1/tokens/vic", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if status, msg := statusAndMessage(apiclient.New(base, viewer).Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil)); status != http.StatusUnauthorized || !strings.Contains(msg, "revoked") {
+	if status, msg := statusAndMessage(apiclient.New(base, viewer).Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil)); status != http.StatusUnauthorized || !strings.Contains(msg, "token vic was revoked at") {
 		t.Errorf("a revoked token: %d %q", status, msg)
+	}
+	var entries []api.AuditEntry
+	if err := apiclient.New(base, admin).Do(ctx, http.MethodGet, "/v1/audit", nil, nil, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e api.AuditEntry) bool {
+		return e.Actor == "vic" && e.Outcome == api.OutcomeRefused && e.Detail == "token was revoked"
+	}) {
+		t.Errorf("the revoked token's use is not in the audit log: %+v", entries)
+	}
+	// Its name may be given to a new token; the old one stays refused.
+	again := makeToken(t, base, admin, api.NewTokenRequest{Name: "vic", Role: api.RoleViewer})
+	if err := apiclient.New(base, again).Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil); err != nil {
+		t.Errorf("the new vic: %v", err)
+	}
+	if status, _ := statusAndMessage(apiclient.New(base, viewer).Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil)); status != http.StatusUnauthorized {
+		t.Errorf("the old vic after its name was reused: %d", status)
+	}
+	if err := apiclient.New(base, admin).Do(ctx, http.MethodDelete, "/v1/tokens/vic", nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := statusAndMessage(apiclient.New(base, admin).Do(ctx, http.MethodDelete, "/v1/tokens/vic", nil, nil, nil)); status != http.StatusNotFound {
+		t.Errorf("revoking twice: %d, want 404", status)
 	}
 	for {
 		status, msg := statusAndMessage(apiclient.New(base, short).Do(ctx, http.MethodGet, "/v1/runs", nil, nil, nil))

@@ -177,6 +177,7 @@ func (s *Server) storeBlob(w http.ResponseWriter, r *http.Request, what, hash st
 		writeError(w, http.StatusBadRequest, "%s %s: %v", what, hash, err)
 		return
 	}
+	s.metrics.Uploaded(n)
 	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
 }
 
@@ -255,7 +256,11 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	s.auditOK(r, "deploy", run.Project, "run "+run.ID+" env "+run.Env)
+	detail := "run " + run.ID
+	if run.Env != "" {
+		detail += " env " + run.Env
+	}
+	s.auditOK(r, "deploy", run.Project, detail)
 	writeJSON(w, http.StatusCreated, run.Run)
 }
 
@@ -430,6 +435,7 @@ func (s *Server) cancel(ctx context.Context, id string) (string, error) {
 		return "", err
 	} else if done {
 		s.appendLog(ctx, run.ID, "cancelled before it started\n")
+		s.runEnded(ctx, run.ID, api.StatusCancelled, nil)
 		return api.StatusCancelled, nil
 	}
 	if api.Finished(run.Status) {
@@ -525,7 +531,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, runproto.EventsAck{Acked: acked})
 		return
 	}
-	runproto.HandleEvents(w, r, s.runs, id, func(ctx context.Context, events []api.Event) error {
+	runproto.HandleEvents(w, r, countingEvents{s.runs, s}, id, func(ctx context.Context, events []api.Event) error {
 		defer s.changed(id)
 		if _, err := s.runs.Transition(ctx, id, []string{api.StatusProvisioning}, api.StatusRunning, "", nil); err != nil {
 			return err
@@ -546,6 +552,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			if done {
 				s.recordHostUse(ctx, id, summary)
+				s.runEnded(ctx, id, summary.Status, summary)
 				s.dropRunChunks(ctx, id)
 				s.log.Info("run finished", "run", id, "status", summary.Status)
 				s.queueChanged() // its project is free
@@ -558,6 +565,8 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) appendLog(ctx context.Context, id, text string) {
 	if _, err := s.runs.AppendLog(ctx, id, text); err != nil {
 		s.log.Error("appending to a run's log", "run", id, "err", err)
+	} else {
+		s.countLines(text)
 	}
 	s.changed(id)
 }

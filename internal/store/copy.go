@@ -28,7 +28,7 @@ var copied = []struct {
 	// removed; a live run's stay its own on the new database.
 	{"run_chunks", []string{"run_id", "hash", "size", "created_at"}},
 	{"projects", []string{"name", "docker_allow", "docker_expose_credentials", "updated_at"}},
-	{"api_tokens", []string{"name", "hash", "role", "projects", "params", "created_by", "created_at", "last_used_at", "expires_at"}},
+	{"api_tokens", []string{"name", "hash", "role", "projects", "params", "created_by", "created_at", "last_used_at", "expires_at", "revoked_at"}},
 	{"audit", []string{"seq", "at", "actor", "action", "target", "detail", "outcome"}},
 	// Sealed with the master key, which the new database's servers share.
 	{"oidc_keys", []string{"kid", "private_key", "signing", "created_at", "retired_at"}},

@@ -298,7 +298,8 @@ const v7 = `ALTER TABLE sessions DROP COLUMN csrf;`
 
 // v8: API tokens per person or machine (jetway tokens), by a SHA-256 of
 // the token, each with its role and scopes (JSON lists of globs; empty:
-// all) and NULL expires_at for a token that never expires; the audit log,
+// all), NULL expires_at for a token that never expires, and revoked_at
+// once revoked (kept, so a revoked token's use is refused by name); the audit log,
 // appended to only; and, with each run, the name of the token that started
 // it and the references it may resolve (JSON list of globs; NULL: all, an
 // admin's run).
@@ -312,7 +313,8 @@ CREATE TABLE api_tokens (
 	created_by   TEXT NOT NULL DEFAULT '',
 	created_at   BIGINT NOT NULL,
 	last_used_at BIGINT,
-	expires_at   BIGINT
+	expires_at   BIGINT,
+	revoked_at   BIGINT
 );
 CREATE TABLE audit (
 	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
