@@ -86,6 +86,10 @@ type BuildResult struct {
 	ImageID  string        `json:"image_id"`
 	Steps    []Step        `json:"steps"`
 	Duration time.Duration `json:"duration_ns"`
+	// ContextBytes is how much build context went to the Docker host:
+	// the bytes of the session (BuildKit) or of the context's tar
+	// (classic).
+	ContextBytes int64 `json:"context_bytes,omitempty"`
 }
 
 // CacheHits counts the cached steps among those that could be cached.

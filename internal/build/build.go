@@ -99,7 +99,8 @@ func Build(ctx context.Context, engine Engine, opts Options, log io.Writer, onSt
 	for k, v := range opts.BuildArgs {
 		args[k] = &v
 	}
-	resp, err := engine.ImageBuild(ctx, tar, dockerbuild.ImageBuildOptions{
+	sent := &countingReader{r: tar}
+	resp, err := engine.ImageBuild(ctx, sent, dockerbuild.ImageBuildOptions{
 		Tags:        opts.Tags,
 		Dockerfile:  filepath.ToSlash(opts.Dockerfile),
 		BuildArgs:   args,
@@ -117,6 +118,8 @@ func Build(ctx context.Context, engine Engine, opts Options, log io.Writer, onSt
 	}
 	defer resp.Body.Close()
 	res := &Result{}
+	// The engine has read the whole context once it answers.
+	defer func() { res.ContextBytes = sent.n.Load() }()
 	var current *Step
 	var stepStart time.Time
 	seenFrom := false
@@ -285,4 +288,17 @@ func Push(ctx context.Context, engine Engine, ref string, auth *registry.AuthCon
 		return "", &Error{Message: fmt.Sprintf("pushing %s: the registry reported no digest", ref)}
 	}
 	return digest, nil
+}
+
+// countingReader counts the bytes read through it (the engine's client
+// may read from another goroutine).
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

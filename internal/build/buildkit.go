@@ -152,7 +152,8 @@ func BuildKit(ctx context.Context, engine SessionEngine, opts Options, log io.Wr
 	}
 	res.Steps = report.steps
 	res.Duration = time.Since(start)
-	fmt.Fprintf(log, "build context: %s sent to the Docker host over the session\n", api.HumanBytes(sent.Load()))
+	res.ContextBytes = sent.Load()
+	fmt.Fprintf(log, "build context: %s sent to the Docker host over the session\n", api.HumanBytes(res.ContextBytes))
 	if buildErr != nil {
 		return res, buildErr
 	}

@@ -35,6 +35,7 @@ type agents struct {
 	info      map[string]runproto.AgentInfo
 	address   map[string]string
 	persisted map[string]time.Time // when seen was last written to the store
+	lost      map[string]bool      // silent agents counted lost (metrics)
 	changed   chan struct{}        // closed when a lease might now succeed
 
 	leaseMu sync.Mutex // one lease decision at a time: one run per project
@@ -42,7 +43,7 @@ type agents struct {
 
 func newAgents() *agents {
 	return &agents{seen: map[string]time.Time{}, info: map[string]runproto.AgentInfo{}, address: map[string]string{},
-		persisted: map[string]time.Time{}, changed: make(chan struct{})}
+		persisted: map[string]time.Time{}, lost: map[string]bool{}, changed: make(chan struct{})}
 }
 
 // wait returns a channel that is closed at the next change of the queue.
@@ -175,6 +176,7 @@ func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runpr
 		return nil, err
 	}
 	s.log.Info("run leased", "run", run.ID, "project", run.Project, "agent", agent.Name)
+	s.metrics.Leased(time.Since(run.CreatedAt))
 	s.changed(run.ID)
 	return &runproto.Lease{RunID: run.ID, Project: run.Project, RunToken: token}, nil
 }
@@ -273,6 +275,7 @@ func (s *Server) endRun(ctx context.Context, id, status, reason string) {
 	if ok, _ := s.runs.Transition(ctx, id, []string{api.StatusProvisioning, api.StatusRunning}, status, reason, nil); ok {
 		s.appendLog(ctx, id, "error: "+reason+"\n")
 		s.log.Warn("run ended by the server", "run", id, "status", status, "reason", reason)
+		s.runEnded(ctx, id, status, nil)
 	}
 	s.changed(id)
 	s.queueChanged()
@@ -292,6 +295,7 @@ func (s *Server) watchLeases(ctx context.Context) {
 		}
 		s.expireLeases(ctx, start)
 		s.explainQueue(ctx)
+		s.watchLostAgents(ctx)
 	}
 }
 
@@ -628,6 +632,7 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	s.agents.mu.Lock()
 	delete(s.agents.seen, name)
 	delete(s.agents.info, name)
+	delete(s.agents.lost, name)
 	s.agents.mu.Unlock()
 	s.queueChanged() // its waiting lease ends refused
 	writeJSON(w, http.StatusOK, map[string]string{"revoked": name})

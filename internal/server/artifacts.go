@@ -70,6 +70,7 @@ func (s *Server) putArtifactChunk(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "chunk %s: %v", hash, err)
 		return
 	}
+	s.metrics.Uploaded(n)
 	writeJSON(w, http.StatusOK, map[string]int64{"bytes": n})
 }
 

@@ -270,6 +270,7 @@ func (s *Server) recordHostUse(ctx context.Context, runID string, summary *api.S
 		if err := s.runs.RecordHostGC(ctx, summary.DockerHostName, gc); err != nil {
 			s.log.Error("recording a Docker host's GC", "host", summary.DockerHostName, "err", err)
 		}
+		s.metrics.HostGC(summary.DockerHostName, gc.ImagesFreed+gc.BuildCacheFreed)
 	}
 }
 
@@ -447,6 +448,7 @@ func (s *Server) gcHost(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("docker host collected", "host", h.Name, "dry_run", dry, "images", len(report.Images), "images_freed", report.ImagesFreed,
 		"build_cache_freed", report.BuildCacheFreed, "err", err, "from", r.RemoteAddr)
 	if !dry {
+		s.metrics.HostGC(h.Name, report.ImagesFreed+report.BuildCacheFreed)
 		if err := s.runs.RecordHostGC(context.WithoutCancel(ctx), h.Name, report); err != nil {
 			s.log.Error("recording a Docker host's GC", "host", h.Name, "err", err)
 		}

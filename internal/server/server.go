@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetway-dev/jetway/internal/metrics"
 	"github.com/jetway-dev/jetway/internal/params"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/web"
@@ -64,6 +65,10 @@ type Options struct {
 	// (see oidc.go). Every server of one database needs the same. Empty:
 	// the server issues no OIDC token.
 	PublicURL string
+	// Metrics, when set, is told what happens (runs ending, leases,
+	// uploads, requests, store errors) and reads the queue, agents and
+	// hosts from the store at each scrape. Nil: no metrics.
+	Metrics *metrics.Server
 }
 
 // Bounds of request bodies.
@@ -121,6 +126,7 @@ type Server struct {
 	hostsChanged   chan struct{}
 	// publicURL is Options.PublicURL without a final /.
 	publicURL string
+	metrics   *metrics.Server
 }
 
 // Info is what a starting server tells its operator.
@@ -169,6 +175,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return failed(err)
 	}
 	closers = append(closers, runs)
+	if opts.Metrics != nil {
+		// Before anything else uses the database.
+		runs.DB().OnError = func(error) { opts.Metrics.StoreError() }
+	}
 	if err := checkMigration(ctx, runs); err != nil {
 		return failed(err)
 	}
@@ -220,6 +230,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	// restart and work on every server. Each records the token it was
 	// opened with, so a new API token ends them all.
 	srv.publicURL = publicURL
+	srv.metrics = opts.Metrics
+	srv.metrics.WatchState(srv.metricsState)
 	if srv.dashboard, err = web.New(web.Options{Source: dashboardSource{srv}, Secret: token, Sessions: dbSessions{runs}, Logger: log}); err != nil {
 		srv.Close()
 		return nil, err
@@ -279,13 +291,14 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such API route: %s %s", r.Method, r.URL.Path)
 	})
 	mux.Handle("/", s.dashboard.Handler())
-	return s.limitBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Counted by route once the mux has set the request's pattern.
+	return s.metrics.InstrumentHTTP(s.limitBodies(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if params.IsAWSRequest(r) {
 			s.aws.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})), route)
 }
 
 // limitBodies bounds the size of every request body, and drops a request
