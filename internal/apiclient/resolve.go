@@ -8,13 +8,13 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // Resolve reads references from the server's parameter store: it asks
 // POST /v1/credentials for a key pair that can read only these references,
 // then reads them through the AWS APIs at endpoint (default: the server).
-func (c *Client) Resolve(ctx context.Context, endpoint string, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+func (c *Client) Resolve(ctx context.Context, endpoint string, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 	req := api.CredentialsRequest{TTLSeconds: 900}
 	for _, ref := range refs {
 		if ref.Store == config.SecretsManager {
@@ -30,7 +30,7 @@ func (c *Client) Resolve(ctx context.Context, endpoint string, refs []config.Ref
 	if endpoint == "" {
 		endpoint = c.BaseURL
 	}
-	r, err := params.NewResolver(ctx, params.ResolverOptions{
+	r, err := resolve.New(ctx, resolve.Options{
 		Endpoint:    endpoint,
 		Region:      creds.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),

@@ -15,7 +15,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/runner"
 )
 
@@ -146,10 +146,10 @@ func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
 
 // resolver reads references through the jetway server's store with a
 // scoped key pair, or from AWS.
-func (o runOptions) resolver(c *CLI, endpoint string) func(context.Context, []config.Ref) (map[config.Ref]params.Resolved, error) {
-	return func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+func (o runOptions) resolver(c *CLI, endpoint string) func(context.Context, []config.Ref) (map[config.Ref]resolve.Resolved, error) {
+	return func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 		if o.aws {
-			r, err := params.NewResolver(ctx, params.ResolverOptions{Endpoint: endpoint})
+			r, err := resolve.New(ctx, resolve.Options{Endpoint: endpoint})
 			if err != nil {
 				return nil, err
 			}

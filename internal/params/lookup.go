@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // Lookup reads one reference's value from the store itself, decrypted,
@@ -32,7 +33,7 @@ func (s *Store) Lookup(ctx context.Context, ref config.Ref) ([]byte, error) {
 	if ref.JSONKey == "" {
 		return value, nil
 	}
-	v, err := jsonKey(value, ref.JSONKey)
+	v, err := resolve.JSONKey(value, ref.JSONKey)
 	if err != nil {
 		return nil, fmt.Errorf("secret %s: %w", ref.Name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // Lookup answers what a Resolver reads through the AWS APIs, value for
@@ -35,7 +36,7 @@ func testLookup(t *testing.T, s *testServer) {
 		{Store: config.SecretsManager, Name: "raw"},
 	}
 	pair := s.issue(t, Scope{Parameters: []string{"/dev/JETS_SSH_KEY", "/dev/KNOWN"}, Secrets: []string{"tls", "raw"}, TTL: time.Minute})
-	r, err := NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
+	r, err := resolve.New(ctx, resolve.Options{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
 	if err != nil {
 		t.Fatal(err)
 	}

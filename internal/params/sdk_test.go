@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
@@ -339,7 +340,7 @@ func testResolver(t *testing.T, s *testServer) {
 	whole := config.Ref{Store: config.SecretsManager, Name: "prod/db"}
 	refs = append(refs, key, pw, port, whole)
 	pair := s.issue(t, Scope{Parameters: append(names, key.Name), Secrets: []string{"prod/db"}, TTL: time.Minute})
-	r, err := NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
+	r, err := resolve.New(ctx, resolve.Options{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,13 +361,25 @@ func testResolver(t *testing.T, s *testServer) {
 	missingParam := config.Ref{Store: config.ParameterStore, Name: "/dev/NOPE"}
 	missingSecret := config.Ref{Store: config.SecretsManager, Name: "nope"}
 	pair = s.issue(t, Scope{Parameters: []string{"/dev/NOPE", "/dev/P00"}, Secrets: []string{"nope"}, TTL: time.Minute})
-	r, _ = NewResolver(ctx, ResolverOptions{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
+	r, _ = resolve.New(ctx, resolve.Options{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
 	_, err = r.Resolve(ctx, []config.Ref{refs[0], missingParam, missingSecret})
-	var missing *MissingError
+	var missing *resolve.MissingError
 	if !errors.As(err, &missing) || len(missing.Missing) != 2 {
 		t.Fatalf("Resolve = %v, want both missing references", err)
 	}
 	_ = missingSecret
+
+	// A name of one level is one parameter with or without its slash, as
+	// on AWS: either spelling resolves, whichever the store has.
+	put(t, s.adminSSM(), "/TOP", "SecureString", "top-value", false)
+	put(t, s.adminSSM(), "BARE", "String", "bare-value", false)
+	top, bare := config.Ref{Store: config.ParameterStore, Name: "TOP"}, config.Ref{Store: config.ParameterStore, Name: "/BARE"}
+	pair = s.issue(t, Scope{Parameters: []string{"TOP", "/BARE"}, TTL: time.Minute})
+	r, _ = resolve.New(ctx, resolve.Options{Endpoint: s.URL, Region: "us-east-1", Credentials: s.config(pair.AccessKeyID, pair.SecretAccessKey).Credentials})
+	got, err = r.Resolve(ctx, []config.Ref{top, bare})
+	if err != nil || string(got[top].Value) != "top-value" || string(got[bare].Value) != "bare-value" {
+		t.Fatalf("one-level names in the other spelling: %q %q %v", got[top].Value, got[bare].Value, err)
+	}
 }
 
 // TestSecureValuesAreEncryptedAtRest searches every file of the data dir,

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // keptArtifacts records what a runner hands over, as the server would
@@ -73,7 +73,7 @@ phases:
 	kept := &keptArtifacts{chunks: map[string][]byte{}, artifacts: map[string]api.NewArtifact{}}
 	rec := &recorder{}
 	s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "artifacts", Sink: rec, Artifacts: kept,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		}})
 	text := rec.text()
@@ -124,7 +124,7 @@ func TestRunVarsReachPhasesMasked(t *testing.T) {
 	}
 	rec := &recorder{}
 	s := Run(context.Background(), Options{SourceDir: writeProject(t, map[string]string{"jetway.yaml": project}), Project: p, RunID: "runvars", Sink: rec,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		}})
 	text := rec.text()

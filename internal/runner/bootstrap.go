@@ -24,7 +24,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/dockerguard"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/mask"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // dockerHubServer is where a login goes when nothing names a registry.
@@ -138,7 +138,7 @@ func (r *run) resolveImageSecrets(ctx context.Context) error {
 		}
 	}
 	resolved, err := r.opts.Resolve(ctx, list)
-	var missing *params.MissingError
+	var missing *resolve.MissingError
 	if errors.As(err, &missing) {
 		var names []string
 		for _, s := range p.Image.Secrets {

@@ -15,7 +15,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerguard"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
@@ -29,7 +29,7 @@ func (h *harness) runWithPolicy(t *testing.T, dir, runID string, policy api.Dock
 	rec := &recorder{}
 	s := Run(context.Background(), Options{
 		SourceDir: dir, Project: p, RunID: runID, Sink: rec, Docker: policy,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 	})

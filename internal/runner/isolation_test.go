@@ -14,7 +14,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
@@ -164,7 +164,7 @@ func TestLocalDockerIsRefusedWhenAsked(t *testing.T) {
 	for _, refuse := range []bool{true, false} {
 		rec := &recorder{}
 		s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: fmt.Sprintf("local%v", refuse), Sink: rec, RefuseLocalDocker: refuse,
-			Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) { return nil, nil }})
+			Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) { return nil, nil }})
 		switch {
 		case refuse && (s.ExitCode != ExitConfig || !strings.Contains(s.Error, "--allow-local-docker") || strings.Contains(rec.text(), "ran")):
 			t.Fatalf("not refused: %+v\n%s", s, rec.text())
@@ -195,7 +195,7 @@ func TestEnvPassNeverHandsOverTokens(t *testing.T) {
 		}
 		rec := &recorder{}
 		s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "pass", Sink: rec, ClientEnv: clientEnv,
-			Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+			Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 				return h.client.Resolve(ctx, "", refs)
 			}})
 		text := rec.text()
@@ -277,7 +277,7 @@ func TestLocalDockerThroughSSHIsRefused(t *testing.T) {
 			}
 			rec := &recorder{}
 			s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "localssh", Sink: rec, RefuseLocalDocker: true,
-				Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+				Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 					return h.client.Resolve(ctx, "", refs)
 				}})
 			if s.ExitCode != ExitConfig || !strings.Contains(s.Error, "an address of this machine") || !strings.Contains(s.Error, "--allow-local-docker") || strings.Contains(rec.text(), "ran") {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
 
@@ -52,7 +52,7 @@ phases:
 	rec := &recorder{}
 	s := Run(context.Background(), Options{
 		SourceDir: dir, Project: p, RunID: fmt.Sprintf("p%07d", time.Now().UnixNano()%10000000), Sink: rec, DockerHost: assigned,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 	})
@@ -79,7 +79,7 @@ phases:
 	rec = &recorder{}
 	s = Run(context.Background(), Options{
 		SourceDir: dir, Project: p, RunID: fmt.Sprintf("p%07d", time.Now().UnixNano()%10000000), Sink: rec, DockerHost: assigned,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 	})
@@ -98,7 +98,7 @@ phases:
 	s = Run(context.Background(), Options{
 		SourceDir: dir, Project: p, RunID: fmt.Sprintf("q%07d", time.Now().UnixNano()%10000000), Sink: rec,
 		DockerHost: &api.AssignedHost{Pool: "warm", Skipped: []api.SkippedHost{{Name: "b1", Reason: "draining"}}},
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 	})

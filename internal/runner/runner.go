@@ -26,7 +26,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/mask"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 )
 
@@ -63,7 +63,7 @@ type Options struct {
 	Env   string
 	RunID string
 	// Resolve reads references; it may be nil when the project has none.
-	Resolve func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
+	Resolve func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error)
 	// IDTokens gets the run's OIDC tokens from the server (id_tokens:),
 	// by variable name; nil where no server issues them (jetway run).
 	IDTokens func(ctx context.Context) (map[string]string, error)
@@ -307,7 +307,7 @@ func (r *run) resolve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var resolved map[config.Ref]params.Resolved
+	var resolved map[config.Ref]resolve.Resolved
 	if len(refs) > 0 || len(hostRefs) > 0 {
 		if r.opts.Resolve == nil {
 			return fail(ExitConfig, "the project references parameters, but no parameter store is configured")
@@ -326,7 +326,7 @@ func (r *run) resolve(ctx context.Context) error {
 			}
 		}
 		resolved, err = r.opts.Resolve(ctx, list)
-		var missing *params.MissingError
+		var missing *resolve.MissingError
 		if errors.As(err, &missing) {
 			var lines []string
 			for _, v := range p.Vars {

@@ -19,7 +19,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/mask"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
@@ -140,7 +140,7 @@ func (h *harness) run(t *testing.T, ctx context.Context, dir string) (*Summary, 
 		SourceDir: dir,
 		Project:   p,
 		RunID:     fmt.Sprintf("t%07d", time.Now().UnixNano()%10000000),
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 		Sink: rec,
@@ -310,7 +310,7 @@ phases:
 		// The key reaches ~/.ssh and the environment only where the
 		// operator exposes it; masked there too.
 		Docker: api.DockerPolicy{ExposeCredentials: true},
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		},
 	})
@@ -420,7 +420,7 @@ func TestCancelKillsThePhase(t *testing.T) {
 		cancel()
 	}()
 	s := Run(ctx, Options{SourceDir: dir, Project: p, RunID: "cancel01", Sink: rec,
-		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 			return h.client.Resolve(ctx, "", refs)
 		}})
 	if s.Status != string(Cancelled) || s.ExitCode != ExitCancelled {

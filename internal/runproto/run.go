@@ -17,7 +17,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/config"
-	"github.com/jetway-dev/jetway/internal/params"
+	"github.com/jetway-dev/jetway/internal/resolve"
 )
 
 // Run is one leased run as its runner reaches the server, with the run
@@ -31,7 +31,7 @@ type Run interface {
 	// stream cut short or a blob that does not match its hash is an error
 	// of bundle.Extract, naming the file.
 	Bundle(ctx context.Context) (io.ReadCloser, error)
-	Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error)
+	Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error)
 	// IDTokens are the run's OIDC tokens (id_tokens:) by variable name,
 	// signed by the server with claims of the run it stored.
 	IDTokens(ctx context.Context) (map[string]string, error)
@@ -109,7 +109,7 @@ func (c *RunClient) Bundle(ctx context.Context) (io.ReadCloser, error) {
 }
 
 // Resolve reads the references' values.
-func (c *RunClient) Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]params.Resolved, error) {
+func (c *RunClient) Resolve(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
 	return c.api.Resolve(ctx, c.ssmEndpoint, refs)
 }
 

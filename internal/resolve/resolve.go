@@ -1,4 +1,9 @@
-package params
+// Package resolve reads a run's references (SSM:…, SECRET:…) through the
+// AWS SDK: from the server's embedded parameter store with a run's scoped
+// key pair, or from AWS itself. It is the runner's side of the parameter
+// store and links no database: the store and its API live in
+// internal/params, on the server.
+package resolve
 
 import (
 	"context"
@@ -17,10 +22,10 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 )
 
-// ResolverOptions say where references are read: the embedded store
+// Options say where references are read: the embedded store
 // (Endpoint set, with a scoped key pair) or AWS itself (Endpoint empty, the
 // standard credential chain and region).
-type ResolverOptions struct {
+type Options struct {
 	Endpoint    string
 	Region      string
 	Credentials aws.CredentialsProvider
@@ -33,9 +38,9 @@ type Resolver struct {
 	sm  *secretsmanager.Client
 }
 
-// NewResolver builds SDK clients from opts, filling the gaps from the
+// New builds SDK clients from opts, filling the gaps from the
 // standard AWS configuration (environment, shared files, instance role).
-func NewResolver(ctx context.Context, opts ResolverOptions) (*Resolver, error) {
+func New(ctx context.Context, opts Options) (*Resolver, error) {
 	var loaders []func(*awsconfig.LoadOptions) error
 	if opts.Region != "" {
 		loaders = append(loaders, awsconfig.WithRegion(opts.Region))
@@ -103,14 +108,14 @@ func (r *Resolver) Resolve(ctx context.Context, refs []config.Ref) (map[config.R
 			return nil, fmt.Errorf("reading parameters %s: %w", strings.Join(batch, ", "), err)
 		}
 		for _, p := range res.Parameters {
-			values[aws.ToString(p.Name)] = Resolved{Value: []byte(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
+			values[paramKey(aws.ToString(p.Name))] = Resolved{Value: []byte(aws.ToString(p.Value)), Secure: p.Type == ssmtypes.ParameterTypeSecureString}
 		}
 	}
 	secrets := map[string]Resolved{}
 	for _, ref := range refs {
 		switch ref.Store {
 		case config.ParameterStore:
-			v, ok := values[ref.Name]
+			v, ok := values[paramKey(ref.Name)]
 			if !ok {
 				missing.Missing = append(missing.Missing, ref)
 				continue
@@ -138,7 +143,7 @@ func (r *Resolver) Resolve(ctx context.Context, refs []config.Ref) (map[config.R
 				out[ref] = whole
 				continue
 			}
-			v, err := jsonKey(whole.Value, ref.JSONKey)
+			v, err := JSONKey(whole.Value, ref.JSONKey)
 			if err != nil {
 				return nil, fmt.Errorf("secret %s: %w", ref.Name, err)
 			}
@@ -151,9 +156,19 @@ func (r *Resolver) Resolve(ctx context.Context, refs []config.Ref) (map[config.R
 	return out, nil
 }
 
-// jsonKey picks one key of a JSON object: a string as it is, anything else
+// paramKey is the key a parameter's value is found by: a name of one
+// level is the same parameter with or without its leading slash, as on
+// AWS, and the store answers "x" with "/x" under the name it has.
+func paramKey(name string) string {
+	if rest, ok := strings.CutPrefix(name, "/"); ok && !strings.Contains(rest, "/") {
+		return rest
+	}
+	return name
+}
+
+// JSONKey picks one key of a JSON object: a string as it is, anything else
 // as its JSON text.
-func jsonKey(doc []byte, key string) ([]byte, error) {
+func JSONKey(doc []byte, key string) ([]byte, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &obj); err != nil {
 		return nil, fmt.Errorf("the value is not a JSON object, so it has no key %q", key)
