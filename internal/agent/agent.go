@@ -48,6 +48,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
+	"github.com/jetway-dev/jetway/internal/metrics"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 )
@@ -109,6 +110,9 @@ type Options struct {
 	// HeartbeatEvery is the heartbeat's period (default
 	// runproto.HeartbeatEvery).
 	HeartbeatEvery time.Duration
+	// Metrics, when set, counts the runners started and exited and the
+	// failed requests to the server. Nil: none.
+	Metrics *metrics.Agent
 }
 
 // Pauses after a failed request, doubling from retryMin up to retryMax.
@@ -186,7 +190,9 @@ func (a *agent) run(ctx context.Context) error {
 		a.heartbeat(beating, stopLeasing)
 	}()
 	a.log.Info("agent started", "concurrency", a.opts.Info.Concurrency, "labels", config.LabelString(a.opts.Info.Labels))
+	a.opts.Metrics.Concurrency(a.opts.Info.Concurrency)
 	a.lease(leasing, stopLeasing)
+	a.opts.Metrics.Draining()
 
 	refused := context.Cause(leasing)
 	if !errors.Is(refused, runproto.ErrAgentRefused) {
@@ -243,6 +249,7 @@ func (a *agent) lease(ctx context.Context, refuse context.CancelCauseFunc) {
 				level = slog.LevelDebug
 			}
 			failing = true
+			a.opts.Metrics.ServerError("lease")
 			a.log.Log(ctx, level, "asking the server for a run failed; retrying", "err", err, "retry_in", pause)
 		default:
 			pause = retryMin // nothing came within the wait: ask again at once
@@ -281,6 +288,7 @@ func (a *agent) start(ctx context.Context, lease *runproto.Lease) error {
 		return err
 	}
 	log.Info("run started")
+	a.opts.Metrics.RunnerStarted()
 	a.mu.Lock()
 	a.runs[lease.RunID] = &run{h: h}
 	a.wg.Add(1)
@@ -288,6 +296,7 @@ func (a *agent) start(ctx context.Context, lease *runproto.Lease) error {
 	go func() {
 		defer a.wg.Done()
 		<-h.Done()
+		a.opts.Metrics.RunnerExited(h.Err())
 		if err := h.Err(); err != nil {
 			log.Warn("the runner exited with an error", "err", err)
 		} else {
@@ -330,6 +339,7 @@ func (a *agent) heartbeat(ctx context.Context, refuse context.CancelCauseFunc) {
 		case errors.Is(err, runproto.ErrAgentRefused):
 			refuse(err)
 		case err != nil:
+			a.opts.Metrics.ServerError("heartbeat")
 			// Once per outage, not every second.
 			if failing == nil {
 				a.log.Warn("the heartbeat failed; runs go on, and their events wait for the server", "err", err)

@@ -194,3 +194,37 @@ func value(t *testing.T, reg *prometheus.Registry, series string) float64 {
 	t.Fatalf("no series %s", series)
 	return 0
 }
+
+// /readyz: ready while the store answers and the server does not drain.
+func TestReadyz(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		do    func(s *Server)
+		code  int
+		words string
+	}{
+		{"ready", func(*Server) {}, http.StatusOK, "ready"},
+		{"draining", func(s *Server) { s.Drain() }, http.StatusServiceUnavailable, "draining"},
+		{"store gone", func(s *Server) { s.runs.Close() }, http.StatusServiceUnavailable, "the store"},
+		{"migration unfinished", func(s *Server) {
+			if _, err := s.runs.Setting(context.Background(), MigrationSetting, MigrationInProgress); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusServiceUnavailable, "migrate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, time.Minute)
+			tc.do(s)
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.words) {
+				t.Errorf("/readyz: %d %q, want %d with %q", rec.Code, rec.Body.String(), tc.code, tc.words)
+			}
+			rec = httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("/healthz: %d", rec.Code)
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/metrics"
@@ -127,6 +128,8 @@ type Server struct {
 	// publicURL is Options.PublicURL without a final /.
 	publicURL string
 	metrics   *metrics.Server
+	// draining is set by Drain: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 // Info is what a starting server tells its operator.
@@ -276,6 +279,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /v1/params", s.allow(rightParams, s.listParams))
 	mux.Handle("POST /v1/params", s.allow(rightParams, s.putParam))
 	mux.Handle("DELETE /v1/params", s.allow(rightParams, s.deleteParam))
@@ -407,6 +411,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case serveErr = <-done:
 	case <-ctx.Done():
 	}
+	s.Drain()
 	stopLeases()
 	<-leasesDone
 	<-listenDone
@@ -428,3 +433,32 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = errors.Join(s.store.Close(), s.runs.Close(), s.lock.Close()) })
 	return s.closeErr
 }
+
+// readyTimeout bounds /readyz's question to the store.
+const readyTimeout = 2 * time.Second
+
+// ready answers /readyz: 200 when the listener serves (it answers), the
+// store answers, no migration into the database is unfinished, and the
+// server is not draining; else 503 with the reason. /healthz only says
+// that the process is alive.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	if s.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "draining: the server is stopping\n")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := checkMigration(ctx, s.runs); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "the store: %v\n", err)
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Drain makes /readyz answer 503, so that a load balancer sends no new
+// clients; the server goes on serving those it has (and its runners)
+// until Serve's context ends.
+func (s *Server) Drain() { s.draining.Store(true) }
