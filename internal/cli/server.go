@@ -1,9 +1,12 @@
+//go:build linux
+
 package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,6 +40,7 @@ type serverOptions struct {
 	retainDays       int
 	hostCheck        time.Duration
 	publicURL        string
+	ops              opsFlags
 }
 
 func newServerCommand(c *CLI) *cobra.Command {
@@ -111,6 +115,7 @@ jetway server rotate-oidc-key.`,
 	cmd.Flags().DurationVar(&opts.hostCheck, "host-check-interval", 15*time.Second, "how often the server checks each Docker host it knows (jetway hosts); a host that fails is passed over (0: never)")
 	cmd.Flags().StringVar(&opts.publicURL, "public-url", "", "the URL clients and clouds reach this server at: the issuer of runs' OIDC tokens (id_tokens); AWS needs https, and replicas the same URL (default http://HOST:PORT of --listen)")
 	opts.sandbox.bind(cmd.Flags())
+	opts.ops.bind(cmd.Flags())
 	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c), newServerRotateOIDCKeyCommand(c))
 	return cmd
 }
@@ -150,16 +155,25 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if opts.leaseTimeout < 2*runproto.HeartbeatEvery {
 		return usageError("--lease-timeout %s: give at least %s (agents report every %s)", opts.leaseTimeout, 2*runproto.HeartbeatEvery, runproto.HeartbeatEvery)
 	}
+	log, err := opts.ops.logger(c, slog.LevelWarn)
+	if err != nil {
+		return err
+	}
+	ms, err := opts.ops.listenMetrics()
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
 	publicURL := opts.publicURL
 	if publicURL == "" {
 		publicURL = listenURL(opts.listen, os.Hostname)
 	}
 	if publicURL != "" && !strings.HasPrefix(publicURL, "https://") {
-		c.Logger().Warn("runs' OIDC tokens (id_tokens) name an http issuer: AWS IAM trusts only an https issuer it can reach; give --public-url https://… (the same to every server of a database)", "issuer", publicURL)
+		log.Warn("runs' OIDC tokens (id_tokens) name an http issuer: AWS IAM trusts only an https issuer it can reach; give --public-url https://… (the same to every server of a database)", "issuer", publicURL)
 	}
 	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
-		Logger: c.Logger(), LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays},
-		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck, PublicURL: publicURL})
+		Logger: log, LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays},
+		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck, PublicURL: publicURL, Metrics: ms.serverMetrics()})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}
@@ -168,7 +182,7 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	// dir, so a second one started by mistake sweeps nothing; before it
 	// answers, so that whoever sees it up sees them gone.)
 	if err := sandbox.Sweep(ctx, sbConfig); err != nil {
-		c.Logger().Warn("removing sandboxes left by an earlier server", "err", err)
+		log.Warn("removing sandboxes left by an earlier server", "err", err)
 	}
 	l, err := net.Listen("tcp", opts.listen)
 	if err != nil {
@@ -177,24 +191,12 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	}
 	url := "http://" + l.Addr().String()
 	info := srv.Info()
-	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
-	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
-	if opts.database != "" {
-		fmt.Fprintf(c.Out, "  database:        %s (PostgreSQL, shared with the other servers given it; this one's agent is %s)\n", sqldb.Redact(opts.database), srv.LocalAgentName())
-	}
-	// The token itself never goes to stdout, which operators often send to
-	// a world-readable file.
-	if info.NewToken != "" {
-		fmt.Fprintf(c.Out, "  API token:       new, in %s (0600); clients on this machine read it there, others: jetway login --token \"$(cat %s)\"\n", info.TokenFile, info.TokenFile)
+	ms.serve(log)
+	if opts.ops.logFormat == "json" {
+		// Every line a JSON object, stdout's too.
+		printServerJSON(c, url, info, ms, opts.concurrency, srv.LocalAgentName())
 	} else {
-		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it there)\n", info.TokenFile)
-	}
-	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
-	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
-	if opts.concurrency > 0 {
-		fmt.Fprintf(c.Out, "  runs:            %d at once on this machine (agent %s), and on agents\n", opts.concurrency, srv.LocalAgentName())
-	} else {
-		fmt.Fprintln(c.Out, "  runs:            on agents only (--concurrency 0); jetway agent --help says how to start one")
+		printServer(c, url, info, ms, opts, srv.LocalAgentName())
 	}
 
 	// The server serves until its own agent has drained, so that the
@@ -219,11 +221,12 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 				Launcher: agent.LocalLauncher(&executor.Local{Binary: self, LogDir: filepath.Join(opts.dataDir, "runs"),
 					WorkDir: opts.sandbox.workDir, RunUIDs: opts.sandbox.uids, Limits: opts.sandbox.limits, AllowLocalDocker: opts.allowLocalDocker}),
 				ServerURL:    func() string { return "http://" + reachable(l.Addr()) },
-				Logger:       c.Logger(),
+				Logger:       log,
 				DrainTimeout: opts.drainTimeout,
 				StopNow:      stopNow,
 				// Swept above.
 				Sandbox: nil,
+				Metrics: ms.agentMetrics(),
 			})
 		}()
 	} else {
@@ -232,6 +235,9 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	var serveErr, agentErr error
 	select {
 	case <-ctx.Done():
+		// SIGTERM: /readyz says so at once, the runs drain, then the
+		// listener closes.
+		srv.Drain()
 		agentErr = <-drained
 		stopServing()
 		serveErr = <-served
@@ -242,8 +248,48 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if err := errors.Join(serveErr, agentErr); err != nil {
 		return withExit(ExitFailed, err)
 	}
-	fmt.Fprintln(c.Out, "jetway server stopped")
+	if opts.ops.logFormat == "json" {
+		log.Warn("jetway server stopped")
+	} else {
+		fmt.Fprintln(c.Out, "jetway server stopped")
+	}
 	return nil
+}
+
+// printServer tells the operator where the server is and what it made.
+func printServer(c *CLI, url string, info server.Info, ms *metricsServer, opts serverOptions, localAgent string) {
+	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
+	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
+	if opts.database != "" {
+		fmt.Fprintf(c.Out, "  database:        %s (PostgreSQL, shared with the other servers given it; this one's agent is %s)\n", sqldb.Redact(opts.database), localAgent)
+	}
+	// The token itself never goes to stdout, which operators often send to
+	// a world-readable file.
+	if info.NewToken != "" {
+		fmt.Fprintf(c.Out, "  API token:       new, in %s (0600); clients on this machine read it there, others: jetway login --token \"$(cat %s)\"\n", info.TokenFile, info.TokenFile)
+	} else {
+		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it there)\n", info.TokenFile)
+	}
+	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
+	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
+	if opts.concurrency > 0 {
+		fmt.Fprintf(c.Out, "  runs:            %d at once on this machine (agent %s), and on agents\n", opts.concurrency, localAgent)
+	} else {
+		fmt.Fprintln(c.Out, "  runs:            on agents only (--concurrency 0); jetway agent --help says how to start one")
+	}
+	if ms != nil {
+		fmt.Fprintf(c.Out, "  metrics:         %s (Prometheus, no token)\n", ms.URL())
+	}
+}
+
+// printServerJSON tells the same as printServer, as one JSON object.
+func printServerJSON(c *CLI, url string, info server.Info, ms *metricsServer, concurrency int, localAgent string) {
+	attrs := []any{"url", url, "data_dir", info.DataDir, "token_file", info.TokenFile, "new_token", info.NewToken != "",
+		"credentials_file", info.CredentialsFile, "concurrency", concurrency, "agent", localAgent}
+	if ms != nil {
+		attrs = append(attrs, "metrics", ms.URL())
+	}
+	slog.New(slog.NewJSONHandler(c.Out, nil)).Info("jetway server listening", attrs...)
 }
 
 // listenURL is the default public URL of a server listening on listen:
