@@ -30,6 +30,8 @@ python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)  # the param
 have xxd             || need_pkgs+=(xxd)       # the masker's tests mask real hex dumps
 have hexdump         || need_pkgs+=(bsdextrautils)
 have chromium        || need_pkgs+=(chromium)
+# promtool tests the alert rules; the e2e test scrapes with a real Prometheus.
+have promtool        || need_pkgs+=(prometheus)
 # PostgreSQL for the store's tests (throw-away clusters made with initdb);
 # its service is not needed and not started.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)

@@ -8,6 +8,8 @@ export CI=${CI:-true}   # integration tests fail instead of skipping
 # No build output or other large file committed by mistake.
 bash .ci/check-large-files
 go vet ./...
+# The alert rules shipped for operators, against their unit tests.
+promtool test rules deploy/prometheus/alerts_test.yml
 # staticcheck, pinned, fetched through the Go module proxy.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 # Packages run one at a time: each starts its own test bed (two dockerds),
