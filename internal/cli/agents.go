@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -231,4 +232,21 @@ The name can then be given to a new token.`,
 	}
 	opts.bind(cmd.Flags())
 	return cmd
+}
+
+// parseLabels reads --labels k=v,… over the defaults arch=GOARCH and
+// os=GOOS.
+func parseLabels(s string) (map[string]string, error) {
+	labels := map[string]string{"arch": runtime.GOARCH, "os": runtime.GOOS}
+	if strings.TrimSpace(s) == "" {
+		return labels, nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !config.ValidLabel(k) || !config.ValidLabel(v) {
+			return nil, usageError("--labels %q: want key=value pairs separated by commas, of letters, digits, -, _ and . (e.g. pool=builders,arch=amd64)", part)
+		}
+		labels[k] = v
+	}
+	return labels, nil
 }

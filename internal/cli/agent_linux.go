@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/agent"
-	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/executor"
 	"github.com/jetway-dev/jetway/internal/runproto"
 )
@@ -34,6 +32,7 @@ type agentOptions struct {
 	logDir           string
 	drainTimeout     time.Duration
 	allowLocalDocker bool
+	ops              opsFlags
 }
 
 func newAgentCommand(c *CLI) *cobra.Command {
@@ -99,6 +98,7 @@ are in --log-dir, a file per run, kept when its runner did not end well.`,
 	f.StringVar(&opts.logDir, "log-dir", "", "where runners write their own diagnostics, a file per run (default /var/log/jetway/runners as root, else ~/.local/state/jetway/runners)")
 	f.BoolVar(&opts.allowLocalDocker, "allow-local-docker", false, "let runs use this machine's own Docker daemon (a phase can then control this machine)")
 	opts.sandbox.bind(f)
+	opts.ops.bind(f)
 	return cmd
 }
 
@@ -137,7 +137,16 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 	if opts.logDir == "" {
 		opts.logDir = c.defaultRunnerLogDir()
 	}
-	log := c.daemonLogger()
+	log, err := opts.ops.logger(c, slog.LevelInfo)
+	if err != nil {
+		return err
+	}
+	ms, err := opts.ops.listenMetrics()
+	if err != nil {
+		return err
+	}
+	defer ms.stop()
+	ms.serve(log)
 	if os.Geteuid() != 0 {
 		log.Warn("not root: runs execute as this user, without sandbox users or namespaces, and can read this agent's token; run the agent as root")
 	}
@@ -148,7 +157,11 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 	defer release()
 
 	coord := runproto.NewCoordinatorClient(servers, token, runproto.WithLogger(log))
-	log.Info("jetway agent", "server", coord.CurrentServer(), "runner_logs", opts.logDir)
+	if ms != nil {
+		log.Info("jetway agent", "server", coord.CurrentServer(), "runner_logs", opts.logDir, "metrics", ms.URL())
+	} else {
+		log.Info("jetway agent", "server", coord.CurrentServer(), "runner_logs", opts.logDir)
+	}
 	err = agent.Run(ctx, agent.Options{
 		Coordinator: coord,
 		Info:        runproto.AgentInfo{Name: opts.name, Labels: labels, Version: readBuildVersion(debug.ReadBuildInfo()).Version, Concurrency: opts.concurrency},
@@ -164,6 +177,7 @@ func runAgent(ctx context.Context, c *CLI, opts agentOptions) error {
 		DrainTimeout: opts.drainTimeout,
 		StopNow:      stopNow,
 		Sandbox:      &sbConfig,
+		Metrics:      ms.agentMetrics(),
 	})
 	if errors.Is(err, runproto.ErrAgentRefused) {
 		// A configuration error: a service manager should not restart
@@ -197,16 +211,6 @@ func secondSignal(ctx context.Context) (stopNow <-chan struct{}, release func())
 	return ch, func() { once.Do(func() { close(done) }) }
 }
 
-// daemonLogger logs what a long-running command does, to stderr: info
-// records, and debug ones with --verbose.
-func (c *CLI) daemonLogger() *slog.Logger {
-	level := slog.LevelInfo
-	if c.Verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(c.Err, &slog.HandlerOptions{Level: level}))
-}
-
 // defaultRunnerLogDir is where an agent's runners write their diagnostics:
 // /var/log/jetway/runners as root (systemd's LogsDirectory=jetway), else
 // $XDG_STATE_HOME/jetway/runners.
@@ -236,21 +240,4 @@ func parseServers(s string) ([]string, error) {
 		servers = append(servers, strings.TrimSuffix(part, "/"))
 	}
 	return servers, nil
-}
-
-// parseLabels reads --labels k=v,… over the defaults arch=GOARCH and
-// os=GOOS.
-func parseLabels(s string) (map[string]string, error) {
-	labels := map[string]string{"arch": runtime.GOARCH, "os": runtime.GOOS}
-	if strings.TrimSpace(s) == "" {
-		return labels, nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || !config.ValidLabel(k) || !config.ValidLabel(v) {
-			return nil, usageError("--labels %q: want key=value pairs separated by commas, of letters, digits, -, _ and . (e.g. pool=builders,arch=amd64)", part)
-		}
-		labels[k] = v
-	}
-	return labels, nil
 }
