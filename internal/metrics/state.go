@@ -59,7 +59,7 @@ func (m *Server) WatchState(read StateFunc) {
 	if m == nil {
 		return
 	}
-	m.reg.MustRegister(&stateCollector{read: read, onError: m.StoreError})
+	m.reg.MustRegister(&stateCollector{read: read})
 }
 
 var (
@@ -75,11 +75,10 @@ var (
 )
 
 // stateCollector reads the state at each scrape. A read that fails
-// exports none of the gauges (a stale number would look like a fact) and
-// counts a store error.
+// exports none of the gauges (a stale number would look like a fact);
+// the store's own hook has counted its error.
 type stateCollector struct {
-	read    StateFunc
-	onError func()
+	read StateFunc
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -93,7 +92,6 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	st, err := c.read(ctx)
 	if err != nil {
-		c.onError()
 		ch <- prometheus.NewInvalidMetric(descRunning, err)
 		return
 	}
