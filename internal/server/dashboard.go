@@ -123,7 +123,7 @@ func (d dashboardSource) ReadLog(ctx context.Context, id string, after int64) ([
 	if _, err := d.GetRun(ctx, id); err != nil {
 		return nil, err
 	}
-	return logSource{d.s}.ReadLog(ctx, id, after)
+	return logSource(d).ReadLog(ctx, id, after)
 }
 
 func (d dashboardSource) LogChanged(id string) <-chan struct{} { return d.s.hub.wait(id) }
