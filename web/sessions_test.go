@@ -42,7 +42,8 @@ type noParams struct {
 	token string
 }
 
-func (noParams) ListParams(context.Context) ([]api.ParamInfo, error) { return nil, nil }
+func (noParams) ListParams(context.Context) ([]api.ParamInfo, error)   { return nil, nil }
+func (noParams) ListSecrets(context.Context) ([]api.SecretInfo, error) { return nil, nil }
 
 func (n noParams) SignIn(_ context.Context, token string) (Identity, string, error) {
 	if token != n.token {

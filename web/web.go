@@ -60,6 +60,9 @@ type Source interface {
 	ListArtifacts(ctx context.Context, id string) ([]api.Artifact, error)
 	OpenArtifact(ctx context.Context, id, name string) (api.Artifact, io.ReadCloser, error)
 	ListParams(ctx context.Context) ([]api.ParamInfo, error)
+	// ListSecrets lists the Secrets Manager secrets, those scheduled for
+	// deletion too, without values.
+	ListSecrets(ctx context.Context) ([]api.SecretInfo, error)
 	// ListAgents lists the agents as they are now, as GET /v1/agents does.
 	ListAgents(ctx context.Context) ([]api.Agent, error)
 	// LeaseTimeout is how long an agent may stay silent before it loses
@@ -647,7 +650,12 @@ func (d *Dashboard) paramsPage(w http.ResponseWriter, r *http.Request, sess Sess
 	for i := range params {
 		params[i].Value = nil // never a value
 	}
-	d.render(w, http.StatusOK, "params", &sess, map[string]any{"Title": "Parameters", "Params": params})
+	secrets, err := d.source.ListSecrets(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), refusalStatus(err, http.StatusInternalServerError))
+		return
+	}
+	d.render(w, http.StatusOK, "params", &sess, map[string]any{"Title": "Parameters", "Params": params, "Secrets": secrets})
 }
 
 // host is what the last run that used a Docker host reported about it.

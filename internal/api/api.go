@@ -26,6 +26,17 @@ type ParamInfo struct {
 	Value *string           `json:"value,omitempty"`
 }
 
+// SecretInfo is a Secrets Manager secret as the dashboard lists it: never
+// a value.
+type SecretInfo struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Changed     time.Time         `json:"changed"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	// Deleted is when a secret scheduled for deletion goes; nil otherwise.
+	Deleted *time.Time `json:"deleted,omitempty"`
+}
+
 // PutParamRequest is the body of POST /v1/params.
 type PutParamRequest struct {
 	Name        string `json:"name"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/params"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 	"github.com/jetway-dev/jetway/web"
 )
@@ -156,6 +157,33 @@ func (d dashboardSource) ListParams(ctx context.Context) ([]api.ParamInfo, error
 		}
 		for _, p := range page {
 			out = append(out, info(p))
+		}
+		if next == "" {
+			return out, nil
+		}
+		token = next
+	}
+}
+
+func (d dashboardSource) ListSecrets(ctx context.Context) ([]api.SecretInfo, error) {
+	if _, err := d.need(ctx, rightParams, "dashboard parameters", ""); err != nil {
+		return nil, err
+	}
+	var out []api.SecretInfo
+	for token := ""; ; {
+		page, next, err := d.s.store.ListSecrets(ctx, params.ListSecretsInput{IncludePlannedDeletion: true, MaxResults: 100, NextToken: token})
+		if err != nil {
+			return nil, err
+		}
+		for _, sec := range page {
+			info := api.SecretInfo{Name: sec.Name, Description: sec.Description, Changed: sec.Changed, Deleted: sec.Deleted}
+			for _, t := range sec.Tags {
+				if info.Tags == nil {
+					info.Tags = map[string]string{}
+				}
+				info.Tags[t.Key] = t.Value
+			}
+			out = append(out, info)
 		}
 		if next == "" {
 			return out, nil
