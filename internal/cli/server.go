@@ -116,7 +116,7 @@ jetway server rotate-oidc-key.`,
 	cmd.Flags().StringVar(&opts.publicURL, "public-url", "", "the URL clients and clouds reach this server at: the issuer of runs' OIDC tokens (id_tokens); AWS needs https, and replicas the same URL (default http://HOST:PORT of --listen)")
 	opts.sandbox.bind(cmd.Flags())
 	opts.ops.bind(cmd.Flags())
-	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c), newServerRotateOIDCKeyCommand(c))
+	cmd.AddCommand(newServerMigrateCommand(c), newServerBackupCommand(c), newServerRestoreCommand(c), newServerRotateOIDCKeyCommand(c))
 	return cmd
 }
 
