@@ -248,6 +248,11 @@ func ParseWithVars(path string, data []byte, runVars map[string]string) (*Projec
 	if !projectNameRE.MatchString(p.Project) {
 		return nil, bad("project", "project %q: use lower-case letters, digits and - only", p.Project)
 	}
+	if p.SSMEnv != "" {
+		if err := ValidEnvName(p.SSMEnv); err != nil {
+			return nil, bad("ssm_env", "ssm_env: %v", err)
+		}
+	}
 	if raw.Timeout != "" {
 		d, err := time.ParseDuration(raw.Timeout)
 		switch {
@@ -399,6 +404,20 @@ func keyLines(data []byte) map[string]int {
 	}
 	walk("", doc.Content[0])
 	return lines
+}
+
+// envNameRuleRE is what an environment name may be: it becomes part of
+// parameter names (/#{ssm_env}/KEY), of an OIDC token's subject
+// (project:P:env:E) and of audit entries, so no separators and no
+// control characters.
+var envNameRuleRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// ValidEnvName checks an environment name (ssm_env, deploy's override).
+func ValidEnvName(name string) error {
+	if !envNameRuleRE.MatchString(name) {
+		return fmt.Errorf("environment name %q: use up to 63 letters, digits, _ . and -, starting with a letter or digit", name)
+	}
+	return nil
 }
 
 // Env is the environment name for #{ssm_env}: the override, else the file's.

@@ -553,6 +553,9 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	list, err := s.agentList(r.Context())
+	if err == nil {
+		list, err = s.scopeAgents(r.Context(), principalOf(r.Context()), list)
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return

@@ -193,19 +193,26 @@ func (d dashboardSource) ListSecrets(ctx context.Context) ([]api.SecretInfo, err
 }
 
 func (d dashboardSource) ListAgents(ctx context.Context) ([]api.Agent, error) {
-	if _, err := d.need(ctx, rightRead, "dashboard agents", ""); err != nil {
+	p, err := d.need(ctx, rightRead, "dashboard agents", "")
+	if err != nil {
 		return nil, err
 	}
-	return d.s.agentList(ctx)
+	list, err := d.s.agentList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.s.scopeAgents(ctx, p, list)
 }
 
 func (d dashboardSource) LeaseTimeout() time.Duration { return d.s.leaseTimeout }
 
 func (d dashboardSource) ListHosts(ctx context.Context) ([]api.DockerHost, error) {
-	if _, err := d.need(ctx, rightRead, "dashboard hosts", ""); err != nil {
+	p, err := d.need(ctx, rightRead, "dashboard hosts", "")
+	if err != nil {
 		return nil, err
 	}
-	return d.s.hostsNow(ctx, "")
+	list, err := d.s.hostsNow(ctx, "")
+	return scopeHosts(p, list), err
 }
 
 func (d dashboardSource) ListAudit(ctx context.Context, since time.Time, limit int) ([]api.AuditEntry, error) {

@@ -280,6 +280,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "listing Docker hosts: %v", err)
 		return
 	}
+	list = scopeHosts(principalOf(r.Context()), list)
 	if list == nil {
 		list = []api.DockerHost{}
 	}
@@ -293,7 +294,7 @@ func (s *Server) oneHost(w http.ResponseWriter, r *http.Request, status int, h a
 		writeError(w, http.StatusInternalServerError, "reading Docker host %s: %v", h.Name, err)
 		return
 	}
-	for _, got := range list {
+	for _, got := range scopeHosts(principalOf(r.Context()), list) {
 		if got.Name == h.Name {
 			h = got
 		}

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
@@ -413,11 +416,35 @@ func (s *Server) checkProject(w http.ResponseWriter, r *http.Request, project st
 // audit appends to the audit log. A failure is logged, not returned: what
 // was done is done, and the log line says what the audit log misses.
 func (s *Server) audit(ctx context.Context, actor, action, target, detail, outcome string) {
-	e := api.AuditEntry{At: time.Now(), Actor: actor, Action: action, Target: target, Detail: detail, Outcome: outcome}
+	e := api.AuditEntry{At: time.Now(), Actor: auditText(actor), Action: auditText(action), Target: auditText(target), Detail: auditText(detail), Outcome: outcome}
 	// A request that ended (a client gone) still has its entry written.
 	if err := s.runs.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("writing the audit log", "err", err, "actor", actor, "action", action, "target", target, "outcome", outcome)
 	}
+}
+
+// auditText is a field of an audit entry as it is stored: requests put
+// paths, names and messages of their own choosing in entries, so control
+// characters and line separators are escaped (\n, \x1b, \u2028): no
+// entry can pose as another line of a listing, or move a terminal's
+// cursor. Fields are bounded too.
+func auditText(s string) string {
+	const maxField = 2048
+	if len(s) > maxField {
+		s = s[:maxField] + "…"
+	}
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }
 
 // auditOK records an action a principal did.

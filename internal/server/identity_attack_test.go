@@ -614,24 +614,77 @@ func TestAttackIdentityAuditLogIntegrity(t *testing.T) {
 // Every field of the audit log is one line: nothing a non-admin sends
 // (a path, a query, an environment's name) starts a line of its own in
 // jetway audit's table, where it would read as an entry by someone else.
-func TestVulnAuditLogLineInjection(t *testing.T) {
+func TestAttackIdentityAuditLogLineInjection(t *testing.T) {
 	base, admin, _ := startServer(t)
 	ctx := context.Background()
 	dee := shopDeployer(t, base, admin)
 	vic := makeToken(t, base, admin, api.NewTokenRequest{Name: "vic", Role: api.RoleViewer})
-	const forged = "\n2026-12-06 10:00:00  admin  token.create  mallory  ok  role=admin"
+	const forged = "\n2026-12-06 10:00:00  admin  token.create  mallory  ok  role=admin\r\x1b[2K\u2028"
 	esc := url.PathEscape(forged)
 	raw(t, http.MethodPost, base+"/v1/runs/x"+esc+"/cancel", "Bearer "+vic, nil)
 	raw(t, http.MethodGet, base+"/v1/runs?project=billing"+url.QueryEscape(forged), "Bearer "+dee, nil)
-	if _, err := deployWith(ctx, base, dee, api.NewRunRequest{ProjectFile: "project: shop-web\n", Env: "prod" + forged}); err != nil {
-		t.Logf("deploying with a newline in --env: %v", err)
+	_, err := deployWith(ctx, base, dee, api.NewRunRequest{ProjectFile: "project: shop-web\n", Env: "prod" + forged})
+	if status, msg := statusAndMessage(err); status != http.StatusBadRequest || !strings.Contains(msg, "environment name") {
+		t.Errorf("deploying with a newline in --env: %d %q, want 400", status, msg)
 	}
-	for _, e := range auditOf(t, base, admin) {
+	if _, err := deployWith(ctx, base, dee, api.NewRunRequest{ProjectFile: "project: shop-web\nssm_env: \"a:b\"\n"}); err == nil {
+		t.Error("an ssm_env with a colon (the OIDC subject's separator) was accepted")
+	}
+	entries := auditOf(t, base, admin)
+	escaped := 0
+	for _, e := range entries {
 		for field, v := range map[string]string{"actor": e.Actor, "action": e.Action, "target": e.Target, "detail": e.Detail} {
-			if strings.ContainsAny(v, "\r\n") {
-				t.Errorf("VULN: audit entry %d's %s holds a line break: %q", e.Seq, field, v)
+			if strings.ContainsAny(v, "\r\n\x1b\u2028") {
+				t.Errorf("audit entry %d's %s holds a control character: %q", e.Seq, field, v)
+			}
+			if strings.Contains(v, `\n2026-12-06`) {
+				escaped++
 			}
 		}
+	}
+	if escaped < 2 {
+		t.Errorf("the refusals are not recorded with their text escaped (%d fields): %+v", escaped, entries)
+	}
+}
+
+// A token limited to some projects sees agents, projects' settings and
+// Docker hosts, but not the runs and names of other projects in them.
+func TestAttackIdentityScopedTokenSeesNoOtherProjects(t *testing.T) {
+	base, admin, _ := startServer(t)
+	ctx := context.Background()
+	dee := shopDeployer(t, base, admin)
+	billing := queueRun(t, base, admin, "billing")
+	leaseRun(t, base, admin, billing.ID)
+	for _, name := range []string{"billing", "shop-web"} {
+		if err := apiclient.New(base, admin).Do(ctx, http.MethodPut, "/v1/projects/"+name, nil, api.Project{Name: name, Docker: api.DockerPolicy{Allow: []string{api.DockerAllowDevices}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var agents []api.Agent
+	if err := apiclient.New(base, dee).Do(ctx, http.MethodGet, "/v1/agents", nil, nil, &agents); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range agents {
+		if slices.Contains(a.Running, billing.ID) {
+			t.Errorf("the deployer sees agent %s run billing's %s", a.Name, billing.ID)
+		}
+	}
+	var all []api.Agent
+	if err := apiclient.New(base, admin).Do(ctx, http.MethodGet, "/v1/agents", nil, nil, &all); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(all, func(a api.Agent) bool { return slices.Contains(a.Running, billing.ID) }) {
+		t.Fatalf("the admin does not see billing's run on its agent: %+v", all)
+	}
+	var projects []api.Project
+	if err := apiclient.New(base, dee).Do(ctx, http.MethodGet, "/v1/projects", nil, nil, &projects); err != nil {
+		t.Fatal(err)
+	}
+	if len(projects) != 1 || projects[0].Name != "shop-web" {
+		t.Errorf("the deployer lists projects %+v, want shop-web alone", projects)
+	}
+	if status, _ := statusAndMessage(apiclient.New(base, dee).Do(ctx, http.MethodGet, "/v1/projects/billing", nil, nil, nil)); status != http.StatusForbidden {
+		t.Errorf("the deployer reads billing's settings: %d, want 403", status)
 	}
 }
 

@@ -54,6 +54,7 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "listing projects: %v", err)
 		return
 	}
+	list = scopeProjects(principalOf(r.Context()), list)
 	if list == nil {
 		list = []api.Project{}
 	}
@@ -66,6 +67,9 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := checkProjectName(name); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if !s.seesNamedProject(w, r) {
 		return
 	}
 	p, err := s.runs.GetProject(r.Context(), name)

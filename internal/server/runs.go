@@ -287,6 +287,11 @@ func (s *Server) startedBy(w http.ResponseWriter, r *http.Request, run *storepkg
 // newRun makes a queued run of req, after checking its project file with
 // the variables given for it (names, references, env.block).
 func newRun(req api.NewRunRequest) (storepkg.StoredRun, error) {
+	if req.Env != "" {
+		if err := config.ValidEnvName(req.Env); err != nil {
+			return storepkg.StoredRun{}, err
+		}
+	}
 	p, err := config.ParseWithVars(config.FileName, []byte(req.ProjectFile), req.Vars)
 	if err != nil {
 		return storepkg.StoredRun{}, err
