@@ -73,7 +73,7 @@ func addEntry(tw *tar.Writer, root *os.Root, rel string, d fs.DirEntry) error {
 		}
 		return writeHeader(tw, rel+"/", &tar.Header{Typeflag: tar.TypeDir, Mode: int64(info.Mode().Perm()), ModTime: info.ModTime()})
 	case d.Type().IsRegular():
-		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		f, err := root.OpenFile(rel, os.O_RDONLY|oNoFollow|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("build context: %w", err)
 		}

@@ -161,7 +161,7 @@ func (w *workspaceFS) stat(ctx context.Context, rel string, d fs.DirEntry) (*fst
 // openRegular opens rel beneath the root without following a link, and
 // only if it is a regular file.
 func (w *workspaceFS) openRegular(rel string) (*os.File, fs.FileInfo, error) {
-	f, err := w.root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := w.root.OpenFile(rel, os.O_RDONLY|oNoFollow|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build context: %w", err)
 	}

@@ -113,7 +113,7 @@ func readSmallFile(root *os.Root, name string) ([]byte, error) {
 	if !before.Mode().IsRegular() {
 		return nil, fmt.Errorf("reading %s: not a regular file; remove it or make it one", name)
 	}
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}

@@ -102,11 +102,11 @@ func RootFS(root *os.Root) fs.ReadDirFS { return rootFS{root} }
 type rootFS struct{ root *os.Root }
 
 func (f rootFS) Open(name string) (fs.File, error) {
-	return f.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	return f.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|oNoFollow, 0)
 }
 
 func (f rootFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	d, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	d, err := f.root.OpenFile(name, os.O_RDONLY|oDirectory|oNoFollow|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func copyFile(src string, dst *os.Root, rel string, mode fs.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	out, err := dst.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	out, err := dst.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, mode)
 	if err != nil {
 		return err
 	}

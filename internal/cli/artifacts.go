@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -100,7 +99,7 @@ func downloadArtifact(ctx context.Context, client *apiclient.Client, root *os.Ro
 	}
 	defer resp.Body.Close()
 	part := a.Name + ".part"
-	f, err := root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+	f, err := root.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o644)
 	if err != nil {
 		return withExit(ExitFailed, fmt.Errorf("%s: %w", a.Name, err))
 	}

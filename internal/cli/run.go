@@ -92,6 +92,9 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 }
 
 func runRun(ctx context.Context, c *CLI, opts runOptions, dir string) error {
+	if err := canRunPhases(); err != nil {
+		return err
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return usageError("%v", err)

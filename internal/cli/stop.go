@@ -11,10 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"unsafe"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
@@ -145,10 +144,9 @@ func activeRun(project string, runs []api.Run) (api.Run, []string, error) {
 	return api.Run{}, nil, usageError("project %s has several active runs: %s; pass the one to cancel: jetway stop ID", project, strings.Join(append(ids(running), ids(queued)...), ", "))
 }
 
-// isTTY tells whether f is a terminal (a TCGETS ioctl succeeds): /dev/null
-// is a character device too, and must not be asked a question.
+// isTTY tells whether f is a terminal (the system's terminal query
+// succeeds): /dev/null is a character device too, and must not be asked a
+// question.
 func isTTY(f *os.File) bool {
-	var t syscall.Termios
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
-	return errno == 0
+	return term.IsTerminal(int(f.Fd()))
 }

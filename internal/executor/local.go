@@ -83,11 +83,7 @@ func (l *Local) Start(_ context.Context, launch Launch) (*Handle, error) {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group, so a stop reaches everything it started; and
 	// a signal when its parent dies, so no runner outlives it unnoticed.
-	pdeathsig := l.ParentDeathSignal
-	if pdeathsig == 0 {
-		pdeathsig = syscall.SIGTERM
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: pdeathsig}
+	cmd.SysProcAttr = processGroup(l.ParentDeathSignal)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting the runner: %w", err)
@@ -120,7 +116,7 @@ func (h *Handle) Stop() {
 			select {
 			case <-h.done:
 			case <-time.After(h.grace):
-				_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+				killGroup(h.cmd.Process)
 			}
 		}()
 	})

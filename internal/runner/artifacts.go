@@ -165,7 +165,7 @@ func (r *run) keepArtifact(ctx context.Context, root *os.Root, name string, uid 
 	}
 	// O_NOFOLLOW: a file swapped for a link since it was listed is not
 	// followed; O_NONBLOCK: nor does a FIFO swapped in hang the runner.
-	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := root.OpenFile(name, os.O_RDONLY|oNoFollow|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return a, refuse("%s is a symbolic link; links are never followed", name)
 	}
@@ -180,8 +180,8 @@ func (r *run) keepArtifact(ctx context.Context, root *os.Root, name string, uid 
 	if !info.Mode().IsRegular() {
 		return a, refuse("%s is not a regular file", name)
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && uid >= 0 && int(st.Uid) != uid {
-		return a, refuse("%s belongs to UID %d, not to the run user: only files the run wrote are kept", name, st.Uid)
+	if owner, ok := fileOwner(info); ok && uid >= 0 && owner != uid {
+		return a, refuse("%s belongs to UID %d, not to the run user: only files the run wrote are kept", name, owner)
 	}
 	if info.Size() > budget {
 		return a, refuse("%s (%s) is beyond what is left of the %s a run keeps", name, api.HumanBytes(info.Size()), api.HumanBytes(api.MaxArtifactsSize))

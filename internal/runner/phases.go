@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/config"
@@ -202,11 +201,9 @@ func (r *run) runCommands(ctx context.Context, phase string, commands []string, 
 		cmd := r.sb.Command(ctx, "/bin/sh", "-c", c)
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = r.out, r.out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = ownProcessGroup()
 		cmd.Cancel = func() error {
-			pgid := cmd.Process.Pid
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-			time.AfterFunc(3*time.Second, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+			stopGroup(cmd.Process, 3*time.Second)
 			return nil
 		}
 		cmd.WaitDelay = 5 * time.Second

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"syscall"
 
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/sandbox"
@@ -48,7 +47,7 @@ func (sb *runSandbox) writeHomeFile(rel string, data []byte, mode os.FileMode) e
 			}
 		}
 	}
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, mode)
 	if err != nil {
 		return err
 	}

@@ -17,11 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InitArg is the argument that makes this binary the sandbox's init:
-// `jetway sandbox-init DIR`. Test binaries that create sandboxes call
-// RunInitIfAsked first thing in TestMain.
-const InitArg = "sandbox-init"
-
 // initEnv marks a process started as an init, so that a binary started
 // with InitArg by mistake does not act as one.
 const initEnv = "JETWAY_SANDBOX_INIT=1"

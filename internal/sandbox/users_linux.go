@@ -15,22 +15,6 @@ import (
 	"time"
 )
 
-// UIDRange is an inclusive range of user ids.
-type UIDRange struct{ First, Last int }
-
-func (r UIDRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
-
-// ParseUIDRange reads "FIRST-LAST".
-func ParseUIDRange(s string) (UIDRange, error) {
-	a, b, ok := strings.Cut(s, "-")
-	first, err1 := strconv.Atoi(strings.TrimSpace(a))
-	last, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil || first < 1000 || last < first || last > 1<<31-2 {
-		return UIDRange{}, fmt.Errorf("run UIDs %q: want FIRST-LAST with 1000 <= FIRST <= LAST, e.g. %s", s, DefaultUIDs)
-	}
-	return UIDRange{first, last}, nil
-}
-
 const userPrefix = "jwrun-"
 
 func userName(uid int) string { return userPrefix + strconv.Itoa(uid) }
