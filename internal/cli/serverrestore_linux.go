@@ -176,7 +176,13 @@ func restoreDataDir(ctx context.Context, backup string, opts serverRestoreOption
 	if keyFile == filepath.Join(backup, "master.key") {
 		keyFile = filepath.Join(tmp, "master.key")
 	}
-	if err := checkRestored(ctx, tmp, keyFile, &r); err != nil {
+	if err := checkRestored(ctx, tmp, keyFile, &r); errors.Is(err, params.ErrWrongMasterKey) {
+		shown := filepath.Join(backup, "master.key")
+		if opts.masterKeyFile != "" {
+			shown = opts.masterKeyFile
+		}
+		return r, fmt.Errorf("%w: %s is not the key the parameters and secrets of %s were sealed with; give the right one with --master-key-file, or restore another backup", params.ErrWrongMasterKey, shown, backup)
+	} else if err != nil {
 		return r, err
 	}
 	if err := syncDir(tmp); err != nil {
@@ -258,7 +264,7 @@ func claimTarget(target string, force bool) (exists, nonEmpty bool, lock *os.Fil
 	// A server that uses the data dir holds the lock it leaves there.
 	if _, err := os.Stat(filepath.Join(target, "server.lock")); err == nil {
 		if lock, err = server.LockDataDir(target); err != nil {
-			return false, false, nil, fmt.Errorf("%w: stop that server before restoring over its data dir", err)
+			return false, false, nil, fmt.Errorf("restoring over %s: %w; stop that server before restoring over its data dir", target, err)
 		}
 	}
 	entries, err := os.ReadDir(target)
@@ -365,7 +371,7 @@ func copySynced(src, dst string, h hash.Hash) error {
 func checkRestored(ctx context.Context, dir, keyFile string, r *restored) error {
 	for _, name := range []string{"jetway.db", "params.db"} {
 		if err := integrityCheck(ctx, filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("%w: %s: %w", errDamagedBackup, name, err)
+			return fmt.Errorf("%w: its %s: %w", errDamagedBackup, name, err)
 		}
 	}
 	st, err := storepkg.Open(ctx, dir)
