@@ -534,6 +534,9 @@ type DockerHost struct {
 	// MaxBuilds bounds the runs building on the host at once; 0: no bound.
 	MaxBuilds int      `json:"max_builds,omitempty"`
 	GC        GCPolicy `json:"gc"`
+	// Projects are globs of the projects whose runs may build on the
+	// host (jetway hosts add --projects); empty: all.
+	Projects []string `json:"projects,omitempty"`
 	// Draining hosts take no new runs; running ones finish.
 	Draining  bool      `json:"draining,omitempty"`
 	CreatedAt time.Time `json:"created_at"`

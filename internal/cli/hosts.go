@@ -109,6 +109,7 @@ type hostSettings struct {
 	maxBuilds              int
 	gcMaxUsed, gcMinFree   string
 	gcKeepImages           int
+	projects               []string
 	changed                func(name string) bool
 }
 
@@ -124,6 +125,7 @@ func (f *hostSettings) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.gcMaxUsed, "gc-max-used", "", "cap of the images jetway built plus build cache, e.g. 50GB or 40GiB (0: no cap)")
 	fs.StringVar(&f.gcMinFree, "gc-min-free", "", "free disk to keep on the data root, a size (20GB) or a share of the disk (10%); under it GC prunes all unused build cache and the host takes no build (0: none)")
 	fs.IntVar(&f.gcKeepImages, "gc-keep-images", 0, fmt.Sprintf("images jetway built to keep per project, the newest (0: the default, %d)", api.DefaultKeepImages))
+	fs.StringSliceVar(&f.projects, "projects", nil, "globs of the projects whose runs may build on the host, e.g. 'shop-*' (default: all; '' for all again)")
 }
 
 // parseSize reads a size: bytes, or with a unit, decimal (300MB, 50GB) or
@@ -154,6 +156,14 @@ func (f *hostSettings) apply(h *api.DockerHost) error {
 	} {
 		if given(s.flag) {
 			*s.dst = strings.TrimSpace(s.val)
+		}
+	}
+	if given("projects") {
+		h.Projects = nil
+		for _, g := range f.projects {
+			if g = strings.TrimSpace(g); g != "" {
+				h.Projects = append(h.Projects, g)
+			}
 		}
 	}
 	if given("max-builds") {
@@ -407,6 +417,7 @@ func printHost(w io.Writer, h api.DockerHost, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "host\t%s\n", h.Name)
 	fmt.Fprintf(tw, "pool\t%s\n", h.Pool)
+	fmt.Fprintf(tw, "projects\t%s\n", first(strings.Join(h.Projects, ","), "all"))
 	fmt.Fprintf(tw, "url\t%s\n", api.TermSafe(h.URL))
 	for _, ref := range []struct{ label, value string }{
 		{"ssh key", h.SSHKey}, {"known hosts", h.KnownHosts}, {"tls ca", h.TLSCA}, {"tls cert", h.TLSCert}, {"tls key", h.TLSKey},
@@ -506,7 +517,7 @@ func runHostsSet(ctx context.Context, c *CLI, opts hostsSetOptions, name string)
 		return err
 	}
 	anyGiven := false
-	cmdFlags := []string{"url", "pool", "ssh-key", "known-hosts", "tls-ca", "tls-cert", "tls-key", "max-builds", "gc-max-used", "gc-min-free", "gc-keep-images"}
+	cmdFlags := []string{"url", "pool", "ssh-key", "known-hosts", "tls-ca", "tls-cert", "tls-key", "max-builds", "gc-max-used", "gc-min-free", "gc-keep-images", "projects"}
 	for _, f := range cmdFlags {
 		anyGiven = anyGiven || opts.settings.changed(f)
 	}

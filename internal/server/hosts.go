@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
@@ -56,7 +57,12 @@ func checkHost(name string, h api.DockerHost, allowLocal bool) (api.DockerHost, 
 		return h, fmt.Errorf("the body names host %q, the path %q", h.Name, name)
 	}
 	out := api.DockerHost{Name: name, URL: h.URL, Pool: h.Pool, SSHKey: h.SSHKey, KnownHosts: h.KnownHosts,
-		TLSCA: h.TLSCA, TLSCert: h.TLSCert, TLSKey: h.TLSKey, MaxBuilds: h.MaxBuilds, GC: h.GC}
+		TLSCA: h.TLSCA, TLSCert: h.TLSCert, TLSKey: h.TLSKey, MaxBuilds: h.MaxBuilds, GC: h.GC, Projects: nonEmpty(h.Projects)}
+	for _, g := range h.Projects {
+		if err := validGlob(g); err != nil {
+			return h, fmt.Errorf("host %s: --projects: %w", name, err)
+		}
+	}
 	if !config.ValidLabel(h.Pool) {
 		return h, fmt.Errorf("host %s: pool %q: name it with letters, digits, -, _ and . (as docker_host: {pool: NAME} in jetway.yaml), e.g. --pool builders", name, h.Pool)
 	}
@@ -229,8 +235,20 @@ func (s *Server) assignDockerHost(ctx context.Context, run storepkg.StoredRun) (
 			pool[i].State.Up = true
 		}
 	}
+	// Hosts an operator gave to other projects are not the run's to
+	// choose: a pool is how projects that do not trust each other keep
+	// their builds (and BuildKit's shared cache mounts) apart.
+	var closed []api.SkippedHost
+	pool = slices.DeleteFunc(pool, func(h api.DockerHost) bool {
+		if openTo(h, p.Project) {
+			return false
+		}
+		closed = append(closed, api.SkippedHost{Name: h.Name, Reason: fmt.Sprintf("not open to project %s (its projects: %s)", p.Project, strings.Join(h.Projects, ","))})
+		return true
+	})
 	a := hosts.Choose(hosts.Key(p.Project, dockerfile), pool)
 	a.Pool = p.DockerPool
+	a.Skipped = append(a.Skipped, closed...)
 	if a.Candidates == nil {
 		a.Candidates = []api.HostCandidate{}
 	}
@@ -243,6 +261,11 @@ func (s *Server) assignDockerHost(ctx context.Context, run storepkg.StoredRun) (
 	}
 	s.log.Info("docker host chosen", "run", run.ID, "project", run.Project, "pool", a.Pool, "candidates", order, "skipped", len(a.Skipped))
 	return &a, nil
+}
+
+// openTo tells whether runs of project may build on host h.
+func openTo(h api.DockerHost, project string) bool {
+	return principal{Projects: h.Projects}.seesProject(project)
 }
 
 // recordHostUse records, from a run's summary, the host of its pool it

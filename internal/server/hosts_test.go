@@ -427,3 +427,66 @@ func TestAttackRunTokenChangesDockerHosts(t *testing.T) {
 		t.Fatalf("the run's spec after the attempts: %+v %v", spec.DockerHost, err)
 	}
 }
+
+// A host an operator gives to some projects (--projects) is no other
+// project's to choose: a run of another project naming its pool is handed
+// none of its hosts — nor their credentials — and is told why.
+func TestHostsOpenToSomeProjectsOnly(t *testing.T) {
+	base, token := startQuietServer(t, server.Options{})
+	ctx := context.Background()
+	c := apiclient.New(base, token)
+	for _, p := range []api.PutParamRequest{
+		{Name: "/hosts/t1/key", Type: "SecureString", Value: "key of t1"},
+		{Name: "/hosts/known_hosts", Type: "String", Value: "t1 ssh-ed25519 AAAA"},
+	} {
+		if err := c.Do(ctx, http.MethodPost, "/v1/params", nil, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t1 := sshHost("t1", "team")
+	t1.Projects = []string{"team-*"}
+	if got := addHost(t, c, t1); !slices.Equal(got.Projects, []string{"team-*"}) {
+		t.Fatalf("stored %+v", got.Projects)
+	}
+	bad := sshHost("t2", "team")
+	bad.Projects = []string{" "}
+	if err := c.Do(ctx, http.MethodPost, "/v1/hosts", nil, bad, nil); err == nil {
+		t.Error("an empty glob was taken")
+	}
+	spec := func(project string) (string, api.RunSpec) {
+		t.Helper()
+		run := queuePoolRun(t, base, token, project, "team", "Dockerfile")
+		runToken := leaseRun(t, base, token, run.ID)
+		spec, err := runproto.NewRunClient(base, run.ID, runToken, "").Spec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runToken, spec
+	}
+	_, own := spec("team-web")
+	if a := own.DockerHost; a == nil || !slices.Equal(candidateNames(a), []string{"t1"}) {
+		t.Fatalf("the team's run: %+v", a)
+	}
+	outsiderToken, outsider := spec("intruder")
+	a := outsider.DockerHost
+	if a == nil || len(a.Candidates) != 0 || len(a.Skipped) != 1 || a.Skipped[0].Reason != "not open to project intruder (its projects: team-*)" {
+		t.Fatalf("another project's run: %+v", a)
+	}
+	var creds api.Credentials
+	if err := apiclient.New(base, outsiderToken).Do(ctx, http.MethodPost, "/v1/credentials", nil, api.CredentialsRequest{}, &creds); err != nil {
+		t.Fatal(err)
+	}
+	sc := ssm.NewFromConfig(aws.Config{Region: creds.Region, Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, "")},
+		func(o *ssm.Options) { o.BaseEndpoint = aws.String(base) })
+	if _, err := sc.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/hosts/t1/key"), WithDecryption: aws.Bool(true)}); err == nil {
+		t.Error("another project's run reads the key of a host it was not given")
+	}
+	// Open to all again.
+	t1.Projects = nil
+	if err := c.Do(ctx, http.MethodPut, "/v1/hosts/t1", nil, t1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, again := spec("intruder2"); again.DockerHost == nil || !slices.Equal(candidateNames(again.DockerHost), []string{"t1"}) {
+		t.Fatalf("after opening t1 to all: %+v", again.DockerHost)
+	}
+}

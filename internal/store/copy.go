@@ -33,7 +33,7 @@ var copied = []struct {
 	// Sealed with the master key, which the new database's servers share.
 	{"oidc_keys", []string{"kid", "private_key", "signing", "created_at", "retired_at"}},
 	{"docker_hosts", []string{"name", "url", "pool", "ssh_key", "known_hosts", "tls_ca", "tls_cert", "tls_key", "max_builds", "gc", "draining", "created_at",
-		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at"}},
+		"up", "since", "checked_at", "error", "free_bytes", "disk_bytes", "images_bytes", "build_cache_bytes", "last_gc", "last_gc_at", "projects"}},
 }
 
 // RunCount is how many runs the store holds.

@@ -20,7 +20,7 @@ import (
 // references, never values.
 
 const hostColumns = `name, url, pool, ssh_key, known_hosts, tls_ca, tls_cert, tls_key, max_builds, gc, draining, created_at,
-	up, since, checked_at, error, free_bytes, disk_bytes, images_bytes, build_cache_bytes, last_gc`
+	up, since, checked_at, error, free_bytes, disk_bytes, images_bytes, build_cache_bytes, last_gc, projects`
 
 func scanHost(row interface{ Scan(...any) error }) (api.DockerHost, error) {
 	var h api.DockerHost
@@ -29,14 +29,16 @@ func scanHost(row interface{ Scan(...any) error }) (api.DockerHost, error) {
 	var created int64
 	var since, checked sql.NullInt64
 	var lastGC sql.NullString
+	var projects string
 	var st api.HostState
 	if err := row.Scan(&h.Name, &h.URL, &h.Pool, &h.SSHKey, &h.KnownHosts, &h.TLSCA, &h.TLSCert, &h.TLSKey, &h.MaxBuilds, &gc, &draining, &created,
-		&up, &since, &checked, &st.Error, &st.FreeBytes, &st.DiskBytes, &st.ImagesBytes, &st.BuildCacheBytes, &lastGC); err != nil {
+		&up, &since, &checked, &st.Error, &st.FreeBytes, &st.DiskBytes, &st.ImagesBytes, &st.BuildCacheBytes, &lastGC, &projects); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return h, ErrNotFound
 		}
 		return h, err
 	}
+	h.Projects = globList(projects)
 	_ = json.Unmarshal([]byte(gc), &h.GC)
 	h.Draining = draining != 0
 	h.CreatedAt = time.Unix(0, created).UTC()
@@ -69,9 +71,9 @@ func flag(b bool) int {
 // it as stored; ErrExists if the name is taken.
 func (s *Store) AddHost(ctx context.Context, h api.DockerHost) (api.DockerHost, error) {
 	gc, _ := json.Marshal(h.GC)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO docker_hosts (name, url, pool, ssh_key, known_hosts, tls_ca, tls_cert, tls_key, max_builds, gc, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		h.Name, h.URL, h.Pool, h.SSHKey, h.KnownHosts, h.TLSCA, h.TLSCert, h.TLSKey, h.MaxBuilds, string(gc), time.Now().UnixNano())
+	_, err := s.db.ExecContext(ctx, `INSERT INTO docker_hosts (name, url, pool, ssh_key, known_hosts, tls_ca, tls_cert, tls_key, max_builds, gc, created_at, projects)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		h.Name, h.URL, h.Pool, h.SSHKey, h.KnownHosts, h.TLSCA, h.TLSCert, h.TLSKey, h.MaxBuilds, string(gc), time.Now().UnixNano(), globJSON(h.Projects))
 	if sqldb.IsUniqueViolation(err) {
 		return api.DockerHost{}, ErrExists
 	}
@@ -92,12 +94,12 @@ func (s *Store) PutHost(ctx context.Context, h api.DockerHost) (api.DockerHost, 
 	conn := []any{h.URL, h.SSHKey, h.KnownHosts, h.TLSCA, h.TLSCert, h.TLSKey}
 	// Every expression of SET reads the row as it was, on both engines.
 	args := append(append(append([]any{}, conn...), conn...), conn...)
-	args = append(args, h.URL, h.Pool, h.SSHKey, h.KnownHosts, h.TLSCA, h.TLSCert, h.TLSKey, h.MaxBuilds, string(gc), h.Name)
+	args = append(args, h.URL, h.Pool, h.SSHKey, h.KnownHosts, h.TLSCA, h.TLSCert, h.TLSKey, h.MaxBuilds, string(gc), globJSON(h.Projects), h.Name)
 	res, err := s.db.ExecContext(ctx, `UPDATE docker_hosts SET
 		checked_at = CASE WHEN `+same+` THEN checked_at ELSE NULL END,
 		since = CASE WHEN `+same+` THEN since ELSE NULL END,
 		up = CASE WHEN `+same+` THEN up ELSE 0 END,
-		url = ?, pool = ?, ssh_key = ?, known_hosts = ?, tls_ca = ?, tls_cert = ?, tls_key = ?, max_builds = ?, gc = ?
+		url = ?, pool = ?, ssh_key = ?, known_hosts = ?, tls_ca = ?, tls_cert = ?, tls_key = ?, max_builds = ?, gc = ?, projects = ?
 		WHERE name = ?`, args...)
 	if err != nil {
 		return api.DockerHost{}, err

@@ -20,6 +20,7 @@ var migrations = []sqldb.Migration{
 	{Name: "sessions without their CSRF tokens (derived from the session ID)", Up: both(v7)},
 	{Name: "API tokens per person or machine, the audit log, the rights a run was started with", Up: sqldb.Statements(v8, v8Postgres)},
 	{Name: "the OIDC issuer's signing keys, sealed", Up: both(v9)},
+	{Name: "Docker hosts open to some projects only", Up: both(v10)},
 }
 
 // both runs one text on either engine: it is written with BLOB, which is
@@ -330,3 +331,8 @@ ALTER TABLE runs ADD COLUMN token_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN grants TEXT;`
 
 var v8Postgres = strings.Replace(v8, "seq     INTEGER PRIMARY KEY AUTOINCREMENT", "seq     BIGSERIAL PRIMARY KEY", 1)
+
+// v10: the projects whose runs may build on a Docker host (JSON list of
+// globs; empty: all), so that a pool given to one team is not any
+// project's to choose.
+const v10 = `ALTER TABLE docker_hosts ADD COLUMN projects TEXT NOT NULL DEFAULT '[]';`
