@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/runproto"
 )
 
 // ArtifactStore keeps a run's artifacts: runproto.Run does, on the server,
@@ -113,7 +114,7 @@ func (r *run) collectArtifacts(ctx context.Context, patterns []string) error {
 	if r.sb.User != "" {
 		uid = r.sb.UID
 	}
-	var kept int
+	var kept, serverRefused int
 	var total int64
 	buf := make([]byte, api.ArtifactChunkSize)
 	for _, name := range m.files {
@@ -130,8 +131,15 @@ func (r *run) collectArtifacts(ctx context.Context, patterns []string) error {
 		case errors.As(err, &refused):
 			m.refuse(refused.msg)
 			continue
+		case runproto.IsArtifactRefused(err):
+			// The server said why, once, in the log; this file and the
+			// rest are not kept.
+			serverRefused = len(m.files) - kept
 		case err != nil:
 			return fmt.Errorf("keeping %s: %w", name, err)
+		}
+		if serverRefused > 0 {
+			break
 		}
 		kept++
 		total += a.Size
@@ -140,6 +148,10 @@ func (r *run) collectArtifacts(ctx context.Context, patterns []string) error {
 	where := "on the server"
 	if r.opts.Artifacts == nil {
 		where = "nowhere: there is no server to keep them (jetway run)"
+	}
+	if serverRefused > 0 {
+		r.emit(Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf("artifacts: %d files, %s, kept on the server; the server refused the other %d", kept, api.HumanBytes(total), serverRefused)})
+		return nil
 	}
 	r.emit(Event{Type: "command", Phase: "artifacts", Message: fmt.Sprintf("%d files, %s, kept %s (a run keeps at most %d files, %s in all)",
 		kept, api.HumanBytes(total), where, api.MaxArtifacts, api.HumanBytes(api.MaxArtifactsSize))})

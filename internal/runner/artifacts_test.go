@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/resolve"
+	"github.com/jetway-dev/jetway/internal/runproto"
 )
 
 // keptArtifacts records what a runner hands over, as the server would
@@ -110,6 +112,60 @@ phases:
 	}
 	if phases := s.Phases; len(phases) == 0 || phases[len(phases)-1].Name != "artifacts" || phases[len(phases)-1].Status != "succeeded" {
 		t.Fatalf("phases %+v", phases)
+	}
+}
+
+// refusingArtifacts takes chunks until it has n, then refuses every
+// upload for good, as a server past the run's limit does.
+type refusingArtifacts struct {
+	keptArtifacts
+	n int
+}
+
+func (r *refusingArtifacts) PutArtifactChunk(ctx context.Context, hash string, data []byte) error {
+	r.mu.Lock()
+	full := len(r.chunks) >= r.n
+	r.mu.Unlock()
+	if full {
+		return &runproto.ArtifactRefusedError{Status: http.StatusRequestEntityTooLarge, Message: "a run uploads at most 2 chunks"}
+	}
+	return r.keptArtifacts.PutArtifactChunk(ctx, hash, data)
+}
+
+// Once the server refuses uploads for good, the runner keeps no more
+// files and says so: no "kept" line for a file the server does not hold.
+func TestArtifactsRefusedByTheServerAreNotReportedKept(t *testing.T) {
+	h := newHarness(t)
+	project := h.projectFile("refused", `artifacts: [out/]
+phases:
+  build:
+    - mkdir out && for f in a b c d; do echo $f > out/$f; done
+`)
+	dir := writeProject(t, map[string]string{"jetway.yaml": project})
+	p, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &refusingArtifacts{keptArtifacts: keptArtifacts{chunks: map[string][]byte{}, artifacts: map[string]api.NewArtifact{}}, n: 2}
+	rec := &recorder{}
+	s := Run(context.Background(), Options{SourceDir: dir, Project: p, RunID: "refused", Sink: rec, Artifacts: server,
+		Resolve: func(ctx context.Context, refs []config.Ref) (map[config.Ref]resolve.Resolved, error) {
+			return h.client.Resolve(ctx, "", refs)
+		}})
+	text := rec.text()
+	if s.Status != string(Succeeded) {
+		t.Fatalf("a refused upload failed the run: %+v\n%s", s, text)
+	}
+	if len(server.artifacts) != 2 || !strings.Contains(text, "kept out/a") || !strings.Contains(text, "kept out/b") {
+		t.Fatalf("kept %v\n%s", server.artifacts, text)
+	}
+	for _, name := range []string{"out/c", "out/d"} {
+		if strings.Contains(text, "kept "+name) {
+			t.Errorf("the log says %s was kept, which the server refused:\n%s", name, text)
+		}
+	}
+	if !strings.Contains(text, "2 files, 4 B, kept on the server; the server refused the other 2") {
+		t.Errorf("the log does not say what the server refused:\n%s", text)
 	}
 }
 

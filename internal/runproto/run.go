@@ -154,14 +154,14 @@ func artifactRefusal(err error) error {
 
 // sendArtifact sends one artifact request, unless the server has refused
 // one for good already. A refusal is reported once in the run's log, as
-// a warning, and is no error: the run goes on without what is refused.
-// Without the run's uploader (Events not started), it is returned.
+// a warning, and returned (an *ArtifactRefusedError) for this request and
+// every later one: the caller keeps no more files, and the run goes on.
 func (c *RunClient) sendArtifact(ctx context.Context, what string, f func() error) error {
 	c.mu.Lock()
 	refused := c.refused
 	c.mu.Unlock()
 	if refused != nil {
-		return nil
+		return refused
 	}
 	err := artifactRefusal(retry(ctx, f))
 	var r *ArtifactRefusedError
@@ -187,7 +187,7 @@ func (c *RunClient) sendArtifact(ctx context.Context, what string, f func() erro
 		c.events.Emit(api.Event{Type: "warning", Phase: "artifacts", Message: fmt.Sprintf(
 			"artifacts: the server refused a %s (%d): %s; no more files of this run are kept on the server, the run goes on", what, r.Status, msg)})
 	}
-	return nil
+	return c.refused
 }
 
 // artifactAttempts is how often an artifact request is tried: the server

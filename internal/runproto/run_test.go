@@ -14,7 +14,9 @@ import (
 
 // A server that refuses an artifact upload for good (413: past the run's
 // limit; 409: the run has ended) costs the run no failure: the run's log
-// gets one warning, and nothing more is sent. Other refusals are errors.
+// gets one warning, nothing more is sent, and the caller is told (a typed
+// refusal, which IsArtifactRefused names) so that it says no more file
+// is kept. Other refusals are errors.
 func TestArtifactRefusalsAreWarnings(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -56,12 +58,13 @@ func TestArtifactRefusalsAreWarnings(t *testing.T) {
 			c := NewRunClient(srv.URL, "r1", "jwr_x", "")
 			u := c.Events(ctx, UploaderOptions{})
 			for i, data := range []string{"one", "two", "three"} {
-				if err := c.PutArtifactChunk(ctx, strings.Repeat("a", 63)+string(rune('0'+i)), []byte(data)); err != nil {
+				err := c.PutArtifactChunk(ctx, strings.Repeat("a", 63)+string(rune('0'+i)), []byte(data))
+				if refused := i > 0; refused != IsArtifactRefused(err) || (!refused && err != nil) {
 					t.Fatalf("chunk %d: %v", i, err)
 				}
 			}
-			if err := c.AddArtifact(ctx, api.NewArtifact{Artifact: api.Artifact{Name: "x"}}); err != nil {
-				t.Fatal(err)
+			if err := c.AddArtifact(ctx, api.NewArtifact{Artifact: api.Artifact{Name: "x"}}); !IsArtifactRefused(err) {
+				t.Fatalf("an artifact after the refusal: %v", err)
 			}
 			if err := u.Close(); err != nil {
 				t.Fatal(err)

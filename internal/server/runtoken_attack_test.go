@@ -273,12 +273,14 @@ func TestRunnerReportsRefusedUploads(t *testing.T) {
 	u := rc.Events(ctx, runproto.UploaderOptions{})
 	for i := range 3 {
 		c := fmt.Appendf(nil, "piece %d", i)
-		if err := rc.PutArtifactChunk(ctx, sha(c), c); err != nil {
+		err := rc.PutArtifactChunk(ctx, sha(c), c)
+		if refused := i == 2; refused != runproto.IsArtifactRefused(err) || (!refused && err != nil) {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
 	}
-	if err := rc.AddArtifact(ctx, api.NewArtifact{Artifact: api.Artifact{Name: "x", SHA256: sha(nil)}}); err != nil {
-		t.Fatal(err)
+	// Refused for good: the runner is told so again, and keeps nothing more.
+	if err := rc.AddArtifact(ctx, api.NewArtifact{Artifact: api.Artifact{Name: "x", SHA256: sha(nil)}}); !runproto.IsArtifactRefused(err) {
+		t.Fatalf("an artifact after the refusal: %v", err)
 	}
 	u.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: run.ID, Status: api.StatusSucceeded}})
 	if err := u.Close(); err != nil {
