@@ -163,11 +163,14 @@ func newServerBackupCommand(c *CLI) *cobra.Command {
 		Long: `Make a consistent copy of a data dir in DIR (new, or empty), without stopping
 the server: each SQLite database is copied with VACUUM INTO (a snapshot of
 one moment), then the blobs, token, master key and AWS credential files.
-Restore by starting a server with --data DIR. The copy holds the master key:
-keep it as safe as the data dir.
+Restore it with jetway server restore DIR --data NEWDIR, which checks the
+copy whole (databases, master key, blobs) before it puts it in place;
+practise that now and then. The copy holds the master key: keep it as safe
+as the data dir.
 
 With --database, a server's data lives in PostgreSQL: back that up with
-PostgreSQL's tools (pg_dump), and keep the master.key apart from it.`,
+PostgreSQL's tools (pg_dump -Fc), and keep the master.key and token apart
+from it (jetway server restore --help says how to restore both).`,
 		Example: `  jetway server backup /backup/jetway-$(date +%F)`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
