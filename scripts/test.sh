@@ -8,6 +8,9 @@ export CI=${CI:-true}   # integration tests fail instead of skipping
 # No build output or other large file committed by mistake.
 bash .ci/check-large-files
 go vet ./...
+# The client builds for every release target, and its tests compile for
+# macOS and Windows (build only; see the script).
+bash scripts/cross.sh
 # The alert rules shipped for operators, against their unit tests.
 promtool test rules deploy/prometheus/alerts_test.yml
 # staticcheck, pinned, fetched through the Go module proxy.

@@ -1,8 +1,9 @@
+//go:build linux
+
 package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,16 +15,6 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/testbed"
 )
-
-// runJetway runs the CLI in-process with env as its whole environment.
-func runJetway(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	code = Main(ctx, args, Streams{In: strings.NewReader(""), Out: &out, Err: &errb}, func(k string) string { return env[k] })
-	return code, out.String(), errb.String()
-}
 
 // homeFor makes a fresh home whose ~/.ssh holds the bed's key and known_hosts,
 // as a runner's bootstrap writes them.
@@ -38,13 +29,6 @@ func homeFor(t *testing.T, b *testbed.Bed, known string) string {
 	must(t, os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), key, 0o600))
 	must(t, os.WriteFile(filepath.Join(home, ".ssh", "known_hosts"), []byte(known), 0o600))
 	return home
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCheckCommand(t *testing.T) {
