@@ -113,8 +113,43 @@ func Main(ctx context.Context, args []string, streams Streams, getenv func(strin
 	if errors.Is(err, context.Canceled) {
 		return ExitCancelled
 	}
-	// Errors cobra raises itself are about flags and arguments.
-	return ExitUsage
+	// Flags and arguments are tagged as usage errors where they are
+	// checked (tagUsageErrors); anything else failed, as the README says.
+	return ExitFailed
+}
+
+// tagUsageErrors makes what cobra checks itself usage errors (exit 2):
+// bad flags, wrong argument counts, an unknown command.
+func tagUsageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withExit(ExitUsage, err) })
+	// The root runs (printing its help) so that cobra hands it the words
+	// no subcommand matched, to refuse here.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	var walk func(*cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if check := cmd.Args; check != nil && cmd != root {
+			cmd.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					var ee *exitError
+					if errors.As(err, &ee) {
+						return err
+					}
+					return withExit(ExitUsage, err)
+				}
+				return nil
+			}
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 // NewRootCommand builds the command tree.
@@ -135,6 +170,7 @@ image layers built by earlier runs are reused.`,
 	root.AddCommand(newRerunCommand(c), newTokensCommand(c), newAuditCommand(c))
 	addVersion(c, root)
 	root.AddCommand(newSandboxInitCommand())
+	tagUsageErrors(root)
 	return root
 }
 
