@@ -7,14 +7,26 @@
 # `jetway deploy examples/hello` twice: cold, then warm after a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
 
+# Each step says how long the one before it took, and the end sums them up.
+step_name= step_start= timings=()
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+step_end() {
+  [ -z "$step_name" ] && return
+  local ms=$(( $(now_ms) - step_start ))
+  timings+=("$(printf '%8d ms  %s' "$ms" "$step_name")")
+  printf '\033[2m    (%d.%03d s)\033[0m\n' $((ms / 1000)) $((ms % 1000))
+}
+step() { step_end; step_name=$*; step_start=$(now_ms); printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "Installing what the demo uses (Debian packages, Go when too old)"
+JETWAY_SETUP=demo source scripts/setup.sh
+
+step "Building jetway and jetway-testbed"
 mkdir -p bin
 go build -o bin/jetway ./cmd/jetway
 go build -o bin/jetway-testbed ./cmd/jetway-testbed
 jetway=$PWD/bin/jetway
-
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Starting the test bed (remote Docker host over ssh, registry with htpasswd)"
 # --bridged: a remote dockerd with a bridge network, for BuildKit's RUN steps.
@@ -73,3 +85,7 @@ printf '%-6s %8s ms   %s   %s\n' cold "$(cat "$work/cold.ms")" "$(grep -o '[0-9]
 printf '%-6s %8s ms   %s   %s\n' warm "$(cat "$work/warm.ms")" "$(grep -o '[0-9]*/[0-9]* steps cached' "$work/warm.log")" "$(grep -o 'uploaded [0-9]* bytes' "$work/warm.log")"
 echo "The dependency layer (the RUN step) was built once, on the remote host, and reused by the second"
 echo "deploy; the second deploy uploaded only the changed file."
+
+step_end
+printf '\n\033[1m==> Time per step\033[0m\n'
+printf '%s\n' "${timings[@]}"

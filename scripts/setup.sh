@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what jetway's demo and tests need on a Debian machine, as root:
+# Installs what jetway's tests (or, with JETWAY_SETUP=demo, its demo) need
+# on a Debian machine, as root:
 # Debian packages, and a Go toolchain new enough for go.mod.
 # Sourced by demo.sh and test.sh; safe to run again.
 set -euo pipefail
@@ -21,20 +22,25 @@ have nsenter         || need_pkgs+=(util-linux)
 have slirp4netns     || need_pkgs+=(slirp4netns)
 have nft             || need_pkgs+=(nftables)
 have git             || need_pkgs+=(git)
-have curl            || need_pkgs+=(curl)
-have aws             || need_pkgs+=(awscli)
-have pkill           || need_pkgs+=(procps)
 have useradd         || need_pkgs+=(passwd)
-have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
-python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)  # the parameter store's boto3 tests
-have xxd             || need_pkgs+=(xxd)       # the masker's tests mask real hex dumps
-have hexdump         || need_pkgs+=(bsdextrautils)
-have chromium        || need_pkgs+=(chromium)
-# promtool tests the alert rules; the e2e test scrapes with a real Prometheus.
-have promtool        || need_pkgs+=(prometheus)
-# PostgreSQL for the store's tests (throw-away clusters made with initdb);
-# its service is not needed and not started.
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+# What only the tests use (a browser, PostgreSQL, Prometheus, the AWS CLI,
+# boto3, hex dump tools): the demo sources this with JETWAY_SETUP=demo and
+# installs only what it runs.
+if [ "${JETWAY_SETUP:-tests}" != demo ]; then
+  have curl            || need_pkgs+=(curl)
+  have aws             || need_pkgs+=(awscli)
+  have pkill           || need_pkgs+=(procps)
+  have python3         || need_pkgs+=(python3)   # the isolation tests' fork-hopper
+  python3 -c 'import boto3' 2>/dev/null || need_pkgs+=(python3-boto3)  # the parameter store's boto3 tests
+  have xxd             || need_pkgs+=(xxd)       # the masker's tests mask real hex dumps
+  have hexdump         || need_pkgs+=(bsdextrautils)
+  have chromium        || need_pkgs+=(chromium)
+  # promtool tests the alert rules; the e2e test scrapes with a real Prometheus.
+  have promtool        || need_pkgs+=(prometheus)
+  # PostgreSQL for the store's tests (throw-away clusters made with initdb);
+  # its service is not needed and not started.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

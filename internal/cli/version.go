@@ -7,9 +7,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// buildVersion is what `jetway version` reports, all of it read from the
-// build information the Go toolchain stamps into the binary: no version
-// variable to set with -ldflags, so a plain `go build` reports the truth.
+// buildVersion is what `jetway version` reports, read from the build
+// information the Go toolchain stamps into the binary, so that a plain
+// `go build` or `go install` reports the truth (a tag, a pseudo-version
+// or "(devel)"); only a release names its version, with releaseVersion.
 type buildVersion struct {
 	Version string `json:"version"`
 	// Commit is vcs.revision, with "-dirty" when the tree had changes.
@@ -53,6 +54,12 @@ func (v buildVersion) String() string {
 	return fmt.Sprintf("jetway %s\ncommit %s\n%s\n", v.Version, v.Commit, v.GoVersion)
 }
 
+// releaseVersion is the version scripts/release.sh names its binaries
+// with (-ldflags "-X github.com/jetway-dev/jetway/internal/cli.releaseVersion=v1.2.3"):
+// a release may be built from a commit no tag names yet. Empty in every
+// other build.
+var releaseVersion string
+
 type versionOptions struct {
 	json bool
 }
@@ -61,6 +68,9 @@ type versionOptions struct {
 // print the same thing.
 func addVersion(c *CLI, root *cobra.Command) {
 	v := readBuildVersion(debug.ReadBuildInfo())
+	if releaseVersion != "" {
+		v.Version = releaseVersion
+	}
 	root.Version = v.Version
 	// Cobra runs the template through text/template: the text goes in as
 	// a quoted string literal, so nothing in it is read as an action.
