@@ -39,6 +39,7 @@ func main() {
 	scaleAgents := flag.String("scale-agents", "1,2,4", "agent counts of scenario 8, each agent of concurrency 4")
 	replicaRuns := flag.Int("replica-runs", 1000, "trivial runs queued at once in scenario 11 (SQLite server vs two PostgreSQL replicas)")
 	replicaReps := flag.Int("replica-reps", 1, "batches of scenario 11 for each setup")
+	costRuns := flag.Int("cost-runs", 30, "trivial runs of scenario 16, one at a time (CPU per run)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,7 +51,7 @@ func main() {
 	}
 	cfg := config{reps: *reps, only: *only, out: *out, markdown: *md, depRounds: *depRounds, serverRuns: *runs,
 		dispatchRuns: *dispatchRuns, tracedRuns: *tracedRuns, scaleRuns: *scaleRuns, scaleReps: *scaleReps, scaleAgents: agents,
-		replicaRuns: *replicaRuns, replicaReps: *replicaReps}
+		replicaRuns: *replicaRuns, replicaReps: *replicaReps, costRuns: *costRuns}
 	if err := run(ctx, log, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "jetway-bench:", err)
 		os.Exit(1)
@@ -71,6 +72,7 @@ type config struct {
 	scaleAgents  []int
 	replicaRuns  int
 	replicaReps  int
+	costRuns     int
 }
 
 func parseCounts(s string) ([]int, error) {
@@ -118,6 +120,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 		{13, scenarioGuard},
 		{14, scenarioPoolAffinity},
 		{15, scenarioPoolSpill},
+		{16, scenarioCost},
 	}
 	for _, s := range scenarios {
 		if !cfg.wants(s.n) {
