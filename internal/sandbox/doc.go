@@ -3,8 +3,13 @@
 //
 //   - a directory in the work dir holding the run's home and workspace;
 //   - a user of its own with a UID from a dedicated range (never one the
-//     system or an earlier run still uses), whose passwd home is that home,
-//     because OpenSSH reads ~/.ssh from the passwd entry, not from $HOME;
+//     system, another run or a process still uses), leased in
+//     /run/jetway-run-uids under the machine's lock. It is no account of
+//     the machine: the run's own /etc/passwd and /etc/group (the machine's
+//     plus its line) are bound over the machine's in its mount namespace,
+//     so that inside the run its passwd home is that home, because
+//     OpenSSH reads ~/.ssh from the passwd entry, not from $HOME, and its
+//     shell refuses logins; outside the run nothing can log in as it;
 //   - PID, mount and IPC namespaces held by a small init process (this
 //     binary's `sandbox-init`): the run's processes see only each other in
 //     /proc, get fresh tmpfs mounts on /tmp, /var/tmp and /dev/shm, and find

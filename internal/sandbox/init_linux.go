@@ -141,10 +141,14 @@ func isolateMounts(dir string) error {
 	if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("binding %s: %w", dir, err)
 	}
-	// Bound before the machine is made read-only, so the file is too.
-	if conf := filepath.Join(dir, resolvConf); fileExists(conf) {
-		if err := unix.Mount(conf, "/etc/resolv.conf", "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("binding the run's resolv.conf: %w", err)
+	// Bound before the machine is made read-only, so the files are too:
+	// the run's resolv.conf, and its passwd and group, which alone name
+	// the run user.
+	for _, f := range []struct{ name, over string }{{resolvConf, "/etc/resolv.conf"}, {passwdFile, "/etc/passwd"}, {groupFile, "/etc/group"}} {
+		if src := filepath.Join(dir, f.name); fileExists(src) {
+			if err := unix.Mount(src, f.over, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("binding the run's %s: %w", f.name, err)
+			}
 		}
 	}
 	if err := unix.MountSetattr(-1, "/", unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID}); err != nil {

@@ -39,7 +39,7 @@ type Sandbox struct {
 	initIn  io.WriteCloser
 	net     *network // the run's slirp4netns
 	cgroups []string
-	created bool // the user exists
+	created bool // the run's UID is leased
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -184,7 +184,11 @@ func (sb *Sandbox) Command(ctx context.Context, name string, args ...string) *ex
 	if len(sb.cgroups) > 0 {
 		// nsenter's children are not the init's: each command joins the
 		// run's cgroups itself, as root, before it enters the namespaces.
-		wrapper := []string{"/bin/sh", "-c", `while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`, "sh"}
+		// It also makes itself and what it starts the OOM killer's first
+		// choice: at the run's memory limit a phase's process must go, not
+		// the init (whose own -1000 a machine in a container may refuse),
+		// whose end would end the run without a word.
+		wrapper := []string{"/bin/sh", "-c", `echo 1000 > /proc/self/oom_score_adj; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`, "sh"}
 		for _, cg := range sb.cgroups {
 			wrapper = append(wrapper, filepath.Join(cg, "cgroup.procs"))
 		}
@@ -212,11 +216,12 @@ func (sb *Sandbox) Remove(ctx context.Context) error {
 	if sb.init != nil {
 		sb.stopInit()
 	}
+	var killed error
 	if sb.created {
 		// Nothing of the run should be left once its namespace is gone;
 		// this catches what a failed start left behind.
-		if err := killUser(ctx, sb.UID); err != nil {
-			errs = append(errs, err)
+		if killed = killUser(ctx, sb.UID); killed != nil {
+			errs = append(errs, killed)
 		}
 	}
 	for _, cg := range sb.cgroups {
@@ -224,8 +229,10 @@ func (sb *Sandbox) Remove(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if sb.created {
-		if err := deleteUser(ctx, sb.User); err != nil {
+	if sb.created && killed == nil {
+		// Only once none of its processes is left may the UID go to
+		// another run.
+		if err := releaseUser(sb.UID); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -339,12 +346,12 @@ func Sweep(ctx context.Context, cfg Config) error {
 }
 
 // retry runs f until it succeeds, ctx ends or the time is up; for tools
-// that fail while another holds a lock (useradd, userdel).
+// that fail while another holds a lock (userdel).
 func retry(ctx context.Context, within time.Duration, f func() error) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := f()
-		if err == nil || errors.Is(err, errTaken) || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)

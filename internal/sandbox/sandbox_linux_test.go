@@ -399,3 +399,53 @@ func TestOperatorLimitsBoundAForkStorm(t *testing.T) {
 		t.Fatalf("the CPU quota is %q, want 50000 of 100000", quota)
 	}
 }
+
+// The run user is named only inside its run: there its passwd entry gives
+// the run's home and a shell that refuses logins, and the run cannot
+// change it; the machine has no such account.
+func TestTheRunUserIsTheRunsOnly(t *testing.T) {
+	needRoot(t)
+	sb := create(t, testConfig(t), Limits{})
+	out, err := sh(t, sb, "id -un; id -gn; getent passwd $(id -u)")
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := fmt.Sprintf("%s\n%s\n%s:x:%d:%d:jetway run in %s:%s:%s\n", sb.User, sb.User, sb.User, sb.UID, sb.GID, sb.Dir, sb.Home, nologinShell())
+	if out != want {
+		t.Fatalf("inside the run: got %q, want %q", out, want)
+	}
+	if out, err := sh(t, sb, "echo x:x:0:0::/:/bin/sh >> /etc/passwd || echo refused"); err != nil || !strings.Contains(out, "refused") {
+		t.Fatalf("the run changed its /etc/passwd: %v %q", err, out)
+	}
+	machine, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(machine), sb.User+":") {
+		t.Fatalf("the machine's /etc/passwd names %s", sb.User)
+	}
+}
+
+// Two work dirs sharing a UID range (two agents of one machine) never
+// get the same UID, even while a run has no process.
+func TestSharedRangeNeverSharesAUID(t *testing.T) {
+	needRoot(t)
+	a, b := testConfig(t), testConfig(t)
+	a.UIDs = UIDRange{First: 299990, Last: 299991}
+	b.UIDs = a.UIDs
+	first := create(t, a, Limits{})
+	second := create(t, b, Limits{})
+	if first.UID == second.UID {
+		t.Fatalf("both sandboxes got UID %d", first.UID)
+	}
+	if _, err := Create(context.Background(), b, "t", Limits{}); err == nil || !strings.Contains(err.Error(), "no free UID") {
+		t.Fatalf("a third sandbox in a range of two: %v", err)
+	}
+	uid := first.UID
+	if err := first.Remove(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if leased(uid) {
+		t.Fatalf("UID %d still leased after its sandbox was removed", uid)
+	}
+}

@@ -19,26 +19,59 @@ const userPrefix = "jwrun-"
 
 func userName(uid int) string { return userPrefix + strconv.Itoa(uid) }
 
+// The run user is no account of the machine: its passwd and group
+// entries exist only in the run's mount namespace, where the init binds
+// the sandbox's own copies of /etc/passwd and /etc/group (the machine's,
+// plus the run's line) over the machine's. So nothing outside the run can
+// log in as it, nor find it, and making and removing it writes nothing to
+// the machine's account files (useradd and userdel took ~30 ms of CPU and
+// a lock every run). What keeps two runs from sharing a UID is a lease:
+// a file named by the UID in leaseDir, made under the machine's lock and
+// removed once every process of the UID is gone.
+
+// leaseDir holds a file per run UID in use on this machine, naming the
+// sandbox that has it. It is on /run: after a reboot no process of any
+// run is left, so neither is a lease.
+var leaseDir = "/run/jetway-run-uids"
+
+func leasePath(uid int) string { return filepath.Join(leaseDir, strconv.Itoa(uid)) }
+
+// leased reports whether a sandbox holds uid.
+func leased(uid int) bool {
+	_, err := os.Lstat(leasePath(uid))
+	return err == nil
+}
+
+// userExists reports whether uid is a run's (leased) or an account of the
+// machine.
 func userExists(uid int) bool {
+	if leased(uid) {
+		return true
+	}
 	_, err := user.LookupId(strconv.Itoa(uid))
 	return err == nil
 }
 
-// machineLock serialises making run users across every runner of the
+// machineLock serialises taking run UIDs across every runner of the
 // machine, whatever their work dirs: two agents of one machine may share a
 // UID range.
 const machineLock = "/run/lock/jetway-run-users.lock"
 
-// allocateUser creates the run user with the next UID of the range that no
-// account, group or process uses. The next UID is kept in the work dir, so
-// UIDs go round the range and one comes back only after the whole range
-// was used.
+// allocateUser leases the next UID of the range that no account, group,
+// process or other sandbox uses, and writes the run's passwd and group
+// files into dir. The next UID is kept in the work dir, so UIDs go round
+// the range and one comes back only after the whole range was used.
 func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error) {
-	if global, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
-		defer global.Close()
-		if err := syscall.Flock(int(global.Fd()), syscall.LOCK_EX); err != nil {
-			return 0, err
-		}
+	global, err := os.OpenFile(machineLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("the machine's lock of run UIDs: %w", err)
+	}
+	defer global.Close()
+	if err := syscall.Flock(int(global.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(leaseDir, 0o700); err != nil {
+		return 0, fmt.Errorf("the run UIDs' leases: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(cfg.WorkDir, ".uids"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -58,21 +91,34 @@ func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error
 	if err != nil {
 		return 0, err
 	}
+	passwd, group, err := accountFiles()
+	if err != nil {
+		return 0, err
+	}
 	size := cfg.UIDs.Last - cfg.UIDs.First + 1
 	for i := 0; i < size; i++ {
 		uid := next
 		if next++; next > cfg.UIDs.Last {
 			next = cfg.UIDs.First
 		}
-		if busy[uid] || userExists(uid) {
+		if busy[uid] || leased(uid) || passwd.has(uid) || group.has(uid) {
 			continue
 		}
-		if _, err := user.LookupGroupId(strconv.Itoa(uid)); err == nil {
+		f, err := os.OpenFile(leasePath(uid), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) {
 			continue
-		}
-		if err := createUser(ctx, uid, dir, home); errors.Is(err, errTaken) {
-			continue // made meanwhile by something that does not take our lock
 		} else if err != nil {
+			return 0, fmt.Errorf("leasing UID %d: %w", uid, err)
+		}
+		_, err = f.WriteString(dir + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = writeAccounts(dir, home, uid, passwd, group)
+		}
+		if err != nil {
+			_ = os.Remove(leasePath(uid))
 			return 0, err
 		}
 		if err := lock.Truncate(0); err == nil {
@@ -80,39 +126,81 @@ func allocateUser(ctx context.Context, cfg Config, dir, home string) (int, error
 		}
 		return uid, nil
 	}
-	return 0, fmt.Errorf("no free UID in the run range %s: every one has an account or a process; widen --run-uids", cfg.UIDs)
+	return 0, fmt.Errorf("no free UID in the run range %s: every one has an account, a process or a run; widen --run-uids", cfg.UIDs)
 }
 
-// createUser adds the run user and its group, with no password. The
-// comment names the sandbox, so a sweep knows whose user it is.
-func createUser(ctx context.Context, uid int, dir, home string) error {
-	name, id := userName(uid), strconv.Itoa(uid)
-	return retry(ctx, 10*time.Second, func() error {
-		if out, err := sysCommand(ctx, "groupadd", "--gid", id, name).CombinedOutput(); err != nil && !strings.Contains(string(out), "already exists") {
-			if strings.Contains(string(out), "not unique") {
-				return errTaken
+// accountFile is the text of /etc/passwd or /etc/group and the ids in it.
+type accountFile struct {
+	text []byte
+	ids  map[int]bool
+}
+
+func (a accountFile) has(id int) bool { return a.ids[id] }
+
+// accountFiles reads the machine's /etc/passwd and /etc/group.
+func accountFiles() (passwd, group accountFile, err error) {
+	if passwd, err = readAccountFile("/etc/passwd"); err != nil {
+		return
+	}
+	group, err = readAccountFile("/etc/group")
+	return
+}
+
+func readAccountFile(path string) (accountFile, error) {
+	a := accountFile{ids: map[int]bool{}}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return a, nil
+	}
+	if err != nil {
+		return a, err
+	}
+	a.text = data
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Split(line, ":"); len(f) >= 3 {
+			if id, err := strconv.Atoi(f[2]); err == nil {
+				a.ids[id] = true
 			}
-			return fmt.Errorf("creating the run group %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
-		// The account expired long ago and has no login shell: its passwd
-		// home is the run's (so ssh in a phase finds ~/.ssh), and a phase
-		// that writes ~/.ssh/authorized_keys must not log in through the
-		// machine's sshd, outside its namespaces. Phases never log in;
-		// they are started as the UID.
-		out, err := sysCommand(ctx, "useradd", "--uid", id, "--gid", id, "--no-create-home", "--home-dir", home,
-			"--shell", nologinShell(), "--expiredate", "1", "--comment", "jetway run in "+dir, name).CombinedOutput()
-		if err != nil && strings.Contains(string(out), "not unique") {
-			return errTaken
-		}
-		if err != nil {
-			return fmt.Errorf("creating the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	})
+	}
+	return a, nil
 }
 
-// errTaken is a UID or GID that another account has.
-var errTaken = errors.New("UID or GID taken")
+const (
+	passwdFile = "passwd" // in the sandbox dir, bound over /etc/passwd in the run
+	groupFile  = "group"  // over /etc/group
+)
+
+// writeAccounts writes the run's /etc/passwd and /etc/group: the
+// machine's, and the run user and its group. Its passwd home is the run's
+// (ssh in a phase reads ~/.ssh from it) and its shell refuses logins.
+// Both files are root's, in the root-owned sandbox dir, and the init binds
+// them before it makes the machine read-only, so the run cannot change
+// them.
+func writeAccounts(dir, home string, uid int, passwd, group accountFile) error {
+	name, id := userName(uid), strconv.Itoa(uid)
+	line := func(text []byte, entry string) []byte {
+		out := append([]byte{}, text...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, entry+"\n"...)
+	}
+	p := line(passwd.text, name+":x:"+id+":"+id+":jetway run in "+dir+":"+home+":"+nologinShell())
+	g := line(group.text, name+":x:"+id+":")
+	if err := os.WriteFile(filepath.Join(dir, passwdFile), p, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, groupFile), g, 0o644)
+}
+
+// releaseUser gives uid back once none of its processes is left.
+func releaseUser(uid int) error {
+	if err := os.Remove(leasePath(uid)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
 
 // nologinShell is the machine's shell that refuses logins.
 func nologinShell() string {
@@ -124,15 +212,14 @@ func nologinShell() string {
 	return "/bin/false"
 }
 
-// deleteUser removes the run user and its group.
+// deleteUser removes an account an earlier jetway made with useradd, and
+// its group.
 func deleteUser(ctx context.Context, name string) error {
 	return retry(ctx, 10*time.Second, func() error {
 		out, err := sysCommand(ctx, "userdel", name).CombinedOutput()
 		if err != nil && !strings.Contains(string(out), "does not exist") {
 			return fmt.Errorf("removing the run user %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
-		// userdel removes a user's private group; one left by a failed
-		// useradd goes here.
 		_ = sysCommand(ctx, "groupdel", name).Run()
 		return nil
 	})
@@ -219,15 +306,40 @@ func killUser(ctx context.Context, uid int) error {
 	}
 }
 
-// sweepUsers removes run users whose sandbox, in workDir, is gone (a
-// runner died between removing its files and its user).
+// sweepUsers gives back the UIDs of this work dir's sandboxes that are
+// gone (a runner died between removing its files and its lease), once
+// their processes are killed, and removes the accounts earlier versions
+// of jetway made for their runs with useradd.
 func sweepUsers(ctx context.Context, workDir string) error {
+	var errs []error
+	leases, _ := os.ReadDir(leaseDir)
+	for _, l := range leases {
+		uid, err := strconv.Atoi(l.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(leaseDir, l.Name()))
+		if err != nil {
+			continue
+		}
+		dir := strings.TrimSpace(string(data))
+		if filepath.Dir(dir) != workDir {
+			continue
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			continue // a live sandbox, or one Sweep just handled
+		}
+		if err := killUser(ctx, uid); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, releaseUser(uid))
+	}
 	f, err := os.Open("/etc/passwd")
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	defer f.Close()
-	var errs []error
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		fields := strings.Split(s.Text(), ":")
@@ -239,7 +351,7 @@ func sweepUsers(ctx context.Context, workDir string) error {
 			continue
 		}
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-			continue // a live sandbox, or one Sweep just handled
+			continue
 		}
 		uid, err := strconv.Atoi(fields[2])
 		if err != nil {
