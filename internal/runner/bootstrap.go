@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,13 +51,16 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 	if err := r.denyDockerHost(ctx, spec); err != nil {
 		return nil, err
 	}
-	report, err := dockerhost.Check(ctx, r.host, time.Since(hs.start), 3)
+	report, age, err := dockerhost.CheckSampled(ctx, r.host, time.Since(hs.start), 3, r.diskSample())
 	if err != nil {
 		return nil, fmt.Errorf("docker host %s: %w", spec, err)
 	}
 	rep := api.DockerHostReport(report)
 	r.summary.DockerHost = &rep
 	disk := fmt.Sprintf("%d images, build cache %s", report.Images, api.HumanBytes(report.BuildCache))
+	if age > 0 {
+		disk += fmt.Sprintf(" (as of %s ago)", age.Round(time.Second))
+	}
 	if report.DiskUsageError != "" {
 		disk = "disk use unknown (" + report.DiskUsageError + ")"
 	}
@@ -110,6 +115,23 @@ func (r *run) bootstrap(ctx context.Context) (func(), error) {
 		}
 	}
 	return stop, nil
+}
+
+// diskSampleAge is how long a Docker host's disk-use scan serves the
+// checks of the runs after it, on this machine: the scan walks every image
+// and cache record of the daemon, and its figures only inform the log (the
+// pool's GC measures for itself).
+const diskSampleAge = time.Minute
+
+// diskSample keeps the Docker host's last disk-use scan in the work dir,
+// beside the sandboxes, one file per host, root's.
+func (r *run) diskSample() dockerhost.DiskSample {
+	dir := filepath.Join(filepath.Dir(r.sb.Dir), ".docker-df")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return dockerhost.DiskSample{}
+	}
+	sum := sha256.Sum256([]byte(r.host.Spec().String()))
+	return dockerhost.DiskSample{File: filepath.Join(dir, hex.EncodeToString(sum[:8])+".json"), MaxAge: diskSampleAge}
 }
 
 // imageSecretPrefix names image.secrets among the run's secrets, which
