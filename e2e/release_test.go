@@ -133,6 +133,9 @@ func TestReleaseArtifacts(t *testing.T) {
 			t.Fatalf("dpkg-deb -c %s: %v\n%s", deb, err, b)
 		}
 		contents := string(b)
+		if strings.Contains(contents, "drwx------") {
+			t.Errorf("%s has a directory only root may enter:\n%s", filepath.Base(deb), contents)
+		}
 		for _, want := range []string{"-rwxr-xr-x root/root", "./usr/bin/jetway",
 			"./usr/lib/systemd/system/jetway-server.service", "./usr/lib/systemd/system/jetway-agent.service",
 			"./usr/share/doc/jetway/agent.env.example"} {

@@ -52,6 +52,7 @@ for arch in amd64 arm64; do
   deb=jetway_${debversion}_${arch}.deb
   echo "release: $deb" >&2
   root=$(mktemp -d)
+  chmod 0755 "$root"   # mktemp's 0700 would be the package's ./
   install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/systemd/system" "$root/usr/share/doc/jetway"
   install -m 0755 "$out/jetway_${version}_linux_${arch}" "$root/usr/bin/jetway"
   for unit in deploy/systemd/*.service; do
