@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/jetway-dev/jetway/internal/httpstatus"
 	"net/http"
 	"strconv"
 	"time"
@@ -179,47 +180,17 @@ func (m *Server) InstrumentHTTP(h http.Handler, route func(*http.Request) string
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpstatus.New(w)
 		h.ServeHTTP(sw, r)
 		rt := route(r)
 		if rt == "" {
 			rt = Unrouted
 		}
-		if sw.code == 0 {
-			sw.code = http.StatusOK
+		code := sw.Status()
+		if code == 0 {
+			code = http.StatusOK
 		}
-		m.requests.WithLabelValues(rt, strconv.Itoa(sw.code)).Inc()
+		m.requests.WithLabelValues(rt, strconv.Itoa(code)).Inc()
 		m.requestTime.WithLabelValues(rt).Observe(time.Since(start).Seconds())
 	})
 }
-
-// statusWriter records the status code of an answer. It flushes (log
-// streams) and unwraps (http.ResponseController: read deadlines,
-// hijacking) to the writer beneath.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Flush() {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/httpstatus"
 	"github.com/jetway-dev/jetway/internal/params"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
@@ -309,9 +310,9 @@ func (s *Server) allow(need right, h func(http.ResponseWriter, *http.Request)) h
 			return
 		}
 		note := &auditNote{target: auditTarget(r)}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpstatus.New(w)
 		h(rec, r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note)))
-		if action != "" && rec.status < 400 {
+		if action != "" && rec.Status() < 400 {
 			s.audit(r.Context(), p.Name, action, note.target, note.detail, api.OutcomeOK)
 		}
 	})
@@ -361,29 +362,6 @@ func auditTarget(r *http.Request) string {
 	}
 	return r.URL.Query().Get("name")
 }
-
-// statusRecorder keeps the status a handler answered with.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // roleFor is the least role with right r.
 func roleFor(r right) string {
