@@ -107,20 +107,7 @@ func (s *Store) AgentByName(ctx context.Context, name string) (StoredAgent, erro
 
 // ListAgents lists the agents by name.
 func (s *Store) ListAgents(ctx context.Context) ([]StoredAgent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []StoredAgent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanAgent, `SELECT `+agentColumns+` FROM agents ORDER BY name`)
 }
 
 // RevokeAgent revokes an agent's token and ends its runs' tokens;

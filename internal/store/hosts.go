@@ -125,20 +125,7 @@ func (s *Store) ListHosts(ctx context.Context, pool string) ([]api.DockerHost, e
 		q += ` WHERE pool = ?`
 		args = append(args, pool)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY name`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []api.DockerHost
-	for rows.Next() {
-		h, err := scanHost(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanHost, q+` ORDER BY name`, args...)
 }
 
 // DeleteHost forgets a host; ErrNotFound if it was unknown. Runs given it

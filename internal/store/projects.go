@@ -75,20 +75,7 @@ func (s *Store) PutProject(ctx context.Context, p api.Project) (api.Project, err
 
 // ListProjects lists the projects with settings, by name.
 func (s *Store) ListProjects(ctx context.Context) ([]api.Project, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []api.Project
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanProject, `SELECT `+projectColumns+` FROM projects ORDER BY name`)
 }
 
 // DeleteProject removes a project's settings, which puts it back on the

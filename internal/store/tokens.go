@@ -107,20 +107,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (StoredToken, erro
 
 // ListTokens lists the live (not revoked) tokens by name.
 func (s *Store) ListTokens(ctx context.Context) ([]StoredToken, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE revoked_at IS NULL ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []StoredToken
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanToken, `SELECT `+tokenColumns+` FROM api_tokens WHERE revoked_at IS NULL ORDER BY name`)
 }
 
 // RevokeToken stamps a live token revoked; ErrNotFound if there is no
