@@ -5,12 +5,14 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+
+	"github.com/jetway-dev/jetway/internal/sandbox/sandboxinit"
 )
 
 // InitArg is the argument that makes this binary the sandbox's init:
 // `jetway sandbox-init DIR`. Test binaries that create sandboxes call
 // RunInitIfAsked first thing in TestMain.
-const InitArg = "sandbox-init"
+const InitArg = sandboxinit.Arg
 
 // Config is where and how a machine makes its sandboxes.
 type Config struct {

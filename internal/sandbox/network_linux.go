@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jetway-dev/jetway/internal/sandbox/sandboxinit"
 )
 
 // slirp4netns's network inside the run's namespace (its defaults): the run
@@ -39,7 +41,7 @@ const nftTable = "jetway"
 
 // resolvConf is the file in the sandbox directory that the init binds over
 // /etc/resolv.conf.
-const resolvConf = "resolv.conf"
+const resolvConf = sandboxinit.ResolvConf
 
 // systemDirs is where the system tools are looked for, whatever the
 // runner's PATH.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/sandbox/sandboxinit"
 )
 
 const userPrefix = "jwrun-"
@@ -167,8 +169,8 @@ func readAccountFile(path string) (accountFile, error) {
 }
 
 const (
-	passwdFile = "passwd" // in the sandbox dir, bound over /etc/passwd in the run
-	groupFile  = "group"  // over /etc/group
+	passwdFile = sandboxinit.Passwd // in the sandbox dir, bound over /etc/passwd in the run
+	groupFile  = sandboxinit.Group  // over /etc/group
 )
 
 // writeAccounts writes the run's /etc/passwd and /etc/group: the
