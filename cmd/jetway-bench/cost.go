@@ -51,9 +51,15 @@ func scenarioCost(ctx context.Context, e *benchEnv, cfg config) (Scenario, error
 	if err != nil {
 		return sc, err
 	}
+	// As scenario 1's: the key, known hosts and password SecureStrings
+	// (masked in the log), the Docker host's address a String.
 	for name, v := range map[string]string{"/bench/JETS_SSH_KEY": string(key), "/bench/JETS_SSH_KNOWN": string(known),
 		"/bench/DOCKER_PASS": e.bed.RegistryPass, "/bench/DOCKER_HOST_SSH": e.bed.DockerHostSSH()} {
-		if err := s.client.Do(ctx, http.MethodPost, "/v1/params", nil, api.PutParamRequest{Name: name, Type: "SecureString", Value: v, Overwrite: true}, nil); err != nil {
+		typ := "SecureString"
+		if name == "/bench/DOCKER_HOST_SSH" {
+			typ = "String"
+		}
+		if err := s.client.Do(ctx, http.MethodPost, "/v1/params", nil, api.PutParamRequest{Name: name, Type: typ, Value: v, Overwrite: true}, nil); err != nil {
 			return sc, err
 		}
 	}

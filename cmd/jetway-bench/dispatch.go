@@ -109,6 +109,7 @@ func scenarioDispatch(ctx context.Context, e *benchEnv, cfg config) (Scenario, e
 			time.Sleep(idleGap)
 		}
 	}
+	ref := Measure{Name: "reference: one `docker version` on a local socket (wall)", Unit: "ms", P99: true}
 	for i := range cfg.dispatchRuns {
 		for j := range peers {
 			p := peers[(i+j)%len(peers)] // taking turns, each first half the time
@@ -119,6 +120,13 @@ func scenarioDispatch(ctx context.Context, e *benchEnv, cfg config) (Scenario, e
 			p.samples = append(p.samples, d)
 			time.Sleep(idleGap)
 		}
+		// The reference the target is set against: what the docker CLI
+		// takes for one command on this machine, now.
+		_, wall, err := dockerVersionCPU(ctx, e.bed.LocalSocket)
+		if err != nil {
+			return sc, err
+		}
+		ref.Samples = append(ref.Samples, ms(wall))
 	}
 	series := func(name string, samples []dispatchSample, f func(dispatchSample) float64) Measure {
 		m := Measure{Name: name, Unit: "ms", P99: true}
@@ -135,9 +143,19 @@ func scenarioDispatch(ctx context.Context, e *benchEnv, cfg config) (Scenario, e
 		series("remote agent (`jetway agent`, own network namespace, over a veth): submit → first event", r, dispatchSample.total),
 		series("  submit → lease", r, dispatchSample.toLease),
 		series("  lease → first event on the log stream", r, dispatchSample.fromLease),
+		ref,
 	}
 	lm, rm := sc.Measures[0], sc.Measures[3]
 	sc.Ratio = &Ratio{Name: "remote / local, p50", Value: rm.Median() / lm.Median()}
+	verdict := "met"
+	if p99 := percentile(lm.Samples, 0.99); p99 > 50 {
+		verdict = "not met"
+	}
+	if ref.Median() > 20 {
+		verdict += fmt.Sprintf("; but `docker version` took %s ms here, above the 20 ms the target assumes", format(ref.Median()))
+	}
+	sc.Notes = append(sc.Notes, fmt.Sprintf("Target (issue 28): local p99 submit → first event ≤ 50 ms on a machine where `docker version` takes ≤ 20 ms: p99 %s ms, `docker version` median %s ms (one after each pair of runs): %s.",
+		format(percentile(lm.Samples, 0.99)), format(ref.Median()), verdict))
 	sc.Notes = append(sc.Notes, fmt.Sprintf("remote / local, p99: **%s**. Both servers and agents wait idle between runs (%s after each run's end); each run's phase is `echo hello` and `sleep 0.3` (past the runner's 200 ms upload batching, as any real run; a run shorter than that sends its whole log with its summary), on the Docker daemon of its agent's machine, with `--allow-local-docker`. The first event is the runner's first (its sandbox is ready); it is seen by following `GET /v1/runs/{id}/logs?follow=1`, which the server wakes as it stores each chunk. Lease times are the runs' `started_at`.",
 		format(percentile(rm.Samples, 0.99)/percentile(lm.Samples, 0.99)), idleGap))
 

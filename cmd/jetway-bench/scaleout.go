@@ -338,6 +338,11 @@ func scenarioScaleOut(ctx context.Context, e *benchEnv, cfg config) (Scenario, e
 	first, last := all[0], all[len(all)-1]
 	sc.Ratio = &Ratio{Name: fmt.Sprintf("runs per second, %d agents / %d agent(s) (ideal %d)", cfg.scaleAgents[len(all)-1], cfg.scaleAgents[0], cfg.scaleAgents[len(all)-1]/cfg.scaleAgents[0]),
 		Value: last.rate.Median() / first.rate.Median()}
+	verdict := "met"
+	if last.efficiency.Median() < 85 {
+		verdict = "not met"
+	}
+	sc.Notes = append(sc.Notes, fmt.Sprintf("Target (issue 28): %d agents ≥ 85 %% of the ideal on this %d-core machine: %s %% (**%s**).", k, runtime.NumCPU(), format(last.efficiency.Median()), verdict))
 	sc.Notes = append(sc.Notes, fmt.Sprintf("Every agent is a `jetway agent --concurrency %d` on this machine (its own work dir and run UIDs), talking to a `jetway server --concurrency 0` over loopback; runs use the bed's local Docker daemon (`--allow-local-docker`). A run holds its slot from its lease to the end of its runner; slot time per run is slots × (first submit → last run ended) ÷ runs. The four rows under the overhead add up to it. Projects: %d, so that the one-run-per-project rule leaves every slot a run.",
 		scaleConcurrency, scaleProjects))
 	return sc, nil

@@ -118,7 +118,7 @@ func scenarioWarmDeploy(ctx context.Context, e *benchEnv, cfg config) (Scenario,
 	build := Measure{Name: "  runner: image build (all steps cached)", Unit: "s"}
 	push := Measure{Name: "  runner: push", Unit: "s"}
 	tail := Measure{Name: "  runner: rest of the build phase", Unit: "s"}
-	hand := Measure{Name: "docker login + build + push, DOCKER_HOST=ssh:// (peer)", Unit: "s"}
+	hand := Measure{Name: "docker build + push, DOCKER_HOST=ssh://, already logged in (peer)", Unit: "s"}
 	for range cfg.reps {
 		r, err := e.deploy(ctx, dir)
 		if err != nil {
@@ -146,7 +146,8 @@ func scenarioWarmDeploy(ctx context.Context, e *benchEnv, cfg config) (Scenario,
 	}
 	sc.Measures = []Measure{total, queue, bootstrap, build, push, tail, hand}
 	ratio := total.Median() / hand.Median()
-	sc.Ratio = &Ratio{Name: "jetway / by hand", Value: ratio, Target: "≤ 1.0", Met: ratio <= 1.0}
+	sc.Ratio = &Ratio{Name: "jetway / by hand", Value: ratio, Target: "≤ 0.15", Met: ratio <= 0.15}
+	sc.Notes = append(sc.Notes, "The peer logs in once before its first sample (not timed), then each sample is `docker build` and `docker push` with `DOCKER_HOST=ssh://`; until issue 28 the peer's `docker login` was timed too, and the target was ≤ 1.0.")
 	return sc, nil
 }
 
@@ -157,9 +158,13 @@ func (e *benchEnv) byHand(ctx context.Context, dir string) float64 {
 	cfgDir := filepath.Join(e.work, "hand-config")
 	env := append(os.Environ(), "DOCKER_HOST="+b.DockerHostSSH(), "PATH="+e.sshPath, "DOCKER_CONFIG="+cfgDir)
 	tag := b.Registry + "/rails-like:by-hand"
+	login := exec.CommandContext(ctx, "docker", "login", "-u", b.RegistryUser, "--password-stdin", b.Registry)
+	login.Env, login.Stdin = env, strings.NewReader(b.RegistryPass)
+	if out, err := login.CombinedOutput(); err != nil {
+		e.log.Error("by hand: docker login", "err", err, "out", string(out))
+	}
 	start := time.Now()
 	for _, args := range [][]string{
-		{"login", "-u", b.RegistryUser, "--password-stdin", b.Registry},
 		{"build", "-q", "-t", tag, "--build-arg", "BASE=" + e.base, "--build-arg", "DEP_ROUNDS=" + depRoundsOf(dir), dir},
 		{"push", "-q", tag},
 	} {
