@@ -192,20 +192,48 @@ func (r *run) resolveImageSecrets(ctx context.Context) error {
 	return nil
 }
 
+// dockerHostPrefixes are the addresses of the run's DOCKER_HOST, when it
+// names one (not a pool's host, chosen later) that resolves now; nil
+// otherwise, and denyDockerHost then does the work.
+func (r *run) dockerHostPrefixes(ctx context.Context) []netip.Prefix {
+	if r.opts.DockerHost != nil || r.vars["DOCKER_HOST"] == "" {
+		return nil
+	}
+	spec, err := dockerhost.ParseSpec(r.vars["DOCKER_HOST"], false)
+	if err != nil {
+		return nil
+	}
+	prefixes, _ := hostPrefixes(ctx, spec)
+	return prefixes
+}
+
+// hostPrefixes are the addresses spec's host resolves to, one prefix
+// each; none for a unix socket.
+func hostPrefixes(ctx context.Context, spec dockerhost.Spec) ([]netip.Prefix, error) {
+	if spec.Scheme == dockerhost.SchemeUnix || spec.Host == "" {
+		return nil, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", spec.Host)
+	if err != nil {
+		return nil, err
+	}
+	prefixes := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap()
+		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return prefixes, nil
+}
+
 // denyDockerHost keeps the phases' network from the Docker host's
 // addresses: they reach it only through the guard.
 func (r *run) denyDockerHost(ctx context.Context, spec dockerhost.Spec) error {
 	if spec.Scheme == dockerhost.SchemeUnix || spec.Host == "" {
 		return nil
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", spec.Host)
+	prefixes, err := hostPrefixes(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("docker host %s: resolving its address to keep phases from it: %w", spec, err)
-	}
-	prefixes := make([]netip.Prefix, 0, len(addrs))
-	for _, a := range addrs {
-		a = a.Unmap()
-		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
 	}
 	if err := r.sb.DenyAddresses(ctx, prefixes); err != nil {
 		return err

@@ -251,7 +251,10 @@ func (r *run) execute(ctx context.Context) (err error) {
 	if err := r.resolve(ctx); err != nil {
 		return err
 	}
-	if r.sb, err = newSandbox(ctx, r.opts.Sandbox, r.opts.RunID, limits(p)); err != nil {
+	// The Docker host's addresses are denied in the firewall the sandbox
+	// starts with, when DOCKER_HOST names them already (denyDockerHost
+	// checks again once connected, and adds what it resolves anew).
+	if r.sb, err = newSandbox(ctx, r.opts.Sandbox, r.opts.RunID, limits(p), sandbox.WithDenied(r.dockerHostPrefixes(ctx))); err != nil {
 		return fmt.Errorf("creating the sandbox: %w", err)
 	}
 	defer func() {

@@ -18,8 +18,8 @@ type runSandbox struct {
 	socket string // the Docker proxy the phases talk to
 }
 
-func newSandbox(ctx context.Context, cfg sandbox.Config, runID string, limits sandbox.Limits) (*runSandbox, error) {
-	sb, err := sandbox.Create(ctx, cfg, runID, limits)
+func newSandbox(ctx context.Context, cfg sandbox.Config, runID string, limits sandbox.Limits, opts ...sandbox.Option) (*runSandbox, error) {
+	sb, err := sandbox.Create(ctx, cfg, runID, limits, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -94,4 +95,20 @@ func ParseUIDRange(s string) (UIDRange, error) {
 		return UIDRange{}, fmt.Errorf("run UIDs %q: want FIRST-LAST with 1000 <= FIRST <= LAST, e.g. %s", s, DefaultUIDs)
 	}
 	return UIDRange{first, last}, nil
+}
+
+// Option adds to what Create makes.
+type Option func(*createOptions)
+
+type createOptions struct {
+	denied []netip.Prefix
+}
+
+// WithDenied refuses prefixes to the run from its first packet, as
+// DenyAddresses does on a live sandbox, but in the firewall Create sets
+// anyway: one nft run less (~10–20 ms of CPU) when the caller knows them
+// before (the runner, its Docker host's addresses). DenyAddresses with the
+// same prefixes later does nothing.
+func WithDenied(prefixes []netip.Prefix) Option {
+	return func(o *createOptions) { o.denied = append(o.denied, prefixes...) }
 }

@@ -54,9 +54,9 @@
 //
 // Usage:
 //
-//	sb, err := sandbox.Create(ctx, cfg, runID, sandbox.Limits{PIDs: 512})
+//	sb, err := sandbox.Create(ctx, cfg, runID, sandbox.Limits{PIDs: 512}, sandbox.WithDenied(dockerHostPrefixes))
 //	defer sb.Remove(context.WithoutCancel(ctx))
-//	err = sb.DenyAddresses(ctx, dockerHostPrefixes)
+//	err = sb.DenyAddresses(ctx, moreDockerHostPrefixes) // on a live sandbox
 //	cmd := sb.Command(ctx, "/bin/sh", "-c", "make test")
 //	cmd.Env = env
 //	err = cmd.Run()

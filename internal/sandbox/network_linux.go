@@ -93,12 +93,15 @@ type network struct {
 	// watched when done.
 	watch   *os.File
 	watched chan struct{}
+	// denied are the prefixes the firewall refuses besides the machine's,
+	// as nft writes them (splitPrefixes).
+	denied map[string]bool
 }
 
 // startNetwork gives the init's empty network namespace its firewall and
 // then its link to the world. The rules are in place before the first
 // packet can leave; phases start only after Create returns.
-func (sb *Sandbox) startNetwork(ctx context.Context, tools netTools) error {
+func (sb *Sandbox) startNetwork(ctx context.Context, tools netTools, denied []netip.Prefix) error {
 	// Subscribed before the addresses are read, so that none added in
 	// between is missed.
 	watch, err := watchAddresses()
@@ -107,7 +110,7 @@ func (sb *Sandbox) startNetwork(ctx context.Context, tools netTools) error {
 	}
 	machine, err := machinePrefixes()
 	if err == nil {
-		err = runNft(ctx, tools.nft, sb.init.Process.Pid, firewall(machine))
+		err = runNft(ctx, tools.nft, sb.init.Process.Pid, firewall(machine, denied))
 	}
 	if err != nil {
 		watch.Close()
@@ -118,6 +121,11 @@ func (sb *Sandbox) startNetwork(ctx context.Context, tools netTools) error {
 		return fmt.Errorf("starting the run's network: %w", err)
 	}
 	sb.net.watch, sb.net.watched = watch, make(chan struct{})
+	sb.net.denied = map[string]bool{}
+	v4, v6, _ := splitPrefixes(denied)
+	for _, p := range append(v4, v6...) {
+		sb.net.denied[p] = true
+	}
 	go sb.net.followAddresses(sb.log, sb.init.Process.Pid, machine)
 	return nil
 }
@@ -283,8 +291,21 @@ func (sb *Sandbox) DenyAddresses(ctx context.Context, prefixes []netip.Prefix) e
 	if sb.init == nil || sb.net == nil || len(prefixes) == 0 {
 		return nil
 	}
-	if err := runNft(ctx, sb.net.nft, sb.init.Process.Pid, addElements("denied", prefixes)); err != nil {
-		return fmt.Errorf("denying %v to the run: %w", prefixes, err)
+	var fresh []netip.Prefix
+	for _, p := range prefixes {
+		if v4, v6, _ := splitPrefixes([]netip.Prefix{p}); !sb.net.denied[strings.Join(append(v4, v6...), "")] {
+			fresh = append(fresh, p)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil // denied since Create
+	}
+	if err := runNft(ctx, sb.net.nft, sb.init.Process.Pid, addElements("denied", fresh)); err != nil {
+		return fmt.Errorf("denying %v to the run: %w", fresh, err)
+	}
+	v4, v6, _ := splitPrefixes(fresh)
+	for _, p := range append(v4, v6...) {
+		sb.net.denied[p] = true
 	}
 	return nil
 }
@@ -340,13 +361,20 @@ func addElements(set string, prefixes []netip.Prefix) string {
 // Refused packets get an ICMP "administratively prohibited", so a phase
 // fails at once rather than waiting for a timeout. No rule accepts
 // established connections: a denied address is cut even mid-connection.
-func firewall(machine []netip.Prefix) string {
+func firewall(machine, denied []netip.Prefix) string {
 	v4, v6, _ := splitPrefixes(machine)
+	d4, d6, _ := splitPrefixes(denied)
+	elements := func(e []string) string {
+		if len(e) == 0 {
+			return ""
+		}
+		return " elements = { " + strings.Join(e, ", ") + " }"
+	}
 	return fmt.Sprintf(`table inet %[1]s {
 	set machine4 { type ipv4_addr; flags interval; auto-merge; elements = { %[2]s } }
 	set machine6 { type ipv6_addr; flags interval; auto-merge; elements = { %[3]s } }
-	set denied4 { type ipv4_addr; flags interval; auto-merge; }
-	set denied6 { type ipv6_addr; flags interval; auto-merge; }
+	set denied4 { type ipv4_addr; flags interval; auto-merge;%[6]s }
+	set denied6 { type ipv6_addr; flags interval; auto-merge;%[7]s }
 	chain output {
 		type filter hook output priority filter; policy accept;
 		oifname "lo" accept
@@ -360,7 +388,7 @@ func firewall(machine []netip.Prefix) string {
 		ip6 daddr @denied6 reject with icmpx type admin-prohibited
 	}
 }
-`, nftTable, strings.Join(v4, ", "), strings.Join(v6, ", "), slirpDNS, slirpNetwork)
+`, nftTable, strings.Join(v4, ", "), strings.Join(v6, ", "), slirpDNS, slirpNetwork, elements(d4), elements(d6))
 }
 
 // runNft runs an nft script as root inside the network namespace of pid.

@@ -447,6 +447,36 @@ func TestDenyAddresses(t *testing.T) {
 	}
 }
 
+// Addresses given to Create are refused from the run's first packet, and
+// giving them to DenyAddresses again changes nothing.
+func TestCreateWithDenied(t *testing.T) {
+	needRoot(t)
+	b := newNetBed(t)
+	ctx := context.Background()
+	deny := []netip.Prefix{netip.MustParsePrefix(b.deniedIP + "/32"), netip.MustParsePrefix("fd00:dead::/64")}
+	sb, err := Create(ctx, testConfig(t), "t", Limits{}, WithDenied(deny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Remove(context.Background()) })
+	if err := sb.DenyAddresses(ctx, deny[:1]); err != nil {
+		t.Fatal(err)
+	}
+	denied, allowed := b.outside.target(b.deniedIP), b.outside.target(b.outsideIP)
+	resetHits(b.outside)
+	got := probe(t, sb, false, denied, allowed)
+	time.Sleep(settle)
+	if !strings.HasPrefix(got[denied], "failed") || b.outside.count(b.deniedIP) != 0 {
+		t.Errorf("the run reached the denied %s: %s", denied, got[denied])
+	}
+	if got[allowed] != "connected" {
+		t.Errorf("denying %s also cut %s: %s", b.deniedIP, allowed, got[allowed])
+	}
+	if _, err := Create(ctx, testConfig(t), "t", Limits{}, WithDenied([]netip.Prefix{{}})); err == nil {
+		t.Error("an invalid prefix was accepted")
+	}
+}
+
 // The attack: the run user tries to lift the rules, or to route around
 // them, directly and from a user namespace of its own.
 func TestTheRunUserCannotChangeTheNetwork(t *testing.T) {

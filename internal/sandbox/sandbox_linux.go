@@ -78,10 +78,17 @@ func (c Config) withDefaults() (Config, error) {
 // Create makes a run's sandbox. As root it also creates the run user,
 // starts the namespaces and applies the limits; on any error it removes
 // what it made.
-func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sandbox, error) {
+func Create(ctx context.Context, cfg Config, runID string, limits Limits, opts ...Option) (*Sandbox, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	var o createOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if _, _, err := splitPrefixes(o.denied); err != nil {
+		return nil, fmt.Errorf("denying addresses to the run: %w", err)
 	}
 	// Descriptors this process inherited without close-on-exec would pass
 	// through every exec into the run (a phase read one with cat <&7).
@@ -110,14 +117,14 @@ func Create(ctx context.Context, cfg Config, runID string, limits Limits) (*Sand
 	limits = limits.Within(cfg.MaxLimits)
 	sb := &Sandbox{Dir: dir, lock: lock, Home: filepath.Join(dir, "home"), Workspace: filepath.Join(dir, "workspace"),
 		UID: os.Getuid(), GID: os.Getgid(), Limits: limits, log: cfg.Logger}
-	if err := sb.setUp(ctx, cfg, limits); err != nil {
+	if err := sb.setUp(ctx, cfg, limits, o); err != nil {
 		_ = sb.Remove(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return sb, nil
 }
 
-func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
+func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits, o createOptions) error {
 	if err := os.Chmod(sb.Dir, 0o711); err != nil {
 		return err
 	}
@@ -162,7 +169,7 @@ func (sb *Sandbox) setUp(ctx context.Context, cfg Config, limits Limits) error {
 	if err := sb.startInit(ctx, cfg.Self); err != nil {
 		return err
 	}
-	if err := sb.startNetwork(ctx, tools); err != nil {
+	if err := sb.startNetwork(ctx, tools, o.denied); err != nil {
 		return err
 	}
 	return sb.limit(limits)

@@ -33,7 +33,7 @@ type Sandbox struct {
 }
 
 // Create makes a run's directory with its home and workspace.
-func Create(_ context.Context, cfg Config, runID string, limits Limits) (*Sandbox, error) {
+func Create(_ context.Context, cfg Config, runID string, limits Limits, _ ...Option) (*Sandbox, error) {
 	workDir := cfg.WorkDir
 	if workDir == "" {
 		workDir = filepath.Join(os.TempDir(), "jetway-work")
