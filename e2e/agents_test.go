@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -334,21 +336,27 @@ func (a *agentProc) sandboxes() []string {
 	return dirs
 }
 
-// runUsers maps the run users of the agent's sandboxes to their UIDs.
+// runUsers maps the run users of the agent's sandboxes to their UIDs: the
+// UIDs leased on this machine (a file per UID in /run/jetway-run-uids
+// naming the sandbox) to sandboxes in the agent's work dir.
 func (a *agentProc) runUsers(t *testing.T) map[string]int {
 	t.Helper()
-	passwd, err := os.ReadFile("/etc/passwd")
-	if err != nil {
+	const leases = "/run/jetway-run-uids"
+	entries, err := os.ReadDir(leases)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
 	users := map[string]int{}
-	for line := range strings.SplitSeq(string(passwd), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) < 5 || !strings.HasPrefix(f[4], "jetway run in "+a.workDir+"/") {
+	for _, e := range entries {
+		uid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
-		uid, _ := strconv.Atoi(f[2])
-		users[f[0]] = uid
+		dir, err := os.ReadFile(filepath.Join(leases, e.Name()))
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(dir)), a.workDir+"/") {
+			continue
+		}
+		users["uid "+e.Name()] = uid
 	}
 	return users
 }
