@@ -138,7 +138,7 @@ func TestPages(t *testing.T) {
 		t.Error("status filter shows a queued run")
 	}
 	resp, body := get(t, c, base+"/runs/"+ids[0])
-	if resp.StatusCode != 200 || !strings.Contains(body, "Run "+ids[0]) || !strings.Contains(body, `id="stop"`) || !strings.Contains(body, `id="log"`) {
+	if resp.StatusCode != 200 || !strings.Contains(body, "Run "+ids[0]) || !strings.Contains(body, `id="stop"`) || !strings.Contains(body, `id="log"`) || !strings.Contains(body, `id="run-token">admin<`) {
 		t.Fatalf("run page: %d", resp.StatusCode)
 	}
 	resp, _ = get(t, c, base+"/runs/nope")

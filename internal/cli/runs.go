@@ -157,6 +157,9 @@ func printRun(c *CLI, r api.Run) {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
 	}
 	fmt.Fprintf(tw, "started by\t%s\n", first(r.StartedBy, "-"))
+	if r.Token != "" {
+		fmt.Fprintf(tw, "token\t%s\n", r.Token)
+	}
 	if r.RerunOf != "" {
 		fmt.Fprintf(tw, "rerun of\t%s\n", r.RerunOf)
 	}
