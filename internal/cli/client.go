@@ -30,21 +30,25 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&f.server, "server", "", "jetway server URL (default $JETWAY_SERVER, else "+DefaultServer+")")
-	fs.StringVar(&f.token, "token", "", "API token (default $JETWAY_TOKEN, else the token file of the default data dir)")
+	fs.StringVar(&f.server, "server", "", "jetway server URL (default $JETWAY_SERVER, else the saved login, else the server running on this machine, else "+DefaultServer+")")
+	fs.StringVar(&f.token, "token", "", "API token (default $JETWAY_TOKEN, else the saved login, else the token file of the server on this machine)")
 }
 
 // client resolves the server and token: flags, then JETWAY_SERVER and
-// JETWAY_TOKEN, then the file `jetway login` saves, then the defaults, so
-// that on the server's own machine nothing needs setting.
+// JETWAY_TOKEN, then the file `jetway login` saves, then the server
+// running on this machine (the server.json it records, whatever its
+// --listen and --data), then the defaults, so that on the server's own
+// machine nothing needs setting.
 func (f *clientFlags) client(c *CLI) *apiclient.Client {
 	saved, _ := c.loadLogin()
-	server := first(f.server, c.Getenv("JETWAY_SERVER"), saved.Server, DefaultServer)
+	rec, found := c.findServer()
+	server := first(f.server, c.Getenv("JETWAY_SERVER"), saved.Server, rec.URL, DefaultServer)
 	token := first(f.token, c.Getenv("JETWAY_TOKEN"), saved.Token)
+	if token == "" && found && strings.TrimSuffix(server, "/") == rec.URL {
+		token = readTokenFile(rec.TokenFile)
+	}
 	if token == "" {
-		if data, err := os.ReadFile(filepath.Join(c.DefaultDataDir(), "token")); err == nil {
-			token = strings.TrimSpace(string(data))
-		}
+		token = readTokenFile(filepath.Join(c.DefaultDataDir(), "token"))
 	}
 	return apiclient.New(server, token)
 }

@@ -10,3 +10,10 @@ const oNoFollow = 0
 func canRunPhases() error {
 	return usageError("jetway run runs the project's phases with /bin/sh on this machine, which Windows lacks: use jetway deploy (the server's runners run them), or jetway run under WSL")
 }
+
+// systemRuntimeDir is empty: servers run on Linux only, so a Windows
+// client finds none on its own machine.
+const systemRuntimeDir = ""
+
+// processAlive is false: see systemRuntimeDir.
+func processAlive(int) bool { return false }

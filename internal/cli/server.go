@@ -191,12 +191,24 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	}
 	url := "http://" + l.Addr().String()
 	info := srv.Info()
+	// Clients on this machine find the server through the record, whatever
+	// --listen and --data are; without one, only at the defaults.
+	found := foundBy{defaults: "http://"+reachable(l.Addr()) == DefaultServer && info.TokenFile == filepath.Join(c.DefaultDataDir(), "token")}
+	if dir := c.serverRuntimeDir(); dir != "" {
+		path, remove, err := writeServerRecord(dir, serverRecord{URL: "http://" + reachable(l.Addr()), TokenFile: info.TokenFile, PID: os.Getpid()})
+		if err != nil {
+			log.Warn("clients on this machine will not find this server without settings", "err", err)
+		} else {
+			found.record = path
+			defer remove()
+		}
+	}
 	ms.serve(log)
 	if opts.ops.logFormat == "json" {
 		// Every line a JSON object, stdout's too.
-		printServerJSON(c, url, info, ms, opts.concurrency, srv.LocalAgentName())
+		printServerJSON(c, url, info, ms, opts.concurrency, srv.LocalAgentName(), found)
 	} else {
-		printServer(c, url, info, ms, opts, srv.LocalAgentName())
+		printServer(c, url, info, ms, opts, srv.LocalAgentName(), found)
 	}
 
 	// The server serves until its own agent has drained, so that the
@@ -256,8 +268,26 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	return nil
 }
 
+// foundBy says how clients on this machine find the server without
+// settings: through its record (server.json), or at the defaults.
+type foundBy struct {
+	record   string
+	defaults bool
+}
+
+// clientsHint is the start message's line on what clients need.
+func (f foundBy) clientsHint(url, tokenFile string) string {
+	switch {
+	case f.record != "":
+		return "clients on this machine find this server through " + f.record + " (no settings needed; it holds no token)"
+	case f.defaults:
+		return "clients on this machine find this server with no settings"
+	}
+	return fmt.Sprintf("clients need settings: jetway login --server %s --token \"$(cat %s)\"", url, tokenFile)
+}
+
 // printServer tells the operator where the server is and what it made.
-func printServer(c *CLI, url string, info server.Info, ms *metricsServer, opts serverOptions, localAgent string) {
+func printServer(c *CLI, url string, info server.Info, ms *metricsServer, opts serverOptions, localAgent string, found foundBy) {
 	fmt.Fprintf(c.Out, "jetway server listening on %s\n", url)
 	fmt.Fprintf(c.Out, "  data dir:        %s\n", info.DataDir)
 	if opts.database != "" {
@@ -266,10 +296,11 @@ func printServer(c *CLI, url string, info server.Info, ms *metricsServer, opts s
 	// The token itself never goes to stdout, which operators often send to
 	// a world-readable file.
 	if info.NewToken != "" {
-		fmt.Fprintf(c.Out, "  API token:       new, in %s (0600); clients on this machine read it there, others: jetway login --token \"$(cat %s)\"\n", info.TokenFile, info.TokenFile)
+		fmt.Fprintf(c.Out, "  API token:       new, in %s (0600); other machines: jetway login --server URL --token \"$(cat %s)\"\n", info.TokenFile, info.TokenFile)
 	} else {
-		fmt.Fprintf(c.Out, "  API token:       in %s (clients on this machine read it there)\n", info.TokenFile)
+		fmt.Fprintf(c.Out, "  API token:       in %s (0600)\n", info.TokenFile)
 	}
+	fmt.Fprintf(c.Out, "  clients:         %s\n", found.clientsHint(url, info.TokenFile))
 	fmt.Fprintf(c.Out, "  AWS credentials: %s, profile jetway; for the AWS CLI:\n", info.CredentialsFile)
 	fmt.Fprintf(c.Out, "    AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s aws --profile jetway --endpoint-url %s ssm describe-parameters\n", info.CredentialsFile, info.ConfigFile, url)
 	if opts.concurrency > 0 {
@@ -283,9 +314,12 @@ func printServer(c *CLI, url string, info server.Info, ms *metricsServer, opts s
 }
 
 // printServerJSON tells the same as printServer, as one JSON object.
-func printServerJSON(c *CLI, url string, info server.Info, ms *metricsServer, concurrency int, localAgent string) {
+func printServerJSON(c *CLI, url string, info server.Info, ms *metricsServer, concurrency int, localAgent string, found foundBy) {
 	attrs := []any{"url", url, "data_dir", info.DataDir, "token_file", info.TokenFile, "new_token", info.NewToken != "",
 		"credentials_file", info.CredentialsFile, "concurrency", concurrency, "agent", localAgent}
+	if found.record != "" {
+		attrs = append(attrs, "server_record", found.record)
+	}
 	if ms != nil {
 		attrs = append(attrs, "metrics", ms.URL())
 	}
