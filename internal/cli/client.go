@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,13 +23,15 @@ func (c *CLI) DefaultDataDir() string {
 
 // clientFlags choose the server and token of client commands.
 type clientFlags struct {
-	server string
-	token  string
+	server  string
+	token   string
+	context string
 }
 
 func (f *clientFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.server, "server", "", "jetway server URL (default $JETWAY_SERVER, else the saved login, else the server running on this machine, else "+DefaultServer+")")
 	fs.StringVar(&f.token, "token", "", "API token (default $JETWAY_TOKEN, else the saved login, else the token file of the server on this machine)")
+	fs.StringVar(&f.context, contextFlag, "", "the saved login (jetway context ls) to use (default $JETWAY_CONTEXT, else the current one)")
 }
 
 // client resolves the server and token: flags, then JETWAY_SERVER and
@@ -40,7 +40,9 @@ func (f *clientFlags) bind(fs *pflag.FlagSet) {
 // --listen and --data), then the defaults, so that on the server's own
 // machine nothing needs setting.
 func (f *clientFlags) client(c *CLI) *apiclient.Client {
-	saved, _ := c.loadLogin()
+	// An unknown --context or JETWAY_CONTEXT was refused before the
+	// command ran (checkContext).
+	saved, _, _ := c.savedLogin(f.context)
 	rec, found := c.findServer()
 	server := first(f.server, c.Getenv("JETWAY_SERVER"), saved.Server, rec.URL, DefaultServer)
 	token := first(f.token, c.Getenv("JETWAY_TOKEN"), saved.Token)
@@ -60,27 +62,4 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
-}
-
-// login is what `jetway login` saves.
-type login struct {
-	Server string `json:"server"`
-	Token  string `json:"token"`
-}
-
-// loginFile is $XDG_CONFIG_HOME/jetway/login.json, else ~/.config/….
-func (c *CLI) loginFile() string {
-	if x := c.Getenv("XDG_CONFIG_HOME"); x != "" {
-		return filepath.Join(x, "jetway", "login.json")
-	}
-	return filepath.Join(c.Home(), ".config", "jetway", "login.json")
-}
-
-func (c *CLI) loadLogin() (login, error) {
-	var l login
-	data, err := os.ReadFile(c.loginFile())
-	if err != nil {
-		return l, err
-	}
-	return l, json.Unmarshal(data, &l)
 }

@@ -163,9 +163,10 @@ image layers built by earlier runs are reused.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkContext(c, cmd) }
 	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
 	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
-		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newRunnerExecCommand(c))
+		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newContextCommand(c), newRunnerExecCommand(c))
 	root.AddCommand(newAgentCommand(c), newAgentsCommand(c), newProjectsCommand(c), newHostsCommand(c))
 	root.AddCommand(newRerunCommand(c), newTokensCommand(c), newAuditCommand(c))
 	addVersion(c, root)

@@ -2,62 +2,20 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	"github.com/jetway-dev/jetway/internal/apiclient"
 )
-
-func newLoginCommand(c *CLI) *cobra.Command {
-	var server, token string
-	cmd := &cobra.Command{
-		Use:   "login --server URL --token TOKEN",
-		Short: "Save the server address and API token for later commands",
-		Long: `Save the server address and API token (in ~/.config/jetway/login.json,
-readable by you only). Flags and JETWAY_SERVER / JETWAY_TOKEN still win.
-
-The API token is in the file token of the server's data dir, readable by
-the server's user only: ~/.local/share/jetway/token of that user, or
-DIR/token with 'jetway server --data DIR'.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if server == "" || token == "" {
-				return usageError("give both --server and --token (the token is in the server's data dir, file token)")
-			}
-			client := apiclient.New(server, token)
-			if err := client.Do(cmd.Context(), http.MethodGet, "/v1/runs", url.Values{"limit": {"1"}}, nil, nil); err != nil {
-				return clientError(err)
-			}
-			path := c.loginFile()
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return withExit(ExitFailed, err)
-			}
-			data, _ := json.MarshalIndent(login{Server: strings.TrimSuffix(server, "/"), Token: token}, "", "  ")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				return withExit(ExitFailed, err)
-			}
-			fmt.Fprintf(c.Out, "logged in to %s; saved in %s\n", server, path)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&server, "server", "", "server URL, e.g. http://jetway.internal:7070")
-	cmd.Flags().StringVar(&token, "token", "", "API token")
-	return cmd
-}
 
 func newRunsCommand(c *CLI) *cobra.Command {
 	var opts struct {
