@@ -8,7 +8,9 @@
 # --dep-rounds N, --dispatch-runs N, --traced-runs N, --scale-runs N,
 # --scale-reps N, --scale-agents 1,2,4, --replica-runs N, --replica-reps N.
 # Scenario 13 is the Docker guard against a plain proxy (issue 20); 14 and 15
-# the Docker host pool: affinity vs a random host, and spill to a cold host.
+# the Docker host pool: affinity vs a random host, and spill to a cold host;
+# 16 the CPU of one trivial run against one `docker version` (issue 28,
+# --cost-runs N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -101,7 +101,7 @@ func scenarioCache(ctx context.Context, e *benchEnv, cfg config) (Scenario, erro
 // scenarioWarmDeploy: nothing changed, jetway deploy end to end against
 // docker login + build + push by the docker CLI over ssh://.
 func scenarioWarmDeploy(ctx context.Context, e *benchEnv, cfg config) (Scenario, error) {
-	sc := Scenario{Title: "Warm, nothing changed, end to end: jetway deploy vs docker login/build/push over ssh://"}
+	sc := Scenario{Title: "Warm, nothing changed, end to end: jetway deploy vs docker build/push over ssh:// (already logged in)"}
 	dir, err := e.copyProject("examples/rails-like", "rails-warm", map[string]string{"    BASE: ": fmt.Sprintf("    DEP_ROUNDS: %q\n    BASE: ", fmt.Sprint(cfg.depRounds))})
 	if err != nil {
 		return sc, err
