@@ -282,7 +282,7 @@ func scenarioScaleOut(ctx context.Context, e *benchEnv, cfg config) (Scenario, e
 			idle:       Measure{Name: "    slot free, no run leased (runner exit, next lease, start and end of the batch)", Unit: "s"},
 			busy:       Measure{Name: fmt.Sprintf("  machine CPU busy (%d cores)", runtime.NumCPU()), Unit: "%"},
 			cpu:        Measure{Name: "  CPU time per run, whole machine", Unit: "ms"},
-			cpuRunners: Measure{Name: "    runners and all they start (sandbox init, useradd/userdel, nsenter, the phase)", Unit: "ms"},
+			cpuRunners: Measure{Name: "    runners and all they start (sandbox init, slirp4netns, nft, nsenter, the phase)", Unit: "ms"},
 			cpuAgents:  Measure{Name: "    the agents themselves", Unit: "ms"},
 			cpuServer:  Measure{Name: "    the server", Unit: "ms"},
 			cpuDockerd: Measure{Name: "    dockerd (the runners' Docker host checks)", Unit: "ms"},
