@@ -64,7 +64,7 @@ with 'jetway stop ID'.
 Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 3 server unreachable, 124 timed out, 130 cancelled or detached.`,
 		Example: `  jetway deploy
-  jetway deploy examples/hello --env prod
+  jetway deploy examples/hello --ssm-env prod
   jetway deploy --detach
   jetway deploy --dry-run         # what would be uploaded, largest first
   jetway deploy -e LOG_LEVEL=debug -e DATABASE_URL=SSM:/staging/DATABASE_URL`,
@@ -78,7 +78,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 		},
 	}
 	opts.clientFlags.bind(cmd.Flags())
-	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
+	cmd.Flags().StringVar(&opts.env, ssmEnvFlag, "", "the environment #{ssm_env} expands to (default: ssm_env of jetway.yaml)")
+	refuseOldEnvFlag(cmd.Flags())
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "list the files that would be uploaded, largest first, with their sizes and the total, and upload nothing")

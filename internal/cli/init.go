@@ -86,7 +86,7 @@ func starterFile(dir string, vars []jetsVar) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# jetway project file: see 'jetway run --help'.
 project: %s
-ssm_env: dev                  # what #{ssm_env} expands to; --env overrides
+ssm_env: dev                  # what #{ssm_env} expands to; --ssm-env overrides
 
 env:
   vars:

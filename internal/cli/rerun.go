@@ -44,6 +44,7 @@ Exit status: as jetway deploy.`,
 		},
 	}
 	opts.clientFlags.bind(cmd.Flags())
+	refuseOldEnvFlag(cmd.Flags())
 	cmd.Flags().StringArrayVarP(&opts.vars, "var", "e", nil, "NAME=VALUE: a run variable for the rerun (VALUE may be SSM:/path or SECRET:name); repeatable")
 	cmd.Flags().BoolVarP(&opts.detach, "detach", "d", false, "start the run and return without following it")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print the log's bytes as they are (by default, of the terminal control sequences only colours are kept)")

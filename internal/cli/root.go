@@ -163,7 +163,12 @@ image layers built by earlier runs are reused.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkContext(c, cmd) }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOldEnvFlag(cmd); err != nil {
+			return err
+		}
+		return checkContext(c, cmd)
+	}
 	root.PersistentFlags().BoolVarP(&c.Verbose, "verbose", "v", false, "log what jetway does, to stderr")
 	root.AddCommand(newDockerhostCommand(c), newServerCommand(c), newParamsCommand(c), newRunCommand(c), newInitCommand(c),
 		newDeployCommand(c), newRunsCommand(c), newLogsCommand(c), newStopCommand(c), newLoginCommand(c), newContextCommand(c), newRunnerExecCommand(c))

@@ -66,7 +66,7 @@ command), or with --aws from AWS itself (standard credentials and region).
 Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 3 server or Docker host unreachable, 124 timed out, 130 cancelled.`,
 		Example: `  jetway run
-  jetway run examples/hello --env prod
+  jetway run examples/hello --ssm-env prod
   jetway run --aws --json
   jetway run --docker host-mounts   # phases may bind-mount the Docker host's paths`,
 		Args: cobra.MaximumNArgs(1),
@@ -80,7 +80,8 @@ Exit status: 0 succeeded, 1 failed, 2 usage or configuration error,
 	}
 	opts.clientFlags.bind(cmd.Flags())
 	opts.sandbox.bind(cmd.Flags())
-	cmd.Flags().StringVar(&opts.env, "env", "", "environment for #{ssm_env} (default: ssm_env of jetway.yaml)")
+	cmd.Flags().StringVar(&opts.env, ssmEnvFlag, "", "the environment #{ssm_env} expands to (default: ssm_env of jetway.yaml)")
+	refuseOldEnvFlag(cmd.Flags())
 	cmd.Flags().StringVarP(&opts.file, "file", "f", "", "project file (default DIR/jetway.yaml)")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON event per line")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "print what phases write as it is (by default, of the terminal control sequences only colours are kept)")

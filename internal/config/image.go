@@ -185,7 +185,7 @@ func (img *Image) SecretReferences(path, env string) (map[string]Ref, error) {
 		value := s.Value
 		if envPlaceholder.MatchString(value) {
 			if env == "" {
-				return nil, &ConfigError{Path: path, Line: s.Line, Msg: fmt.Sprintf("image.secrets.%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", s.ID)}
+				return nil, &ConfigError{Path: path, Line: s.Line, Msg: fmt.Sprintf("image.secrets.%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --ssm-env", s.ID)}
 			}
 			value = ExpandEnv(value, env)
 		}

@@ -436,7 +436,7 @@ func (p *Project) References(env string) (map[string]Ref, error) {
 		value := v.Value
 		if envPlaceholder.MatchString(value) {
 			if env == "" {
-				return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --env", v.key())}
+				return nil, &ConfigError{Path: p.Path, Line: v.Line, Msg: fmt.Sprintf("%s uses #{ssm_env}, but no environment is set: add `ssm_env: dev` or pass --ssm-env", v.key())}
 			}
 			value = ExpandEnv(value, env)
 		}

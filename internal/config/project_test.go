@@ -125,7 +125,7 @@ func TestParseProjectErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.References(""); err == nil || !strings.Contains(err.Error(), "jetway.yaml:4") || !strings.Contains(err.Error(), "--env") {
+	if _, err := p.References(""); err == nil || !strings.Contains(err.Error(), "jetway.yaml:4") || !strings.Contains(err.Error(), "--ssm-env") {
 		t.Fatalf("no env: %v", err)
 	}
 }
