@@ -83,11 +83,27 @@ func Compile(secrets []Secret) (*Matcher, error) {
 	return compilePatterns(patterns), nil
 }
 
+// trieNode is a node of the patterns' trie. Its children are a list
+// (first, then each child's sibling; 0 ends it, as the root is no one's
+// child): most nodes of long patterns have one child, and a map per node
+// made building the automaton for a long secret (an SSH key's forms) cost
+// more than a run's other start-up work together.
 type trieNode struct {
-	next  map[byte]int32
-	depth int32
-	out   int32
-	wrap  bool // the node's string begins a wrappable pattern
+	first, sibling int32
+	class          byte // of the byte leading to the node
+	depth          int32
+	out            int32
+	wrap           bool // the node's string begins a wrappable pattern
+}
+
+// child returns the child of nodes[s] on class c, or 0.
+func child(nodes []trieNode, s int32, c byte) int32 {
+	for n := nodes[s].first; n != 0; n = nodes[n].sibling {
+		if nodes[n].class == c {
+			return n
+		}
+	}
+	return 0
 }
 
 func compilePatterns(patterns [][]byte) *Matcher {
@@ -115,23 +131,23 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		// byte(256) == 0, which no other byte uses then.
 		m.nClasses = 256
 	}
-	nodes := []trieNode{{next: map[byte]int32{}}}
+	nodes := []trieNode{{}}
 	afterCR := 1 // states whose string ends in '\r', and the root: see addCRTwins
 	for _, p := range patterns {
 		wrap := wrappable(p)
 		s := int32(0)
 		for _, b := range p {
 			c := m.classes[b]
-			child, ok := nodes[s].next[c]
-			if !ok {
-				child = int32(len(nodes))
-				nodes = append(nodes, trieNode{next: map[byte]int32{}, depth: nodes[s].depth + 1})
-				nodes[s].next[c] = child
+			next := child(nodes, s, c)
+			if next == 0 {
+				next = int32(len(nodes))
+				nodes = append(nodes, trieNode{class: c, sibling: nodes[s].first, depth: nodes[s].depth + 1})
+				nodes[s].first = next
 				if b == '\r' {
 					afterCR++
 				}
 			}
-			s = child
+			s = next
 			nodes[s].wrap = nodes[s].wrap || wrap
 		}
 		nodes[s].out = max(nodes[s].out, int32(len(p)))
@@ -145,11 +161,9 @@ func compilePatterns(patterns [][]byte) *Matcher {
 	fail := make([]int32, n)
 	// Breadth-first, so a state's fail state is complete before it.
 	queue := make([]int32, 0, n)
-	for c := range k {
-		if child, ok := nodes[0].next[byte(c)]; ok {
-			m.delta[c] = child
-			queue = append(queue, child)
-		}
+	for n := nodes[0].first; n != 0; n = nodes[n].sibling {
+		m.delta[nodes[n].class] = n
+		queue = append(queue, n)
 	}
 	for len(queue) > 0 {
 		s := queue[0]
@@ -163,10 +177,11 @@ func compilePatterns(patterns [][]byte) *Matcher {
 		// The row is the fail state's, but where the trie goes on.
 		row := m.delta[int(s)*k : int(s+1)*k]
 		copy(row, m.delta[int(fail[s])*k:int(fail[s]+1)*k])
-		for c, child := range nodes[s].next {
-			fail[child] = row[c]
-			row[c] = child
-			queue = append(queue, child)
+		for n := nodes[s].first; n != 0; n = nodes[n].sibling {
+			c := nodes[n].class
+			fail[n] = row[c]
+			row[c] = n
+			queue = append(queue, n)
 		}
 	}
 	m.addCRTwins()
@@ -196,8 +211,8 @@ func compilePatterns(patterns [][]byte) *Matcher {
 func breadthFirst(nodes []trieNode) []trieNode {
 	order := make([]int32, 1, len(nodes))
 	for i := 0; i < len(order); i++ {
-		for _, child := range nodes[order[i]].next {
-			order = append(order, child)
+		for n := nodes[order[i]].first; n != 0; n = nodes[n].sibling {
+			order = append(order, n)
 		}
 	}
 	id := make([]int32, len(nodes))
@@ -207,9 +222,8 @@ func breadthFirst(nodes []trieNode) []trieNode {
 	out := make([]trieNode, len(nodes))
 	for i, old := range order {
 		out[i] = nodes[old]
-		for c, child := range out[i].next {
-			out[i].next[c] = id[child]
-		}
+		// 0 stays 0: the root is no one's child or sibling.
+		out[i].first, out[i].sibling = id[out[i].first], id[out[i].sibling]
 	}
 	return out
 }
