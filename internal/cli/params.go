@@ -16,6 +16,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/mask"
 )
 
 func newParamsCommand(c *CLI) *cobra.Command {
@@ -96,6 +97,11 @@ func runParamsPut(ctx context.Context, c *CLI, opts paramsPutOptions, name strin
 	}
 	if len(value) == 0 {
 		return usageError("the value is empty")
+	}
+	// Runs mask secure values in their logs, and the masker refuses one
+	// too short to mask: such a value would fail every run that reads it.
+	if opts.typ == "SecureString" && len(value) < mask.MinSecretLen {
+		return usageError("the value is %d bytes long; a SecureString must be at least %d bytes, as runs mask it in their logs and would have to blank every occurrence of so short a string (runs reading it would fail): use a longer value", len(value), mask.MinSecretLen)
 	}
 	var out struct {
 		Version int64 `json:"version"`

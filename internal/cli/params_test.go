@@ -4,11 +4,13 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/server"
 	"github.com/jetway-dev/jetway/internal/server/servertest"
 )
@@ -36,7 +38,7 @@ func TestParamsCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "version 1") {
 		t.Fatalf("put: %d %s %s", code, out, errOut)
 	}
-	code, _, errOut = runJetway(t, env, "params", "put", "/dev/JETS_SSH_KEY", "--type", "SecureString", "--value", "x")
+	code, _, errOut = runJetway(t, env, "params", "put", "/dev/JETS_SSH_KEY", "--type", "SecureString", "--value", "xxxxxxxx")
 	if code != ExitFailed || !strings.Contains(errOut, "--overwrite") {
 		t.Fatalf("put over an existing one: %d %s", code, errOut)
 	}
@@ -93,5 +95,31 @@ func TestParamsCommands(t *testing.T) {
 	code, _, errOut = runJetway(t, map[string]string{"HOME": t.TempDir(), "JETWAY_SERVER": "http://127.0.0.1:1"}, "params", "ls")
 	if code != ExitUnreachable || !strings.Contains(errOut, "jetway server") {
 		t.Fatalf("no server: %d %s", code, errOut)
+	}
+}
+
+// A SecureString shorter than the masker's minimum is refused at once (no
+// server is asked: the one given is not there), not when a run reads it.
+func TestParamsPutShortSecret(t *testing.T) {
+	env := map[string]string{"HOME": t.TempDir(), "JETWAY_SERVER": "http://127.0.0.1:1", "JETWAY_TOKEN": "t", "JETWAY_RUNTIME_DIR": t.TempDir()}
+	short := strings.Repeat("s", mask.MinSecretLen-1)
+	for _, args := range [][]string{
+		{"--value", "x"},
+		{"--value", short},
+	} {
+		code, _, errOut := runJetway(t, env, append([]string{"params", "put", "/dev/PIN", "--type", "SecureString"}, args...)...)
+		want := fmt.Sprintf("a SecureString must be at least %d bytes", mask.MinSecretLen)
+		if code != ExitUsage || !strings.Contains(errOut, want) {
+			t.Errorf("put %v: %d %q, want 2 and %q", args, code, errOut, want)
+		}
+	}
+	// Long enough, or not secure: on to the server (unreachable here).
+	for _, args := range [][]string{
+		{"--type", "SecureString", "--value", strings.Repeat("s", mask.MinSecretLen)},
+		{"--type", "String", "--value", "x"},
+	} {
+		if code, _, errOut := runJetway(t, env, append([]string{"params", "put", "/dev/PIN"}, args...)...); code != ExitUnreachable {
+			t.Errorf("put %v: %d %q, want 3 (the server asked)", args, code, errOut)
+		}
 	}
 }
