@@ -13,16 +13,19 @@ import (
 	"os/user"
 
 	"github.com/spf13/cobra"
+
+	"github.com/jetway-dev/jetway/internal/exitcode"
 )
 
-// Exit statuses shared by every command.
+// Exit statuses shared by every command: package exitcode's, which the
+// runner reports too.
 const (
-	ExitOK          = 0
-	ExitFailed      = 1
-	ExitUsage       = 2
-	ExitUnreachable = 3
-	ExitTimedOut    = 124
-	ExitCancelled   = 130
+	ExitOK          = exitcode.OK
+	ExitFailed      = exitcode.Failed
+	ExitUsage       = exitcode.Usage
+	ExitUnreachable = exitcode.Unreachable
+	ExitTimedOut    = exitcode.TimedOut
+	ExitCancelled   = exitcode.Cancelled
 )
 
 // Streams are the command's standard streams.

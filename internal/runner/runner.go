@@ -25,6 +25,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
+	"github.com/jetway-dev/jetway/internal/exitcode"
 	"github.com/jetway-dev/jetway/internal/mask"
 	"github.com/jetway-dev/jetway/internal/resolve"
 	"github.com/jetway-dev/jetway/internal/sandbox"
@@ -40,14 +41,14 @@ const (
 	Cancelled Status = "cancelled"
 )
 
-// Exit statuses, shared with the CLI.
+// Exit statuses, shared with the CLI (package exitcode).
 const (
-	ExitOK          = 0
-	ExitFailed      = 1
-	ExitConfig      = 2
-	ExitUnreachable = 3
-	ExitTimedOut    = 124
-	ExitCancelled   = 130
+	ExitOK          = exitcode.OK
+	ExitFailed      = exitcode.Failed
+	ExitConfig      = exitcode.Usage
+	ExitUnreachable = exitcode.Unreachable
+	ExitTimedOut    = exitcode.TimedOut
+	ExitCancelled   = exitcode.Cancelled
 )
 
 // Options describe one run.
