@@ -15,7 +15,7 @@ import (
 // TestClientFindsServerOnItsMachine: a server with a --listen and --data
 // of its own is found by a client given no server, no token and no login
 // (issue 25), through the server.json it records; on a clean stop the
-// record goes.
+// record goes. A login saved as a context reaches it too.
 //
 // Both get JETWAY_RUNTIME_DIR, the one place they share, so that servers
 // of other tests on this machine (root's /run/jetway) cannot answer.
@@ -59,6 +59,24 @@ func TestClientFindsServerOnItsMachine(t *testing.T) {
 	cli.Stdout, cli.Stderr = &out, &errb
 	if err := cli.Run(); err != nil {
 		t.Fatalf("jetway runs with no settings: %v\nstdout: %s\nstderr: %s\nserver:\n%s", err, out.String(), errb.String(), log.String())
+	}
+
+	// jetway login checks the token against the real server and saves a
+	// context the next command uses.
+	login := exec.CommandContext(ctx, jetwayBinary(t), "login", "--name", "here", "--server", s.URL, "--token", string(bytes.TrimSpace(token)))
+	login.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "JETWAY_RUNTIME_DIR=" + t.TempDir()}
+	if out, err := login.CombinedOutput(); err != nil || !strings.Contains(string(out), "logged in to "+s.URL+" as ") {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	ls := exec.CommandContext(ctx, jetwayBinary(t), "context", "ls")
+	ls.Env = login.Env
+	if out, err := ls.CombinedOutput(); err != nil || !strings.Contains(string(out), "*        here  "+s.URL) {
+		t.Fatalf("context ls: %v\n%s", err, out)
+	}
+	runs := exec.CommandContext(ctx, jetwayBinary(t), "runs", "--context", "here")
+	runs.Env = login.Env
+	if out, err := runs.CombinedOutput(); err != nil {
+		t.Fatalf("runs --context here: %v\n%s", err, out)
 	}
 
 	s.stop()
