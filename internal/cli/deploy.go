@@ -141,7 +141,7 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	}
 	client := opts.client(c)
 	git, _ := bundle.GitInfo(ctx, abs)
-	sent, total, err := upload(ctx, c, client, manifest, paths)
+	sent, _, err := upload(ctx, c, client, manifest, paths)
 	if err != nil {
 		return clientError(err)
 	}
@@ -161,7 +161,9 @@ func runDeploy(ctx context.Context, c *CLI, opts deployOptions, dir string) erro
 	if err != nil {
 		return clientError(err)
 	}
-	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files of %s; uploaded %d bytes)\n", run.ID, run.Project, len(manifest.Files), api.HumanBytes(total), sent)
+	// Counted as --dry-run lists them: files and links, not directories.
+	files, size := bundleFiles(manifest)
+	fmt.Fprintf(c.Err, "jetway: run %s queued (project %s, %d files of %s; uploaded %d bytes)\n", run.ID, run.Project, len(files), api.HumanBytes(size), sent)
 	return followRun(ctx, c, client, run, opts.detach, opts.raw)
 }
 
@@ -201,9 +203,9 @@ func followRun(ctx context.Context, c *CLI, client *apiclient.Client, run api.Ru
 	return nil
 }
 
-// printDryRun lists the files (and links) of a bundle, largest first, then
-// the count and the total.
-func printDryRun(w io.Writer, m api.Manifest) error {
+// bundleFiles are the files (and links) of a bundle, its directories left
+// out, and their total size: what deploy counts and --dry-run lists.
+func bundleFiles(m api.Manifest) ([]api.File, int64) {
 	var files []api.File
 	var total int64
 	for _, f := range m.Files {
@@ -212,6 +214,13 @@ func printDryRun(w io.Writer, m api.Manifest) error {
 			total += f.Size
 		}
 	}
+	return files, total
+}
+
+// printDryRun lists the files (and links) of a bundle, largest first, then
+// the count and the total.
+func printDryRun(w io.Writer, m api.Manifest) error {
+	files, total := bundleFiles(m)
 	slices.SortStableFunc(files, func(a, b api.File) int { return cmp.Compare(b.Size, a.Size) })
 	for _, f := range files {
 		line := fmt.Sprintf("%10s  %s", api.HumanBytes(f.Size), listName(f.Path))
