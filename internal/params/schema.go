@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
@@ -109,51 +110,7 @@ CREATE INDEX params_access_keys_expiry ON params_access_keys (expires_at);`)},
 	// data type and allowed pattern, parameters' version labels, tags on
 	// parameters and secrets (kind "parameter" or "secret"), and secrets'
 	// staging labels other than AWSCURRENT and AWSPREVIOUS.
-	{Name: "tiers, labels, tags and staging labels", Up: sqldb.Statements(`
-ALTER TABLE param_versions ADD COLUMN tier TEXT NOT NULL DEFAULT 'Standard';
-ALTER TABLE param_versions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'text';
-ALTER TABLE param_versions ADD COLUMN allowed_pattern TEXT NOT NULL DEFAULT '';
-CREATE TABLE param_labels (
-	name    TEXT NOT NULL,
-	label   TEXT NOT NULL,
-	version INTEGER NOT NULL,
-	PRIMARY KEY (name, label)
-);
-CREATE TABLE params_tags (
-	kind      TEXT NOT NULL,
-	name      TEXT NOT NULL,
-	tag_key   TEXT NOT NULL,
-	tag_value TEXT NOT NULL,
-	PRIMARY KEY (kind, name, tag_key)
-);
-CREATE TABLE secret_stages (
-	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
-	stage      TEXT NOT NULL,
-	version_id TEXT NOT NULL,
-	PRIMARY KEY (name, stage)
-);`, `
-ALTER TABLE param_versions ADD COLUMN tier TEXT NOT NULL DEFAULT 'Standard';
-ALTER TABLE param_versions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'text';
-ALTER TABLE param_versions ADD COLUMN allowed_pattern TEXT NOT NULL DEFAULT '';
-CREATE TABLE param_labels (
-	name    TEXT NOT NULL,
-	label   TEXT NOT NULL,
-	version BIGINT NOT NULL,
-	PRIMARY KEY (name, label)
-);
-CREATE TABLE params_tags (
-	kind      TEXT NOT NULL,
-	name      TEXT NOT NULL,
-	tag_key   TEXT NOT NULL,
-	tag_value TEXT NOT NULL,
-	PRIMARY KEY (kind, name, tag_key)
-);
-CREATE TABLE secret_stages (
-	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
-	stage      TEXT NOT NULL,
-	version_id TEXT NOT NULL,
-	PRIMARY KEY (name, stage)
-);`)},
+	{Name: "tiers, labels, tags and staging labels", Up: sqldb.Statements(v3, strings.Replace(v3, "version INTEGER NOT NULL", "version BIGINT NOT NULL", 1))},
 }
 
 // ErrWrongMasterKey is a master key other than the one the store's secure
@@ -238,3 +195,29 @@ func sealedSample(ctx context.Context, db *sqldb.DB) (*sealedValue, error) {
 	v.name = "secret:" + v.name
 	return &v, err
 }
+
+// v3 is step 3 on SQLite; on PostgreSQL a label's version is a BIGINT, as
+// param_versions' is.
+const v3 = `
+ALTER TABLE param_versions ADD COLUMN tier TEXT NOT NULL DEFAULT 'Standard';
+ALTER TABLE param_versions ADD COLUMN data_type TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE param_versions ADD COLUMN allowed_pattern TEXT NOT NULL DEFAULT '';
+CREATE TABLE param_labels (
+	name    TEXT NOT NULL,
+	label   TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	PRIMARY KEY (name, label)
+);
+CREATE TABLE params_tags (
+	kind      TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	tag_key   TEXT NOT NULL,
+	tag_value TEXT NOT NULL,
+	PRIMARY KEY (kind, name, tag_key)
+);
+CREATE TABLE secret_stages (
+	name       TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+	stage      TEXT NOT NULL,
+	version_id TEXT NOT NULL,
+	PRIMARY KEY (name, stage)
+);`
