@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -230,7 +231,7 @@ func ParseWithVars(path string, data []byte, runVars map[string]string) (*Projec
 			// empty, or only blank lines and comments.
 			return nil, emptyFileError(path)
 		}
-		return nil, yamlError(path, err)
+		return nil, yamlError(path, data, err)
 	}
 	lines := keyLines(data)
 	if len(lines) == 0 {
@@ -356,7 +357,7 @@ func (p *Project) parseVars(path string, node *yaml.Node) error {
 	return nil
 }
 
-func yamlError(path string, err error) error {
+func yamlError(path string, data []byte, err error) error {
 	msg := err.Error()
 	m := yamlLineRE.FindStringSubmatch(msg)
 	if m == nil {
@@ -365,6 +366,14 @@ func yamlError(path string, err error) error {
 	line := 0
 	fmt.Sscan(m[1], &line)
 	detail := m[2]
+	// For a broken indentation the YAML parser names the line of the block
+	// it was in, often lines before the one at fault: point at that one.
+	if strings.HasPrefix(detail, "did not find expected key") || strings.HasPrefix(detail, "did not find expected '-' indicator") {
+		if bad, indent, levels := misindented(data, line); bad > 0 {
+			return &ConfigError{Path: path, Line: bad, Msg: fmt.Sprintf("this line is indented %d spaces, which matches none of the blocks it could belong to (%s spaces); align it with the lines it goes with (%s)",
+				indent, levels, detail)}
+		}
+	}
 	if u := unknownKeyRE.FindStringSubmatch(detail); u != nil {
 		detail = fmt.Sprintf("unknown key %q", u[1])
 		if known, ok := knownKeys[u[2]]; ok {
@@ -374,6 +383,42 @@ func yamlError(path string, err error) error {
 		}
 	}
 	return &ConfigError{Path: path, Line: line, Msg: detail}
+}
+
+// misindented finds, from line from on (1-based), the first line that
+// dedents to no open block: its indentation is less than the line's
+// before it and equal to none of the blocks still open there. The YAML
+// parser reports such a line at the start of the block it was in, lines
+// before it. It returns 0 if there is none.
+func misindented(data []byte, from int) (line, indent int, levels string) {
+	var open []int // indentations of the open blocks, outermost first
+	for i, text := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimLeft(text, " ")
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		n := len(text) - len(trimmed)
+		if len(open) == 0 || n > open[len(open)-1] {
+			open = append(open, n)
+			continue
+		}
+		before := append([]int(nil), open...)
+		for len(open) > 0 && open[len(open)-1] > n {
+			open = open[:len(open)-1]
+		}
+		if len(open) > 0 && open[len(open)-1] == n {
+			continue
+		}
+		if i+1 >= from {
+			ls := make([]string, len(before))
+			for j, b := range before {
+				ls[j] = strconv.Itoa(b)
+			}
+			return i + 1, n, strings.Join(ls, ", ")
+		}
+		open = append(open, n)
+	}
+	return 0, 0, ""
 }
 
 // keyLines maps dotted key paths ("image.tags") to their lines.
