@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -219,7 +218,7 @@ func backupDataDir(ctx context.Context, c *CLI, dataDir, dir string) error {
 			return nil
 		}
 		rel, _ := filepath.Rel(dataDir, path)
-		if err := copyFile(path, filepath.Join(dir, rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := copyFile(path, filepath.Join(dir, rel), nil, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		blobs++
@@ -230,7 +229,7 @@ func backupDataDir(ctx context.Context, c *CLI, dataDir, dir string) error {
 	}
 	var files []string
 	for _, name := range []string{"token", "master.key", "credentials", "config"} {
-		if err := copyFile(filepath.Join(dataDir, name), filepath.Join(dir, name)); err == nil {
+		if err := copyFile(filepath.Join(dataDir, name), filepath.Join(dir, name), nil, false); err == nil {
 			files = append(files, name)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return withExit(ExitFailed, err)
@@ -253,26 +252,6 @@ func vacuumInto(ctx context.Context, src, dst string) error {
 		return err
 	}
 	return os.Chmod(dst, 0o600)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // copyParams copies the data dir's parameters and secrets into the

@@ -296,7 +296,7 @@ func copyBackup(backup, dir string, withKey bool) (int, error) {
 		}
 	}
 	for _, name := range names {
-		if err := copySynced(filepath.Join(backup, name), filepath.Join(dir, name), nil); err != nil {
+		if err := copyFile(filepath.Join(backup, name), filepath.Join(dir, name), nil, true); err != nil {
 			return 0, fmt.Errorf("copying %s: %w", name, err)
 		}
 	}
@@ -315,7 +315,7 @@ func copyBackup(backup, dir string, withKey bool) (int, error) {
 			return nil
 		}
 		h := sha256.New()
-		if err := copySynced(path, filepath.Join(dir, "blobs", name[:2], name), h); err != nil {
+		if err := copyFile(path, filepath.Join(dir, "blobs", name[:2], name), h, true); err != nil {
 			return fmt.Errorf("copying blob %s: %w", name, err)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != name {
@@ -335,9 +335,10 @@ func isBlobHash(s string) bool {
 	return err == nil && strings.ToLower(s) == s
 }
 
-// copySynced copies src to the new file dst (0600, in directories 0700),
-// through h when it is given, and syncs it.
-func copySynced(src, dst string, h hash.Hash) error {
+// copyFile copies src to the new file dst (0600, in directories 0700),
+// through h when it is given, and syncs it when sync is set (a restore
+// must be on disk before it is renamed into place).
+func copyFile(src, dst string, h hash.Hash, sync bool) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -358,9 +359,11 @@ func copySynced(src, dst string, h hash.Hash) error {
 		out.Close()
 		return err
 	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
+	if sync {
+		if err := out.Sync(); err != nil {
+			out.Close()
+			return err
+		}
 	}
 	return out.Close()
 }
