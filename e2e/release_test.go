@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReleaseArtifacts runs scripts/release.sh into a temporary directory
@@ -214,4 +215,173 @@ func fileSHA256(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestGoInstallFromCleanMachine proves what the README promises once the
+// module is published: `go install
+// github.com/jetway-dev/jetway/cmd/jetway@VERSION` works with an empty
+// module cache, GOPATH and build cache. The module is not published, so
+// a file-based module proxy serves the repository's HEAD as VERSION (a
+// module zip made with golang.org/x/mod/zip, as the Go module proxy
+// makes them, and its .info and .mod files); every dependency comes from
+// the machine's own GOPROXY, checked against the checksum database as a
+// user's would be. The installed binary must run and report VERSION.
+func TestGoInstallFromCleanMachine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads every dependency into an empty module cache")
+	}
+	for _, tool := range []string{"go", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s missing: %v", tool, err)
+		}
+	}
+	const (
+		module  = "github.com/jetway-dev/jetway"
+		version = "v0.0.0-e2e.1"
+	)
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("git", "-C", root, "rev-parse", "--verify", "HEAD").CombinedOutput(); err != nil {
+		t.Skipf("not a git checkout, so there is no commit to publish: %v %s", err, out)
+	}
+	upstream := goEnv(t, "GOPROXY")
+	if upstream == "" || upstream == "off" {
+		t.Skipf("GOPROXY is %q: the dependencies cannot be downloaded", upstream)
+	}
+
+	// The proxy: DIR/github.com/jetway-dev/jetway/@v/{list,VERSION.info,.mod,.zip}.
+	proxy := t.TempDir()
+	at := filepath.Join(proxy, filepath.FromSlash(module), "@v")
+	if err := os.MkdirAll(at, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	makeModuleZip(t, root, module, version, filepath.Join(at, version+".zip"))
+	gomod, err := exec.Command("git", "-C", root, "show", "HEAD:go.mod").Output()
+	if err != nil {
+		t.Fatalf("git show HEAD:go.mod: %v", err)
+	}
+	info := `{"Version":"` + version + `","Time":"` + time.Now().UTC().Format(time.RFC3339) + `"}` + "\n"
+	for name, data := range map[string][]byte{version + ".mod": gomod, version + ".info": []byte(info), "list": []byte(version + "\n")} {
+		if err := os.WriteFile(filepath.Join(at, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A clean machine: nothing cached, nothing installed, no go.work or
+	// module around the command.
+	clean := t.TempDir()
+	modcache := filepath.Join(clean, "modcache")
+	gopath := filepath.Join(clean, "gopath")
+	env := cleanGoEnv(map[string]string{
+		"GOPROXY":     "file://" + filepath.ToSlash(proxy) + "," + upstream,
+		"GONOSUMDB":   "github.com/jetway-dev/*",
+		"GOFLAGS":     "-mod=mod",
+		"GOMODCACHE":  modcache,
+		"GOPATH":      gopath,
+		"GOCACHE":     filepath.Join(clean, "gocache"),
+		"GOBIN":       "",
+		"GOENV":       "off",
+		"GOWORK":      "off",
+		"GOTOOLCHAIN": "local",
+		"CGO_ENABLED": "0",
+		"HOME":        filepath.Join(clean, "home"),
+	})
+	t.Cleanup(func() {
+		// The module cache is read-only; go clean removes it.
+		cmd := exec.Command("go", "clean", "-modcache")
+		cmd.Env, cmd.Dir = env, clean
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("go clean -modcache: %v\n%s", err, out)
+		}
+	})
+	start := time.Now()
+	cmd := exec.Command("go", "install", module+"/cmd/jetway@"+version)
+	cmd.Env, cmd.Dir = env, clean
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s/cmd/jetway@%s: %v\n%s", module, version, err, out)
+	}
+	t.Logf("go install from an empty module cache took %s", time.Since(start).Round(time.Second))
+
+	bin := filepath.Join(gopath, "bin", "jetway")
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "jetway "+version+"\n") {
+		t.Fatalf("%s version: %v\n%s", bin, err, out)
+	}
+}
+
+// goEnv is the machine's value of a go env variable.
+func goEnv(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cleanGoEnv is this process's environment without any GO* setting or
+// the variables set, with set added.
+func cleanGoEnv(set map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[name]; ok || strings.HasPrefix(name, "GO") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	for name, value := range set {
+		env = append(env, name+"="+value)
+	}
+	return env
+}
+
+// makeModuleZip writes the module zip of root's HEAD commit to dst, as
+// the Go module proxy makes it: golang.org/x/mod/zip, run from a
+// throw-away module so that jetway itself does not depend on x/mod.
+// HEAD, not the working tree: uncommitted files are not published.
+func makeModuleZip(t *testing.T, root, module, version, dst string) {
+	t.Helper()
+	dir := t.TempDir()
+	const modVersion = "v0.42.0"
+	files := map[string]string{
+		"go.mod": "module ziptool\n\ngo 1.22\n\nrequire golang.org/x/mod " + modVersion + "\n",
+		"main.go": `package main
+
+import (
+	"log"
+	"os"
+
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/zip"
+)
+
+func main() {
+	root, path, version, dst := os.Args[1], os.Args[2], os.Args[3], os.Args[4]
+	f, err := os.Create(dst)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := zip.CreateFromVCS(f, module.Version{Path: path, Version: version}, root, "HEAD", ""); err != nil {
+		log.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
+`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "run", "-mod=mod", ".", root, module, version, dst)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("making the module zip with golang.org/x/mod/zip: %v\n%s", err, out)
+	}
 }
