@@ -11,9 +11,6 @@ import (
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
-// ErrExists refuses a name that is taken.
-var ErrExists = errors.New("exists already")
-
 // LeaseRun hands a queued run to an agent with the hash of its run token,
 // and reports whether it did (false when another lease took it first).
 func (s *Store) LeaseRun(ctx context.Context, id, agent, tokenHash string) (bool, error) {
@@ -67,12 +64,6 @@ func (s *Store) RunOfToken(ctx context.Context, tokenHash string) (StoredRun, er
 // oldest first.
 func (s *Store) Active(ctx context.Context) ([]StoredRun, error) {
 	return s.queryRuns(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?) ORDER BY seq`, api.StatusProvisioning, api.StatusRunning)
-}
-
-// StoredAgent is an agent with its token's hash.
-type StoredAgent struct {
-	api.Agent
-	TokenHash string
 }
 
 // CreateAgent registers an agent's token; a revoked agent's name can be

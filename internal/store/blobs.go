@@ -17,10 +17,6 @@ import (
 
 const blobChunk = 1 << 20
 
-// BlobTouchAge is how old a blob's stamp may grow before a look at it
-// renews it (in the database, and in a server's data dir).
-const BlobTouchAge = time.Hour
-
 // HasBlob tells whether the blob is stored. Asking means the blob is about
 // to be named again (a deploy that need not upload it, a bundle checked):
 // an old blob's stamp is renewed, so retention, which removes only blobs

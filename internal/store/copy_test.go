@@ -98,7 +98,7 @@ func TestCopyToPostgres(t *testing.T) {
 	if r1.DockerHost == nil || r1.DockerHost.Pool != "warm" || !r1.DockerHost.Candidates[0].Home || r1.BuiltOn != "b1" {
 		t.Fatalf("r1's Docker host: %+v %q", r1.DockerHost, r1.BuiltOn)
 	}
-	if keys, err := dst.PoolKeys(ctx); err != nil || len(keys) != 1 || keys[0] != (PoolKey{"warm", "a", "Dockerfile"}) {
+	if keys, err := dst.PoolKeys(ctx); err != nil || len(keys) != 1 || keys[0] != (PoolKey{Pool: "warm", Project: "a", Dockerfile: "Dockerfile"}) {
 		t.Fatalf("pool keys: %+v %v", keys, err)
 	}
 	if arts, err := dst.ListArtifacts(ctx, "r1"); err != nil || len(arts) != 1 || arts[0].Name != "out/a.txt" {

@@ -237,12 +237,6 @@ func (s *Store) SetBuiltOn(ctx context.Context, runID, host string) error {
 	return nil
 }
 
-// PoolKey is one affinity key that ran in a pool: a project and the
-// Dockerfile it builds.
-type PoolKey struct {
-	Pool, Project, Dockerfile string
-}
-
 // PoolKeys lists the affinity keys of the runs the store keeps that were
 // given a host of a pool, by pool, project and Dockerfile.
 func (s *Store) PoolKeys(ctx context.Context) ([]PoolKey, error) {

@@ -230,7 +230,7 @@ func TestAssignDockerHost(t *testing.T) {
 			t.Fatalf("a run with no candidate builds on %q", r.BuildingOn())
 		}
 		keys, err := s.PoolKeys(ctx)
-		want := []PoolKey{{"warm", "api", "docker/api.Dockerfile"}, {"warm", "web", "Dockerfile"}}
+		want := []PoolKey{{Pool: "warm", Project: "api", Dockerfile: "docker/api.Dockerfile"}, {Pool: "warm", Project: "web", Dockerfile: "Dockerfile"}}
 		if err != nil || !slices.Equal(keys, want) {
 			t.Fatalf("pool keys %+v %v, want %+v", keys, err, want)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
@@ -30,10 +29,6 @@ CREATE TABLE oidc_keys (
 	created_at  BIGINT NOT NULL,
 	retired_at  BIGINT
 );`
-
-// ErrNoSealer is returned for a key to be stored by a store without a
-// sealer: a signing key is never stored in the clear.
-var ErrNoSealer = errors.New("the store has no master key to seal OIDC signing keys with")
 
 func oidcKeyAAD(kid string) string { return "oidc-key:" + kid }
 
@@ -116,10 +111,6 @@ func (s *Store) EnsureOIDCKey(ctx context.Context, k oidc.Key) (oidc.Key, error)
 	}
 	return s.openOIDCKey(kid, stored, created, retired)
 }
-
-// ErrRotated is returned by RotateOIDCKey when another rotation made its
-// signer in between: the caller may rotate again.
-var ErrRotated = errors.New("another rotation of the OIDC key happened at the same time")
 
 // RotateOIDCKey makes k the signer, retires the signer it replaces (as of
 // k.CreatedAt), and drops the keys retired before dropBefore, whose tokens

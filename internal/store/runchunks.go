@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
@@ -13,10 +12,6 @@ import (
 // store), at what size. They bound what a run token may upload, make an
 // artifact only of chunks its own run uploaded, and tell, when the run
 // ends, which uploads it never recorded in an artifact: those go.
-
-// ErrOverBudget is returned by ReserveRunChunk for a chunk beyond the
-// run's bounds.
-var ErrOverBudget = errors.New("over the run's upload bounds")
 
 // ReserveRunChunk records that run runID uploads chunk hash of size bytes,
 // unless that would take the run's chunks beyond maxBytes in all or

@@ -16,13 +16,6 @@ import (
 // Sessions: the dashboard's signed-in browsers, kept by a digest of
 // their cookie so the table holds no usable cookie.
 
-// StoredSession is a dashboard session. Its CSRF token is derived from
-// its ID, which only the browser holds: neither is stored.
-type StoredSession struct {
-	IDHash, Token string
-	Expires       time.Time
-}
-
 // CreateSession stores a session and forgets the expired ones.
 func (s *Store) CreateSession(ctx context.Context, sess StoredSession) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires <= ?`, time.Now().UnixNano()); err != nil {

@@ -21,9 +21,6 @@ import (
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
-// ErrNotFound is returned for a run or bundle that does not exist.
-var ErrNotFound = errors.New("not found")
-
 // Store is the run store on either engine.
 type Store struct {
 	db     *sqldb.DB
@@ -74,6 +71,30 @@ func (s *Store) unseal(runID, column, stored string) []byte {
 	return plain
 }
 
+// OpenDatabase opens the store a server is given: the embedded one in
+// dataDir when database is "", else the PostgreSQL database that the
+// postgres:// URL database names, which several servers may share. It is
+// the one place that tells the engines apart by what an operator gave.
+func OpenDatabase(ctx context.Context, dataDir, database string) (*Store, error) {
+	switch {
+	case database == "":
+		return Open(ctx, dataDir)
+	case sqldb.IsPostgresURL(database):
+		db, err := sqldb.OpenPostgres(ctx, database)
+		if err != nil {
+			return nil, err
+		}
+		s, err := New(ctx, db)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("--database %s: give a PostgreSQL URL (postgres://user:password@host:5432/jetway), or nothing for the embedded database in the data dir", sqldb.Redact(database))
+	}
+}
+
 // Open opens (creating) the embedded store DATA/jetway.db.
 func Open(ctx context.Context, dataDir string) (*Store, error) {
 	db, err := sqldb.OpenSQLite(ctx, filepath.Join(dataDir, "jetway.db"))
@@ -102,45 +123,6 @@ func (s *Store) DB() *sqldb.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
-
-// StoredRun is a run with what only the server and its runner see.
-type StoredRun struct {
-	api.Run
-	ProjectFile string
-	Pass        map[string]string
-	// Attempts counts the leases the run had.
-	Attempts int
-	// CancelRequested: a user asked to stop the run; its agent is told at
-	// its next heartbeat.
-	CancelRequested bool
-	// RunsOn are the labels an agent needs to take the run; nil for a run
-	// stored before they were, whose ProjectFile says.
-	RunsOn map[string]string
-	// RunVars are the variables given for the run, values as given (Run.Vars
-	// is how they may be shown).
-	RunVars map[string]string
-	// DockerHost is the host of its project's pool the server chose for
-	// the run when its runner fetched its spec (nil before, and outside a
-	// pool); BuiltOn is the host the run's summary says it built on.
-	DockerHost *api.AssignedHost
-	BuiltOn    string
-	// Grants are the globs of the references the run may resolve, those of
-	// the token that started it; nil: any (an admin's run).
-	Grants []string
-}
-
-// BuildingOn is the Docker host of the pool an active run builds on: the
-// one its summary named, else the first the server handed it (the runner
-// tries that one first); "" outside a pool.
-func (r StoredRun) BuildingOn() string {
-	switch {
-	case r.BuiltOn != "":
-		return r.BuiltOn
-	case r.DockerHost != nil && len(r.DockerHost.Candidates) > 0:
-		return r.DockerHost.Candidates[0].Name
-	}
-	return ""
-}
 
 // CreateRun inserts a queued run.
 func (s *Store) CreateRun(ctx context.Context, r StoredRun) error {
@@ -397,12 +379,6 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, after, upTo int6
 		}
 	}
 	return true, tx.Commit()
-}
-
-// Chunk is a stored piece of a run's log.
-type Chunk struct {
-	Seq  int64
-	Data string
 }
 
 // ReadLog returns the chunks after seq, in order.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
@@ -16,14 +15,6 @@ import (
 // server's own token (DATA/token) is not among them. A revoked token's row
 // stays, stamped, so that its use is refused and recorded by name; a new
 // token may take its name.
-
-// StoredToken is a token with the digest it is found by.
-type StoredToken struct {
-	api.Token
-	Hash string
-	// RevokedAt is when the token was revoked; nil while it is live.
-	RevokedAt *time.Time
-}
 
 const tokenColumns = `name, hash, role, projects, params, created_by, created_at, last_used_at, expires_at, revoked_at`
 
