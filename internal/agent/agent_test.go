@@ -3,9 +3,12 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -181,12 +184,31 @@ type started struct {
 	launcher *fakeLauncher
 	cancel   context.CancelFunc
 	result   chan error
+	log      *logBuffer // what the agent logged
+}
+
+// logBuffer holds what an agent logs, for a test to wait for a line.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // start runs an agent until the test ends.
 func start(t *testing.T, concurrency int, drain time.Duration, launcher *fakeLauncher, modify ...func(*Options)) *started {
 	t.Helper()
-	s := &started{coord: newFakeCoordinator(), launcher: launcher, result: make(chan error, 1)}
+	s := &started{coord: newFakeCoordinator(), launcher: launcher, result: make(chan error, 1), log: &logBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	opts := Options{
@@ -197,6 +219,7 @@ func start(t *testing.T, concurrency int, drain time.Duration, launcher *fakeLau
 		DrainTimeout:   drain,
 		Sandbox:        &sandbox.Config{WorkDir: workDir(t)},
 		HeartbeatEvery: 10 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(s.log, nil)),
 	}
 	for _, m := range modify {
 		m(&opts)
@@ -249,6 +272,33 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting until %s", what)
 }
 
+// moreBeats waits for n heartbeats after the last one so far: the agent's
+// own clock, on which a test sees that something has not happened while
+// the agent went on.
+func (s *started) moreBeats(t *testing.T, n int) runproto.HeartbeatRequest {
+	t.Helper()
+	_, beats := s.coord.lastBeat()
+	var last runproto.HeartbeatRequest
+	eventually(t, fmt.Sprintf("%d more heartbeats", n), func() bool {
+		b, now := s.coord.lastBeat()
+		last = b
+		return now >= beats+n
+	})
+	return last
+}
+
+// heartbeats counts the goroutines that run an agent's heartbeat.
+func heartbeats() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "agent.(*agent).heartbeat(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
 func TestSlotsAreRespected(t *testing.T) {
 	s := start(t, 2, time.Minute, newFakeLauncher())
 	s.coord.give(t, "r1")
@@ -260,15 +310,15 @@ func TestSlotsAreRespected(t *testing.T) {
 	r2 := s.launcher.next(t)
 
 	// Both slots are taken: no lease request goes out after the two
-	// that brought the runs.
-	time.Sleep(100 * time.Millisecond)
-	if n := s.coord.leaseCalls(); n != 2 {
-		t.Fatalf("the agent asked for a run %d times with every slot taken", n-2)
-	}
+	// that brought the runs, while the agent, holding both, beats on.
 	eventually(t, "a heartbeat reports both runs", func() bool {
 		b, _ := s.coord.lastBeat()
 		return slices.Equal(b.Running, []string{"r1", "r2"})
 	})
+	s.moreBeats(t, 3)
+	if n := s.coord.leaseCalls(); n != 2 {
+		t.Fatalf("the agent asked for a run %d times with every slot taken", n-2)
+	}
 
 	// A run ends: the agent asks at once, reporting the run left.
 	r1.finish()
@@ -372,10 +422,8 @@ func TestDrain(t *testing.T) {
 		if n := s.coord.leaseCalls(); n != 2 {
 			t.Errorf("%d lease requests after the drain began", n-2)
 		}
-		_, beats = s.coord.lastBeat()
-		time.Sleep(50 * time.Millisecond)
-		if _, n := s.coord.lastBeat(); n != beats {
-			t.Error("heartbeats go on after Run returned")
+		if n := heartbeats(); n != 0 {
+			t.Errorf("%d heartbeats go on after Run returned", n)
 		}
 	})
 	t.Run("the timeout stops the runs", func(t *testing.T) {
@@ -390,9 +438,9 @@ func TestDrain(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the run was not stopped after the drain timeout")
 		}
-		time.Sleep(50 * time.Millisecond)
-		if !s.running(t) {
-			t.Fatal("Run returned before the stopped runner exited")
+		// Run waits for the runner, beating on.
+		if b := s.moreBeats(t, 2); !s.running(t) || !slices.Equal(b.Running, []string{"r1"}) {
+			t.Fatalf("Run returned before the stopped runner exited (or its heartbeat lost it: %v)", b.Running)
 		}
 		r1.finish()
 		if err := s.wait(t); err != nil {
@@ -405,7 +453,8 @@ func TestDrain(t *testing.T) {
 		s.coord.give(t, "r1")
 		r1 := s.launcher.next(t)
 		s.cancel()
-		time.Sleep(50 * time.Millisecond)
+		eventually(t, "the agent to drain", func() bool { return strings.Contains(s.log.String(), "draining:") })
+		s.moreBeats(t, 2)
 		if r1.wasStopped() {
 			t.Fatal("the run was stopped before StopNow")
 		}
