@@ -1,4 +1,12 @@
-// Package apiclient talks to a jetway server's /v1 JSON API.
+// Package apiclient talks to a jetway server's /v1 JSON API, a typed
+// method per route of api's route table, grouped by resource:
+//
+//	c := apiclient.New("http://127.0.0.1:7070", token)
+//	runs, err := c.Runs.List(ctx, apiclient.RunListOptions{Project: "web", Limit: 20})
+//	missing, err := c.Bundles.Missing(ctx, hashes)
+//
+// Errors are an *UnreachableError when no answer came, a *StatusError
+// (with the server's status and message) when the server refused.
 package apiclient
 
 import (
@@ -15,16 +23,54 @@ import (
 	"time"
 )
 
-// Client calls the API with a bearer token.
+// Client calls the API with a bearer token. Make one with New: its
+// services (Runs, Bundles, …) point back at it.
 type Client struct {
 	BaseURL string
 	Token   string
 	HTTP    *http.Client
+
+	Runs     RunsService
+	Bundles  BundlesService
+	Params   ParamsService
+	Tokens   TokensService
+	Audit    AuditService
+	OIDC     OIDCService
+	Agents   AgentsService
+	Projects ProjectsService
+	Hosts    HostsService
 }
 
 // New returns a client for the server at baseURL.
 func New(baseURL, token string) *Client {
-	return &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	c := &Client{BaseURL: strings.TrimSuffix(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	c.Runs = RunsService{c}
+	c.Bundles = BundlesService{c}
+	c.Params = ParamsService{c}
+	c.Tokens = TokensService{c}
+	c.Audit = AuditService{c}
+	c.OIDC = OIDCService{c}
+	c.Agents = AgentsService{c}
+	c.Projects = ProjectsService{c}
+	c.Hosts = HostsService{c}
+	return c
+}
+
+// call sends a request to route (one of api's Route* patterns, whose
+// method it takes) at path (built by the api builder of that route).
+func (c *Client) call(ctx context.Context, route, path string, query url.Values, body, out any) error {
+	return c.Do(ctx, method(route), path, query, body, out)
+}
+
+// stream is call for a raw body and an open answer.
+func (c *Client) stream(ctx context.Context, route, path string, query url.Values, body io.Reader, header http.Header) (*http.Response, error) {
+	return c.Stream(ctx, method(route), path, query, body, header)
+}
+
+// method is a route pattern's method: "GET /v1/runs" → "GET".
+func method(route string) string {
+	m, _, _ := strings.Cut(route, " ")
+	return m
 }
 
 // StatusError is an error answer from the server.
@@ -52,7 +98,9 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Do sends a request with an optional JSON body and decodes a JSON answer
-// into out (when not nil).
+// into out (when not nil). path is built by the api package's route table
+// (api.RunPath, …); the typed services are the usual way in, Do serves
+// protocol clients of routes that take another token (runproto's).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -104,6 +152,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 
 // Stream sends a request with a raw body and returns the open response for
 // the caller to read (log streams, bundles). It has no overall timeout.
+// path is built by the api package's route table, as Do's.
 func (c *Client) Stream(ctx context.Context, method, path string, query url.Values, body io.Reader, header http.Header) (*http.Response, error) {
 	u := c.BaseURL + path
 	if len(query) > 0 {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/jetway-dev/jetway/internal/api"
 )
 
 // End is how a followed run ended.
@@ -18,16 +20,21 @@ type End struct {
 	Reason string `json:"reason"`
 }
 
+// Follow is c.Runs.Follow.
+func (c *Client) Follow(ctx context.Context, runID string, w io.Writer) (End, error) {
+	return c.Runs.Follow(ctx, runID, w)
+}
+
 // Follow streams a run's log to w until the run ends, reconnecting (from
 // the last chunk seen) if the stream breaks.
-func (c *Client) Follow(ctx context.Context, runID string, w io.Writer) (End, error) {
+func (s RunsService) Follow(ctx context.Context, runID string, w io.Writer) (End, error) {
 	last := ""
 	for attempt := 0; ; attempt++ {
 		header := http.Header{"Accept": {"text/event-stream"}}
 		if last != "" {
 			header.Set("Last-Event-ID", last)
 		}
-		resp, err := c.Stream(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(runID)+"/logs", url.Values{"follow": {"1"}}, nil, header)
+		resp, err := s.c.stream(ctx, api.RouteRunLogs, api.RunLogsPath(runID), url.Values{"follow": {"1"}}, nil, header)
 		if err != nil {
 			if ctx.Err() != nil || attempt >= 5 {
 				return End{}, err

@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -23,8 +22,8 @@ func (c *Client) Resolve(ctx context.Context, endpoint string, refs []config.Ref
 			req.Parameters = append(req.Parameters, ref.Name)
 		}
 	}
-	var creds api.Credentials
-	if err := c.Do(ctx, http.MethodPost, "/v1/credentials", nil, req, &creds); err != nil {
+	creds, err := c.Params.Credentials(ctx, req)
+	if err != nil {
 		return nil, err
 	}
 	if endpoint == "" {
