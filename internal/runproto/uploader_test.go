@@ -213,10 +213,10 @@ func TestUploaderBuffersWhileServerIsDown(t *testing.T) {
 		lines = append(lines, fmt.Sprint("line ", i))
 		u.Emit(api.Event{Type: "log", Message: lines[i]})
 	}
-	time.Sleep(600 * time.Millisecond) // a few failed attempts
-	if requests, _, _, _ := f.stats(); requests < 2 {
-		t.Fatalf("%d attempts while the server was down", requests)
-	}
+	eventually(t, "a second attempt while the server is down", func() bool {
+		requests, _, _, _ := f.stats()
+		return requests >= 2
+	})
 	f.down.Store(false)
 	u.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: "r1", Status: api.StatusSucceeded}})
 	if err := u.Close(); err != nil {
@@ -264,9 +264,10 @@ func TestUploaderRetriesEndWithTheRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	u := f.uploader(ctx, UploaderOptions{AttemptTimeout: time.Hour, CloseTimeout: 5 * time.Second})
 	u.Emit(api.Event{Type: "log", Message: "one"})
-	for requests, _, _, _ := f.stats(); requests == 0; requests, _, _, _ = f.stats() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(t, "the held request", func() bool {
+		requests, _, _, _ := f.stats()
+		return requests > 0
+	})
 	cancel()
 	u.Emit(api.Event{Type: "log", Message: "two"})
 	start := time.Now()
@@ -336,32 +337,43 @@ func TestUploaderSummaryAtOnce(t *testing.T) {
 	defer u.Close()
 	u.Emit(api.Event{Type: "log", Message: "last line"})
 	u.Emit(api.Event{Type: "summary", Summary: &api.Summary{RunID: "r1", Status: api.StatusFailed}})
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(f.st.String(), "run r1 failed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the summary did not arrive: %q", f.st.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the summary", func() bool { return strings.Contains(f.st.String(), "run r1 failed") })
 }
 
-// An event after a quiet spell (a run's first) goes at once; the events of
-// a burst right after it wait FlushEvery to share one batch.
-func TestUploaderSendsAfterQuietAtOnceAndBatchesBursts(t *testing.T) {
+// An event after a quiet spell (a run's first) goes at once: it does not
+// wait for FlushEvery (an hour).
+func TestUploaderSendsAfterQuietAtOnce(t *testing.T) {
 	f := newFakeServer(t)
 	u := f.uploader(context.Background(), UploaderOptions{FlushEvery: time.Hour})
 	defer u.Close()
 	u.Emit(api.Event{Type: "log", Message: "first"})
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(f.st.String(), "first") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first event waited for FlushEvery: %q", f.st.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "the first event", func() bool { return strings.Contains(f.st.String(), "first") })
+}
+
+// The events of a burst right after a batch wait FlushEvery to share one
+// batch: the second event arrives, no sooner than FlushEvery after the
+// first's batch (which left after the first was emitted).
+func TestUploaderBatchesBursts(t *testing.T) {
+	const flushEvery = 300 * time.Millisecond
+	f := newFakeServer(t)
+	u := f.uploader(context.Background(), UploaderOptions{FlushEvery: flushEvery})
+	defer u.Close()
+	start := time.Now()
+	u.Emit(api.Event{Type: "log", Message: "first"})
+	eventually(t, "the first event", func() bool { return strings.Contains(f.st.String(), "first") })
 	u.Emit(api.Event{Type: "log", Message: "second"})
-	time.Sleep(200 * time.Millisecond)
-	if strings.Contains(f.st.String(), "second") {
-		t.Fatal("an event right after a batch did not wait for FlushEvery")
+	eventually(t, "the second event", func() bool { return strings.Contains(f.st.String(), "second") })
+	if took := time.Since(start); took < flushEvery {
+		t.Fatalf("an event right after a batch arrived %s after the first was emitted; it waits FlushEvery (%s)", took, flushEvery)
+	}
+}
+
+// eventually polls cond until it holds, for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
 	}
 }
