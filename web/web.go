@@ -19,16 +19,16 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/record"
+	"github.com/jetway-dev/jetway/internal/runstream"
 )
 
 //go:embed templates/*.html
@@ -37,18 +37,12 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Chunk is a piece of a run's log.
-type Chunk struct {
-	Seq  int64
-	Data string
-}
-
 // Source is what the dashboard reads and does. Its methods may be called
 // concurrently, by every open page.
 type Source interface {
 	ListRuns(ctx context.Context, project, status string, limit int) ([]api.Run, error)
 	GetRun(ctx context.Context, id string) (api.Run, error)
-	ReadLog(ctx context.Context, id string, after int64) ([]Chunk, error)
+	ReadLog(ctx context.Context, id string, after int64) ([]record.Chunk, error)
 	// LogChanged is closed at the run's next log or status change.
 	LogChanged(id string) <-chan struct{}
 	CancelRun(ctx context.Context, id string) error
@@ -446,29 +440,7 @@ func (d *Dashboard) artifact(w http.ResponseWriter, r *http.Request, sess Sessio
 		return
 	}
 	defer content.Close()
-	ServeArtifact(w, a, content, d.log.Error)
-}
-
-// ServeArtifact answers with an artifact's content as a download (the
-// API's GET /v1/runs/{id}/artifacts/{name} too). An artifact is whatever
-// a run wrote — an HTML page with scripts, say — so it is never shown as
-// a page of the server's origin: it is an attachment of an opaque type,
-// and a browser that opens it anyway sandboxes it.
-func ServeArtifact(w http.ResponseWriter, a api.Artifact, content io.Reader, logError func(msg string, args ...any)) {
-	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(a.Name)}))
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.FormatInt(a.Size, 10))
-	h.Set("X-Jetway-Sha256", a.SHA256)
-	w.WriteHeader(http.StatusOK)
-	// A chunk missing or damaged cuts the answer short of its length: the
-	// client fails rather than keeping a wrong file.
-	if _, err := io.Copy(w, content); err != nil {
-		logError("sending an artifact", "artifact", a.Name, "err", err)
-	}
+	runstream.ServeArtifact(w, a, content, d.log.Error)
 }
 
 func (d *Dashboard) stop(w http.ResponseWriter, r *http.Request, sess Session) {
@@ -487,102 +459,7 @@ func (d *Dashboard) logStream(w http.ResponseWriter, r *http.Request, sess Sessi
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		after, _ = strconv.ParseInt(last, 10, 64)
 	}
-	StreamLog(r.Context(), w, d.source, r.PathValue("id"), after)
-}
-
-// LogSource is what StreamLog reads.
-type LogSource interface {
-	GetRun(ctx context.Context, id string) (api.Run, error)
-	ReadLog(ctx context.Context, id string, after int64) ([]Chunk, error)
-	LogChanged(id string) <-chan struct{}
-}
-
-// StreamLog writes a run's log from the chunk after `after` as
-// server-sent events — one event per stored chunk, its lines as data lines
-// (see writeData), its number as the event id (so a reconnecting client
-// resumes with Last-Event-ID) — and follows it until the run ends; then it
-// sends an "end" event whose data is {"status": …, "reason": …}. Followers
-// read from storage, so a late follower sees everything.
-func StreamLog(ctx context.Context, w http.ResponseWriter, src LogSource, id string, after int64) {
-	flusher, _ := w.(http.Flusher)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	heartbeat := time.NewTicker(15 * time.Second)
-	defer heartbeat.Stop()
-	for {
-		changed := src.LogChanged(id)
-		chunks, err := src.ReadLog(ctx, id, after)
-		if err != nil {
-			return
-		}
-		for _, c := range chunks {
-			var ev strings.Builder
-			fmt.Fprintf(&ev, "id: %d\n", c.Seq)
-			writeData(&ev, c.Data)
-			ev.WriteString("\n")
-			_, _ = io.WriteString(w, ev.String())
-			after = c.Seq
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		run, err := src.GetRun(ctx, id)
-		if err != nil {
-			return
-		}
-		if api.Finished(run.Status) && len(chunks) == 0 {
-			end, _ := json.Marshal(map[string]string{"status": run.Status, "reason": run.Reason})
-			fmt.Fprintf(w, "event: end\ndata: %s\n\n", end)
-			if flusher != nil {
-				flusher.Flush()
-			}
-			return
-		}
-		if len(chunks) > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-heartbeat.C:
-			_, _ = io.WriteString(w, ": ping\n\n")
-		}
-	}
-}
-
-// writeData writes text as the data fields of one server-sent event.
-//
-// An event stream ends a line at CR LF, LF or a lone CR, so each of them in
-// text must start a new data field: a CR left inside a field would end it
-// there, and what follows — say "event: end" — would be read as a field of
-// its own, written by whoever printed the log line. A client joins the
-// fields with LF, so every line break arrives as LF (a lone CR included).
-// One line break at the end of text is the chunk's last one, not an empty
-// line.
-func writeData(b *strings.Builder, text string) {
-	switch {
-	case strings.HasSuffix(text, "\r\n"):
-		text = text[:len(text)-2]
-	case strings.HasSuffix(text, "\n"), strings.HasSuffix(text, "\r"):
-		text = text[:len(text)-1]
-	}
-	for {
-		b.WriteString("data: ")
-		i := strings.IndexAny(text, "\r\n")
-		if i < 0 {
-			b.WriteString(text)
-			b.WriteString("\n")
-			return
-		}
-		b.WriteString(text[:i])
-		b.WriteString("\n")
-		if strings.HasPrefix(text[i:], "\r\n") {
-			i++
-		}
-		text = text[i+1:]
-	}
+	runstream.StreamLog(r.Context(), w, d.source, r.PathValue("id"), after)
 }
 
 // runEvents streams the rows of the runs list (a "run" event with a

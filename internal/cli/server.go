@@ -22,6 +22,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/sandbox"
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/serverdb"
 	"github.com/jetway-dev/jetway/internal/sqldb"
 )
 
@@ -171,9 +172,19 @@ func runServer(ctx context.Context, c *CLI, opts serverOptions) error {
 	if publicURL != "" && !strings.HasPrefix(publicURL, "https://") {
 		log.Warn("runs' OIDC tokens (id_tokens) name an http issuer: AWS IAM trusts only an https issuer it can reach; give --public-url https://… (the same to every server of a database)", "issuer", publicURL)
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile,
+	sm := ms.serverMetrics()
+	var storeErrors func(error)
+	if sm != nil {
+		storeErrors = func(error) { sm.StoreError() }
+	}
+	stores, err := serverdb.Open(ctx, serverdb.Options{DataDir: opts.dataDir, Database: opts.database, MasterKeyFile: opts.masterKeyFile, OnError: storeErrors})
+	if err != nil {
+		return withExit(ExitFailed, err)
+	}
+	// The server owns the stores from here on, and closes them.
+	srv, err := server.New(ctx, server.Options{DataDir: opts.dataDir, Store: stores.Runs, Params: stores.Params,
 		Logger: log, LeaseTimeout: opts.leaseTimeout, Retention: server.Retention{Runs: opts.retainRuns, Days: opts.retainDays},
-		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck, PublicURL: publicURL, Metrics: ms.serverMetrics()})
+		AllowLocalDocker: opts.allowLocalDocker, HostCheckInterval: hostCheck, PublicURL: publicURL, Metrics: sm})
 	if err != nil {
 		return withExit(ExitFailed, err)
 	}

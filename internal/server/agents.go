@@ -17,8 +17,8 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/internal/runproto"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // LocalAgent is the name of the agent inside `jetway server`: its runs die
@@ -169,7 +169,7 @@ func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runpr
 		}
 	}
 	token := "jwr_" + newID(24)
-	run, ok, err := s.runs.LeaseNext(ctx, agent.Name, hashToken(token), max(agent.Concurrency, 1), func(run storepkg.StoredRun) bool {
+	run, ok, err := s.runs.LeaseNext(ctx, agent.Name, hashToken(token), max(agent.Concurrency, 1), func(run record.Run) bool {
 		return runsOn(run).Matches(agent.Labels)
 	})
 	if err != nil || !ok {
@@ -184,7 +184,7 @@ func (s *Server) tryLease(ctx context.Context, agent runproto.AgentInfo) (*runpr
 // runsOn is the run's project as far as routing goes: its runs_on, stored
 // with it. For a run stored before they were, its project file says; one
 // that no longer parses matches any agent (its runner reports the error).
-func runsOn(run storepkg.StoredRun) *config.Project {
+func runsOn(run record.Run) *config.Project {
 	if run.RunsOn != nil {
 		return &config.Project{RunsOn: run.RunsOn}
 	}
@@ -212,7 +212,7 @@ func (s *Server) heartbeat(ctx context.Context, req runproto.HeartbeatRequest, a
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[string]storepkg.StoredRun, len(active))
+	byID := make(map[string]record.Run, len(active))
 	for _, run := range active {
 		byID[run.ID] = run
 	}
@@ -257,7 +257,7 @@ func (s *Server) requeue(ctx context.Context, id, reason string) {
 // overdue tells whether a run has run 2 minutes past its timeout: its
 // runner enforces the timeout itself, so this is the backstop for one
 // that hangs.
-func overdue(run storepkg.StoredRun) bool {
+func overdue(run record.Run) bool {
 	// Every heartbeat asks: no run is overdue before 2 minutes, and only
 	// then is its project file parsed for its timeout.
 	if run.StartedAt == nil || time.Since(*run.StartedAt) <= 2*time.Minute {
@@ -396,7 +396,7 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 
 // agentAuthed requires an agent's token: it can lease and report, nothing
 // else. The token names the agent, whatever the request says.
-func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, storepkg.StoredAgent)) http.Handler {
+func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, record.Agent)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if ok {
@@ -408,7 +408,7 @@ func (s *Server) agentAuthed(h func(http.ResponseWriter, *http.Request, storepkg
 				r.Body = http.MaxBytesReader(w, r.Body, maxAgentBody)
 				h(w, r, a)
 				return
-			case err != nil && !errors.Is(err, storepkg.ErrNotFound):
+			case err != nil && !errors.Is(err, record.ErrNotFound):
 				// Not a refusal: the agent must not give up on it.
 				writeError(w, http.StatusInternalServerError, "looking the agent up: %v", err)
 				return
@@ -426,7 +426,7 @@ func remoteAddr(r *http.Request) string {
 	return host
 }
 
-func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, a storepkg.StoredAgent) {
+func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, a record.Agent) {
 	var req runproto.LeaseRequest
 	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, a.Name) || !validAgentRequest(w, req.Agent, req.Running) {
 		return
@@ -447,7 +447,7 @@ func (s *Server) agentLease(w http.ResponseWriter, r *http.Request, a storepkg.S
 	}
 }
 
-func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a storepkg.StoredAgent) {
+func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, a record.Agent) {
 	var req runproto.HeartbeatRequest
 	if !decodeBody(w, r, &req) || !sameAgent(w, req.Agent.Name, a.Name) || !validAgentRequest(w, req.Agent, req.Running) {
 		return
@@ -494,7 +494,7 @@ func validAgentRequest(w http.ResponseWriter, info runproto.AgentInfo, running [
 // agent token reads the secrets of every run it leases, so which runs it
 // may take is the operator's decision (jetway agents token create
 // --labels), not the agent's.
-func bound(a storepkg.StoredAgent, info runproto.AgentInfo) runproto.AgentInfo {
+func bound(a record.Agent, info runproto.AgentInfo) runproto.AgentInfo {
 	labels := map[string]string{}
 	for k, v := range info.Labels {
 		if k == "arch" || k == "os" || a.Allowed[k] == v {
@@ -541,7 +541,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 	token := "jwa_" + newID(24)
 	err := s.runs.CreateAgent(r.Context(), req.Name, hashToken(token), req.Labels, req.MaxConcurrency)
 	switch {
-	case errors.Is(err, storepkg.ErrExists):
+	case errors.Is(err, record.ErrExists):
 		writeError(w, http.StatusConflict, "agent %q exists; revoke it first (jetway agents revoke %s) to make a new token", req.Name, req.Name)
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "%v", err)
@@ -612,7 +612,7 @@ func (s *Server) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	s.agents.leaseMu.Lock()
 	defer s.agents.leaseMu.Unlock()
 	err := s.runs.RevokeAgent(r.Context(), name)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no agent %q (jetway agents ls lists them)", name)
 		return
 	}

@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
-	"github.com/jetway-dev/jetway/web"
+	"github.com/jetway-dev/jetway/internal/record"
+	"github.com/jetway-dev/jetway/internal/runstream"
 )
 
 // Artifacts: the runner uploads each file it keeps in chunks of at most
@@ -50,7 +50,7 @@ func (s *Server) putArtifactChunk(w http.ResponseWriter, r *http.Request) {
 	}
 	reserved, err := s.runs.ReserveRunChunk(ctx, id, hash, size, api.MaxArtifactsSize, maxRunChunks)
 	switch {
-	case errors.Is(err, storepkg.ErrOverBudget):
+	case errors.Is(err, record.ErrOverBudget):
 		// The body is not read: the connection closes instead of taking it.
 		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusRequestEntityTooLarge, "chunk %s: run %s has uploaded all it may: a run uploads at most %d chunks, %s in all (its artifact limit)",
@@ -167,7 +167,7 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	a, content, err := s.openArtifact(r.Context(), run.ID, r.PathValue("name"))
 	switch {
-	case errors.Is(err, storepkg.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		writeError(w, http.StatusNotFound, "run %s has no artifact %q; list them with `jetway runs show %s`", run.ID, r.PathValue("name"), run.ID)
 		return
 	case err != nil:
@@ -175,7 +175,7 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer content.Close()
-	web.ServeArtifact(w, a, content, s.log.Error)
+	runstream.ServeArtifact(w, a, content, s.log.Error)
 }
 
 // openArtifact reads an artifact's content, checking its chunks against

@@ -16,8 +16,8 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/pgtest"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/internal/runproto"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // Attacks on several servers sharing one PostgreSQL database: each test
@@ -45,7 +45,7 @@ func replica(t *testing.T, url, dataDir, from string, leaseTimeout time.Duration
 			}
 		}
 	}
-	s, err := New(context.Background(), Options{DataDir: dataDir, Database: url, LeaseTimeout: leaseTimeout})
+	s, err := openServer(context.Background(), Options{DataDir: dataDir, LeaseTimeout: leaseTimeout}, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestAttackLocalAgentNamesCollide(t *testing.T) {
 	if _, err := a.Coordinator().Heartbeat(ctx, runproto.HeartbeatRequest{Agent: runproto.AgentInfo{Concurrency: 1}, Running: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(ctx, Options{DataDir: dirA, Database: url}); err == nil || !strings.Contains(err.Error(), "another jetway server uses the data dir") {
+	if _, err := openServer(ctx, Options{DataDir: dirA}, url); err == nil || !strings.Contains(err.Error(), "another jetway server uses the data dir") {
 		t.Fatalf("a second server on A's data dir: %v", err)
 	}
 	b := replica(t, url, filepath.Join(t.TempDir(), "var-lib-jetway"), dirA, time.Minute) // the other host's server (re)starts
@@ -123,7 +123,7 @@ type leaseHook struct {
 	hook func()
 }
 
-func (h *leaseHook) LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(storepkg.StoredRun) bool) (storepkg.StoredRun, bool, error) {
+func (h *leaseHook) LeaseNext(ctx context.Context, agent, tokenHash string, limit int, match func(record.Run) bool) (record.Run, bool, error) {
 	h.once.Do(h.hook)
 	return h.Store.LeaseNext(ctx, agent, tokenHash, limit, match)
 }

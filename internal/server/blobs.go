@@ -14,7 +14,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // blobs are the contents of uploaded files: in the data dir on one
@@ -61,7 +61,7 @@ func (f fileBlobs) Has(_ context.Context, hash string) (bool, error) {
 		return false, nil
 	}
 	path := filepath.Join(f.dir.Dir, hash[:2], hash)
-	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > storepkg.BlobTouchAge {
+	if info, err := os.Stat(path); err == nil && time.Since(info.ModTime()) > record.BlobTouchAge {
 		now := time.Now()
 		_ = os.Chtimes(path, now, now)
 	}
@@ -171,7 +171,7 @@ func (d dbBlobs) Delete(ctx context.Context, hash string) error {
 // its hash: a damaged copy would be sent from the cache for good.
 func (d dbBlobs) fetch(ctx context.Context, hash string) error {
 	src, err := d.store.OpenBlob(ctx, hash)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return os.ErrNotExist
 	}
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/params"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/web"
 )
 
@@ -30,7 +30,7 @@ func (d dashboardSource) SignIn(ctx context.Context, token string) (web.Identity
 	case errors.As(err, &refused):
 		d.s.audit(ctx, p.Name, "sign-in", "dashboard", "token "+refused.why, api.OutcomeRefused)
 		return web.Identity{}, "", web.ErrBadToken
-	case errors.Is(err, storepkg.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		return web.Identity{}, "", web.ErrBadToken
 	case err != nil:
 		return web.Identity{}, "", err
@@ -88,18 +88,7 @@ func (d dashboardSource) ListRuns(ctx context.Context, project, status string, l
 	if status != "" {
 		statuses = strings.Split(status, ",")
 	}
-	fetch := limit
-	if len(p.Projects) > 0 {
-		fetch = max(limit, 1000)
-	}
-	runs, err := d.s.runs.ListRuns(ctx, project, statuses, fetch)
-	out := make([]api.Run, 0, len(runs))
-	for _, r := range runs {
-		if p.seesProject(r.Project) && len(out) < limit {
-			out = append(out, r.Run)
-		}
-	}
-	return out, err
+	return d.s.visibleRuns(ctx, p, project, statuses, limit)
 }
 
 // GetRun reads a run the session's token may see.
@@ -120,7 +109,7 @@ func (d dashboardSource) GetRun(ctx context.Context, id string) (api.Run, error)
 	return r.Run, nil
 }
 
-func (d dashboardSource) ReadLog(ctx context.Context, id string, after int64) ([]web.Chunk, error) {
+func (d dashboardSource) ReadLog(ctx context.Context, id string, after int64) ([]record.Chunk, error) {
 	if _, err := d.GetRun(ctx, id); err != nil {
 		return nil, err
 	}
@@ -149,20 +138,7 @@ func (d dashboardSource) ListParams(ctx context.Context) ([]api.ParamInfo, error
 	if _, err := d.need(ctx, rightParams, "dashboard parameters", ""); err != nil {
 		return nil, err
 	}
-	var out []api.ParamInfo
-	for token := ""; ; {
-		page, next, err := d.s.store.DescribeParameters(ctx, 50, token)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range page {
-			out = append(out, info(p))
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
-	}
+	return d.s.allParams(ctx)
 }
 
 func (d dashboardSource) ListSecrets(ctx context.Context) ([]api.SecretInfo, error) {
@@ -231,13 +207,8 @@ func (l logSource) GetRun(ctx context.Context, id string) (api.Run, error) {
 	return r.Run, err
 }
 
-func (l logSource) ReadLog(ctx context.Context, id string, after int64) ([]web.Chunk, error) {
-	chunks, err := l.s.runs.ReadLog(ctx, id, after)
-	out := make([]web.Chunk, 0, len(chunks))
-	for _, c := range chunks {
-		out = append(out, web.Chunk{Seq: c.Seq, Data: c.Data})
-	}
-	return out, err
+func (l logSource) ReadLog(ctx context.Context, id string, after int64) ([]record.Chunk, error) {
+	return l.s.runs.ReadLog(ctx, id, after)
 }
 
 func (l logSource) LogChanged(id string) <-chan struct{} { return l.s.hub.wait(id) }

@@ -19,7 +19,7 @@ import (
 // so.
 func TestDashboardListsSecretsWithTags(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data")})
+	s, err := openServer(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

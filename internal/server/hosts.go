@@ -15,7 +15,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/dockerhost"
 	"github.com/jetway-dev/jetway/internal/hosts"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // The Docker hosts the server knows (jetway hosts): warm hosts in pools,
@@ -212,7 +212,7 @@ func (s *Server) countHomes(ctx context.Context, list []api.DockerHost) error {
 // order, records the choice with the run and returns it; nil for a run
 // outside a pool. A pool without hosts gives no candidate: the runner
 // fails the run, naming the pool.
-func (s *Server) assignDockerHost(ctx context.Context, run storepkg.StoredRun) (*api.AssignedHost, error) {
+func (s *Server) assignDockerHost(ctx context.Context, run record.Run) (*api.AssignedHost, error) {
 	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
 	if err != nil || p.DockerPool == "" {
 		return nil, nil // a file that does not parse is the runner's to report
@@ -333,7 +333,7 @@ func (s *Server) lookupHost(w http.ResponseWriter, r *http.Request) (api.DockerH
 		return api.DockerHost{}, false
 	}
 	h, err := s.runs.GetHost(r.Context(), name)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no Docker host %q; jetway hosts ls lists them, jetway hosts add adds one", name)
 		return h, false
 	}
@@ -361,7 +361,7 @@ func (s *Server) addHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored, err := s.runs.AddHost(r.Context(), h)
-	if errors.Is(err, storepkg.ErrExists) {
+	if errors.Is(err, record.ErrExists) {
 		writeError(w, http.StatusConflict, "Docker host %s exists already; change it with jetway hosts set %s", h.Name, h.Name)
 		return
 	}
@@ -387,7 +387,7 @@ func (s *Server) putHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored, err := s.runs.PutHost(r.Context(), h)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no Docker host %q; add it with jetway hosts add", h.Name)
 		return
 	}
@@ -406,7 +406,7 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.runs.DeleteHost(r.Context(), h.Name)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no Docker host %q", h.Name)
 		return
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/httpstatus"
 	"github.com/jetway-dev/jetway/internal/params"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // Identity: every request to the API bears a token, and the token is
@@ -208,17 +208,17 @@ func newTokens(store TokenStore, admin string) *tokens {
 	return &tokens{store: store, admin: admin, touched: map[string]time.Time{}}
 }
 
-// lookup returns the principal of token; storepkg.ErrNotFound for no
+// lookup returns the principal of token; record.ErrNotFound for no
 // token of the server's, *errTokenRefused for an expired or revoked one.
 func (t *tokens) lookup(ctx context.Context, token string) (principal, error) {
 	if token == "" {
-		return principal{}, storepkg.ErrNotFound
+		return principal{}, record.ErrNotFound
 	}
 	if subtle.ConstantTimeCompare([]byte(token), []byte(t.admin)) == 1 {
 		return principal{Name: api.AdminTokenName, Role: api.RoleAdmin}, nil
 	}
 	if !strings.HasPrefix(token, tokenPrefix) {
-		return principal{}, storepkg.ErrNotFound
+		return principal{}, record.ErrNotFound
 	}
 	return t.byHash(ctx, hashToken(token))
 }
@@ -281,7 +281,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	case errors.As(err, &refused):
 		s.audit(r.Context(), p.Name, r.Method+" "+r.URL.Path, "", "token "+refused.why, api.OutcomeRefused)
 		writeError(w, http.StatusUnauthorized, "%v", err)
-	case errors.Is(err, storepkg.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		// Whoever asks learns nothing of the server, not even where the
 		// token lives: its owner knows, and jetway login --help says.
 		writeError(w, http.StatusUnauthorized, "missing, wrong or revoked token; see jetway login --help")

@@ -24,7 +24,7 @@ import (
 // runner's events and its summary; the gauges come from the store.
 func TestMetricsOfARun(t *testing.T) {
 	reg := metrics.NewRegistry()
-	s, err := New(context.Background(), Options{DataDir: filepath.Join(t.TempDir(), "data"), LeaseTimeout: time.Minute, Metrics: metrics.NewServer(reg)})
+	s, err := openServer(context.Background(), Options{DataDir: filepath.Join(t.TempDir(), "data"), LeaseTimeout: time.Minute, Metrics: metrics.NewServer(reg)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

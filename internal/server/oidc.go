@@ -13,7 +13,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
 	"github.com/jetway-dev/jetway/internal/oidc"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // The server is an OpenID Connect issuer for runs (package oidc): a run
@@ -34,12 +34,10 @@ type OIDCKeyStore interface {
 	// the signer (k, or the key another server stored first).
 	EnsureOIDCKey(ctx context.Context, k oidc.Key) (oidc.Key, error)
 	// RotateOIDCKey makes k the signer, retires the one it replaces and
-	// drops those retired before dropBefore; storepkg.ErrRotated when a
+	// drops those retired before dropBefore; record.ErrRotated when a
 	// concurrent rotation won.
 	RotateOIDCKey(ctx context.Context, k oidc.Key, dropBefore time.Time) (int, error)
 }
-
-var _ OIDCKeyStore = (*storepkg.Store)(nil)
 
 func (s *Server) oidcRoutes(mux *http.ServeMux) {
 	// Public: a cloud verifying a token has no credential of the server.
@@ -189,7 +187,7 @@ func (s *Server) rotateOIDCKey(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		dropped, err = store.RotateOIDCKey(ctx, k, k.CreatedAt.Add(-oidc.RetiredPublished))
-		if !errors.Is(err, storepkg.ErrRotated) {
+		if !errors.Is(err, record.ErrRotated) {
 			break
 		}
 	}

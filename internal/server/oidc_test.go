@@ -19,6 +19,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/apiclient"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/serverdb"
 )
 
 // startIssuer serves a real server whose public URL is issuer ("": its
@@ -34,7 +35,11 @@ func startIssuer(t *testing.T, issuer string) (base, token string) {
 		issuer = base
 	}
 	dataDir := filepath.Join(t.TempDir(), "data")
-	srv, err := server.New(context.Background(), server.Options{DataDir: dataDir, PublicURL: issuer + "/"})
+	st, err := serverdb.Open(context.Background(), serverdb.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), server.Options{DataDir: dataDir, Store: st.Runs, Params: st.Params, PublicURL: issuer + "/"})
 	if err != nil {
 		l.Close()
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/params"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 func info(p params.Parameter) api.ParamInfo {
@@ -44,27 +44,38 @@ func storeError(w http.ResponseWriter, err error) {
 
 func (s *Server) listParams(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Query().Get("path")
-	var all []params.Parameter
-	for token := ""; ; {
-		page, next, err := s.store.DescribeParameters(r.Context(), 50, token)
-		if err != nil {
-			storeError(w, err)
-			return
-		}
-		all = append(all, page...)
-		if next == "" {
-			break
-		}
-		token = next
+	all, err := s.allParams(r.Context())
+	if err != nil {
+		storeError(w, err)
+		return
 	}
 	out := []api.ParamInfo{}
 	prefix := strings.TrimSuffix(path, "/") + "/"
 	for _, p := range all {
 		if path == "" || path == "/" || p.Name == path || strings.HasPrefix(p.Name, prefix) {
-			out = append(out, info(p))
+			out = append(out, p)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// allParams describes every parameter, page by page, for the API's list
+// and the dashboard's.
+func (s *Server) allParams(ctx context.Context) ([]api.ParamInfo, error) {
+	var out []api.ParamInfo
+	for token := ""; ; {
+		page, next, err := s.store.DescribeParameters(ctx, 50, token)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page {
+			out = append(out, info(p))
+		}
+		if next == "" {
+			return out, nil
+		}
+		token = next
+	}
 }
 
 func (s *Server) putParam(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +164,7 @@ func (s *Server) issueCredentials(w http.ResponseWriter, r *http.Request) {
 func runAlive(runs RunStore) func(ctx context.Context, runID string) (bool, error) {
 	return func(ctx context.Context, runID string) (bool, error) {
 		run, err := runs.GetRun(ctx, runID)
-		if errors.Is(err, storepkg.ErrNotFound) {
+		if errors.Is(err, record.ErrNotFound) {
 			return false, nil
 		}
 		if err != nil {

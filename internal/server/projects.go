@@ -7,7 +7,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/config"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // Projects' operator settings: what a project's runs may do on their
@@ -73,7 +73,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.runs.GetProject(r.Context(), name)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		p, err = api.Project{Name: name}, nil
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.runs.DeleteProject(r.Context(), name)
-	if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
+	if err != nil && !errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusInternalServerError, "resetting project %s: %v", name, err)
 		return
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,57 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/jetway-dev/jetway/internal/params"
-	"github.com/jetway-dev/jetway/internal/sqldb"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
-
-// openStore opens the embedded database in the data dir, or the shared
-// PostgreSQL database that opts.Database names.
-func openStore(ctx context.Context, opts Options) (*storepkg.Store, error) {
-	switch {
-	case opts.Database == "":
-		return storepkg.Open(ctx, opts.DataDir)
-	case sqldb.IsPostgresURL(opts.Database):
-		db, err := sqldb.OpenPostgres(ctx, opts.Database)
-		if err != nil {
-			return nil, err
-		}
-		s, err := storepkg.New(ctx, db)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		return s, nil
-	default:
-		return nil, fmt.Errorf("--database %s: give a PostgreSQL URL (postgres://user:password@host:5432/jetway), or nothing for the embedded database in the data dir", sqldb.Redact(opts.Database))
-	}
-}
-
-// openParams opens the parameter store and its access keys: in the data
-// dir's params.db, or in the shared database beside the runs. Secure
-// values are sealed with the master key, which every server of a shared
-// database must be given (the database alone reveals no value).
-func openParams(ctx context.Context, opts Options, runs *storepkg.Store) (*params.Store, *params.Keys, params.AdminCredentials, error) {
-	masterKey := cmp.Or(opts.MasterKeyFile, filepath.Join(opts.DataDir, "master.key"))
-	var store *params.Store
-	var err error
-	if runs.Shared() {
-		store, err = params.NewStore(ctx, runs.DB(), masterKey)
-	} else {
-		store, err = params.OpenSQLiteStore(ctx, filepath.Join(opts.DataDir, "params.db"), masterKey)
-	}
-	if err != nil {
-		return nil, nil, params.AdminCredentials{}, err
-	}
-	keys, admin, err := params.OpenKeys(ctx, store, params.KeysOptions{DataDir: opts.DataDir, Alive: runAlive(runs)})
-	if err != nil {
-		store.Close()
-		return nil, nil, params.AdminCredentials{}, err
-	}
-	return store, keys, admin, nil
-}
 
 // The state of a jetway server migrate into the database: servers refuse
 // a database that a move has not finished filling.

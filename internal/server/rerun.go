@@ -13,7 +13,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/web"
 )
 
@@ -32,7 +32,7 @@ func (e *errForbidden) Error() string { return e.msg }
 // rerun queues a rerun of run id with the rights of who, who reruns it:
 // its project must be one who may deploy, and its references ones who
 // grants.
-func (s *Server) rerun(ctx context.Context, who principal, id string, req api.RerunRequest) (storepkg.StoredRun, error) {
+func (s *Server) rerun(ctx context.Context, who principal, id string, req api.RerunRequest) (record.Run, error) {
 	old, err := s.runs.GetRun(ctx, id)
 	if err != nil {
 		return old, err
@@ -41,7 +41,7 @@ func (s *Server) rerun(ctx context.Context, who principal, id string, req api.Re
 		return old, &errForbidden{fmt.Sprintf("token %s may not see or act on project %s (its projects: %s)", who.Name, old.Project, strings.Join(who.Projects, ","))}
 	}
 	m, err := s.runs.GetBundle(ctx, old.Bundle)
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		return old, fmt.Errorf("%w: the source of run %s (bundle %s) was pruned by the server's retention; deploy that commit again (%s)", errNoSource, old.ID, old.Bundle, old.Git.String())
 	}
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &forbidden):
 		s.refuse(w, r, who, run.Project, "%s", forbidden.msg)
-	case errors.Is(err, storepkg.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no run %q; it may have been pruned by the server's retention (--retain-runs, --retain-days); list them with `jetway runs`", r.PathValue("id"))
 	case errors.Is(err, errNoSource):
 		writeError(w, http.StatusGone, "cannot rerun: %v", err)
@@ -121,7 +121,7 @@ func (d dashboardSource) RerunRun(ctx context.Context, id string) (api.Run, erro
 	run, err := d.s.rerun(ctx, who, id, api.RerunRequest{StartedBy: "dashboard"})
 	var forbidden *errForbidden
 	switch {
-	case errors.Is(err, storepkg.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		return api.Run{}, fmt.Errorf("no run %q; it may have been pruned by the server's retention", id)
 	case errors.As(err, &forbidden):
 		d.s.audit(ctx, who.Name, "dashboard rerun", id, forbidden.msg, api.OutcomeRefused)

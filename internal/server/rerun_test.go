@@ -16,13 +16,14 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/record"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // A run token reads the references of the variables given for the run
 // (-e) too.
 func TestRunRefsIncludeRunVars(t *testing.T) {
-	run := storepkg.StoredRun{ProjectFile: "project: app\nenv:\n  vars:\n    A: SSM:/dev/A\n", RunVars: map[string]string{"B": "SSM:/#{ssm_env}/B", "C": "SECRET:c", "D": "plain"}}
+	run := record.Run{ProjectFile: "project: app\nenv:\n  vars:\n    A: SSM:/dev/A\n", RunVars: map[string]string{"B": "SSM:/#{ssm_env}/B", "C": "SECRET:c", "D": "plain"}}
 	run.Env = "prod"
 	parameters, secrets := runRefs(run)
 	slices.Sort(parameters)
@@ -35,7 +36,7 @@ func TestRunRefsIncludeRunVars(t *testing.T) {
 // be run again; the refusal says so and what to do.
 func TestRerunOfAPrunedSource(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data")})
+	s, err := openServer(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestRerunOfAPrunedSource(t *testing.T) {
 	if err := s.runs.PutBundle(ctx, "b1", api.Manifest{Files: []api.File{{Path: "f", SHA256: hash, Size: 5, Mode: 0o644}}}); err != nil {
 		t.Fatal(err)
 	}
-	old := storepkg.StoredRun{Run: api.Run{ID: "old1", Project: "p", Status: api.StatusSucceeded, CreatedAt: time.Now(), Bundle: "b1", Git: api.Git{SHA: "abcdef1234", Branch: "main"}}, ProjectFile: "project: p\n"}
+	old := record.Run{Run: api.Run{ID: "old1", Project: "p", Status: api.StatusSucceeded, CreatedAt: time.Now(), Bundle: "b1", Git: api.Git{SHA: "abcdef1234", Branch: "main"}}, ProjectFile: "project: p\n"}
 	if err := s.runs.CreateRun(ctx, old); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/record"
 	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
@@ -24,7 +25,7 @@ import (
 // so do the blobs only they needed; what the kept runs need stays.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Runs: 2}})
+	s, err := openServer(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Runs: 2}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("r%d", i)
-		if err := s.runs.CreateRun(ctx, storepkg.StoredRun{Run: api.Run{ID: id, Project: "p", Status: api.StatusQueued, CreatedAt: time.Now(), Bundle: bundle}, ProjectFile: "project: p\n"}); err != nil {
+		if err := s.runs.CreateRun(ctx, record.Run{Run: api.Run{ID: id, Project: "p", Status: api.StatusQueued, CreatedAt: time.Now(), Bundle: bundle}, ProjectFile: "project: p\n"}); err != nil {
 			t.Fatal(err)
 		}
 		s.appendLog(ctx, id, "log\n")
@@ -90,7 +91,7 @@ func TestRetention(t *testing.T) {
 // that no kept bundle names yet: asking about a blob renews it.
 func TestAttackRetentionRacesADeployReusingABlob(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Days: 1}})
+	s, err := openServer(ctx, Options{DataDir: filepath.Join(t.TempDir(), "data"), Retention: Retention{Days: 1}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

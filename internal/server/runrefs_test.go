@@ -4,13 +4,13 @@ import (
 	"slices"
 	"testing"
 
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // A run token reads its variables' references and its build's secrets,
 // nothing else.
 func TestRunRefsIncludeBuildSecrets(t *testing.T) {
-	run := storepkg.StoredRun{ProjectFile: `project: app
+	run := record.Run{ProjectFile: `project: app
 ssm_env: dev
 env:
   vars:

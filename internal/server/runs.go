@@ -18,10 +18,10 @@ import (
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/bundle"
 	"github.com/jetway-dev/jetway/internal/config"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/internal/runproto"
+	"github.com/jetway-dev/jetway/internal/runstream"
 	"github.com/jetway-dev/jetway/internal/sqldb"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
-	"github.com/jetway-dev/jetway/web"
 )
 
 func (s *Server) runRoutes(mux *http.ServeMux) {
@@ -49,7 +49,7 @@ func (s *Server) runRoutes(mux *http.ServeMux) {
 // restart of the server: runs on agents go on.
 func (s *Server) runTokenOf(r *http.Request) (string, bool) {
 	run, err := s.tokenRun(r)
-	if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
+	if err != nil && !errors.Is(err, record.ErrNotFound) {
 		s.log.Error("looking a run token up", "err", err)
 	}
 	return run.ID, err == nil && !api.Finished(run.Status)
@@ -57,10 +57,10 @@ func (s *Server) runTokenOf(r *http.Request) (string, bool) {
 
 // tokenRun is the run whose token the request bears; ErrNotFound when it
 // bears none.
-func (s *Server) tokenRun(r *http.Request) (storepkg.StoredRun, error) {
+func (s *Server) tokenRun(r *http.Request) (record.Run, error) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || !strings.HasPrefix(got, "jwr_") {
-		return storepkg.StoredRun{}, storepkg.ErrNotFound
+		return record.Run{}, record.ErrNotFound
 	}
 	return s.runs.RunOfToken(r.Context(), hashToken(got))
 }
@@ -88,7 +88,7 @@ const (
 func (s *Server) runAuthed(ended afterEnd, h func(http.ResponseWriter, *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		run, err := s.tokenRun(r)
-		if err != nil && !errors.Is(err, storepkg.ErrNotFound) {
+		if err != nil && !errors.Is(err, record.ErrNotFound) {
 			// Not a wrong token: a 401 would make the runner give up.
 			writeError(w, http.StatusInternalServerError, "looking the run token up: %v", err)
 			return
@@ -270,7 +270,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 // is queued, naming each reference it may not read (whose value is never
 // fetched). The run records the token's name and grants: its scoped key
 // pair covers only what they allow.
-func (s *Server) startedBy(w http.ResponseWriter, r *http.Request, run *storepkg.StoredRun) bool {
+func (s *Server) startedBy(w http.ResponseWriter, r *http.Request, run *record.Run) bool {
 	p := principalOf(r.Context())
 	if !s.checkProject(w, r, run.Project) {
 		return false
@@ -286,18 +286,18 @@ func (s *Server) startedBy(w http.ResponseWriter, r *http.Request, run *storepkg
 
 // newRun makes a queued run of req, after checking its project file with
 // the variables given for it (names, references, env.block).
-func newRun(req api.NewRunRequest) (storepkg.StoredRun, error) {
+func newRun(req api.NewRunRequest) (record.Run, error) {
 	if req.Env != "" {
 		if err := config.ValidEnvName(req.Env); err != nil {
-			return storepkg.StoredRun{}, err
+			return record.Run{}, err
 		}
 	}
 	p, err := config.ParseWithVars(config.FileName, []byte(req.ProjectFile), req.Vars)
 	if err != nil {
-		return storepkg.StoredRun{}, err
+		return record.Run{}, err
 	}
 	if _, err := p.References(p.Env(req.Env)); err != nil {
-		return storepkg.StoredRun{}, err
+		return record.Run{}, err
 	}
 	// The client filters too; a hand-made request must not get a
 	// JETWAY_TOKEN stored with the run either.
@@ -306,7 +306,7 @@ func newRun(req api.NewRunRequest) (storepkg.StoredRun, error) {
 		clientEnv = append(clientEnv, k+"="+v)
 	}
 	pass, _ := p.PassEnv(clientEnv)
-	run := storepkg.StoredRun{
+	run := record.Run{
 		Run: api.Run{ID: newID(4), Project: p.Project, Status: api.StatusQueued, Env: p.Env(req.Env), StartedBy: req.StartedBy,
 			Git: req.Git, Bundle: req.Bundle, CreatedAt: time.Now().UTC()},
 		ProjectFile: req.ProjectFile, Pass: pass, RunsOn: p.RunsOn, RunVars: req.Vars,
@@ -320,7 +320,7 @@ func newRun(req api.NewRunRequest) (storepkg.StoredRun, error) {
 
 // queueRun stores a new run, drawing another id if its own is taken, and
 // wakes the agents.
-func (s *Server) queueRun(ctx context.Context, run *storepkg.StoredRun) error {
+func (s *Server) queueRun(ctx context.Context, run *record.Run) error {
 	err := s.runs.CreateRun(ctx, *run)
 	for range 3 {
 		if !sqldb.IsUniqueViolation(err) {
@@ -352,28 +352,43 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if project != "" && !s.checkProject(w, r, project) {
 		return
 	}
-	fetch := limit
-	if project == "" && len(p.Projects) > 0 {
-		// Others' runs are dropped below: look further back for enough.
-		fetch = 1000
-	}
-	runs, err := s.runs.ListRuns(r.Context(), project, statuses, fetch)
+	out, err := s.visibleRuns(r.Context(), p, project, statuses, limit)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	out := make([]api.Run, 0, len(runs))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// visibleRunsFetch is how far back visibleRuns looks for the runs of a
+// token limited to some projects: the others' are dropped.
+const visibleRunsFetch = 1000
+
+// visibleRuns lists at most limit of the newest runs of project ("": any)
+// in statuses (nil: any) that p may see, for the API's list and the
+// dashboard's. A token limited to some projects sees its runs among the
+// newest visibleRunsFetch.
+func (s *Server) visibleRuns(ctx context.Context, p principal, project string, statuses []string, limit int) ([]api.Run, error) {
+	fetch := limit
+	if len(p.Projects) > 0 && !(project != "" && p.seesProject(project)) {
+		fetch = max(limit, visibleRunsFetch)
+	}
+	runs, err := s.runs.ListRuns(ctx, project, statuses, fetch)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Run, 0, min(len(runs), limit))
 	for _, run := range runs {
 		if p.seesProject(run.Project) && len(out) < limit {
 			out = append(out, run.Run)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) lookupRun(w http.ResponseWriter, r *http.Request) (storepkg.StoredRun, bool) {
+func (s *Server) lookupRun(w http.ResponseWriter, r *http.Request) (record.Run, bool) {
 	run, err := s.runs.GetRun(r.Context(), r.PathValue("id"))
-	if errors.Is(err, storepkg.ErrNotFound) {
+	if errors.Is(err, record.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no run %q; list them with `jetway runs`", r.PathValue("id"))
 		return run, false
 	}
@@ -423,7 +438,7 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request) {
 	if last := r.Header.Get("Last-Event-ID"); last != "" {
 		after, _ = strconv.ParseInt(last, 10, 64)
 	}
-	web.StreamLog(ctx, w, logSource{s}, run.ID, after)
+	runstream.StreamLog(ctx, w, logSource{s}, run.ID, after)
 }
 
 // errAlreadyEnded is returned when cancelling a run that has ended.
@@ -515,9 +530,6 @@ func (s *Server) runBundle(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("sending a bundle", "run", run.ID, "err", err)
 	}
 }
-
-// The store keeps the events' log and their numbers.
-var _ runproto.EventStore = (*storepkg.Store)(nil)
 
 // runEvents takes a batch of the runner's (masked, numbered) events; see
 // runproto for the protocol. Their text goes into the log once however
@@ -617,7 +629,7 @@ func (h *hub) notify(id string) {
 
 // ungranted lists, sorted, the references of a run's project file and
 // variables its grants do not cover.
-func ungranted(run storepkg.StoredRun) []string {
+func ungranted(run record.Run) []string {
 	var refused []string
 	for _, ref := range projectRefs(run) {
 		if !mayResolve(run.Grants, ref) {
@@ -634,7 +646,7 @@ func ungranted(run storepkg.StoredRun) []string {
 // before it is queued, so this is all of them, unless the grants changed
 // meaning since — and the credentials of the Docker hosts of its pool it
 // was handed, which its operator set.
-func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
+func runRefs(run record.Run) (parameters, secrets []string) {
 	var all []config.Ref
 	for _, ref := range projectRefs(run) {
 		if mayResolve(run.Grants, ref) {
@@ -656,7 +668,7 @@ func runRefs(run storepkg.StoredRun) (parameters, secrets []string) {
 // variables make: its variables' and its build's secrets (image.secrets,
 // which the runner reads and never makes variables of the phases). A
 // project file that does not parse makes none.
-func projectRefs(run storepkg.StoredRun) []config.Ref {
+func projectRefs(run record.Run) []config.Ref {
 	p, err := config.ParseWithVars(config.FileName, []byte(run.ProjectFile), run.RunVars)
 	if err != nil {
 		return nil
@@ -683,7 +695,7 @@ func projectRefs(run storepkg.StoredRun) []config.Ref {
 
 // hostRefs lists the credentials of the Docker hosts of its pool a run
 // was handed.
-func hostRefs(run storepkg.StoredRun) []config.Ref {
+func hostRefs(run record.Run) []config.Ref {
 	if run.DockerHost == nil {
 		return nil
 	}

@@ -41,7 +41,7 @@ func onEngines(t *testing.T, test func(t *testing.T, base, token string, hasBlob
 	})
 	t.Run("postgres", func(t *testing.T) {
 		url := server.SharedPG(t)
-		base, token := servertest.Start(t, server.Options{DataDir: filepath.Join(t.TempDir(), "data"), Database: url})
+		base, token := servertest.Start(t, server.Options{DataDir: filepath.Join(t.TempDir(), "data")}, servertest.WithDatabase(url))
 		db, err := sqldb.OpenPostgres(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)

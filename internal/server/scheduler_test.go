@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
+	"github.com/jetway-dev/jetway/internal/record"
 	"github.com/jetway-dev/jetway/internal/runproto"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
 )
 
 // The scheduler through the agent protocol, with fake agents: each test
@@ -18,7 +18,7 @@ import (
 
 func newTestServer(t *testing.T, leaseTimeout time.Duration) *Server {
 	t.Helper()
-	s, err := New(context.Background(), Options{DataDir: filepath.Join(t.TempDir(), "data"), LeaseTimeout: leaseTimeout})
+	s, err := openServer(context.Background(), Options{DataDir: filepath.Join(t.TempDir(), "data"), LeaseTimeout: leaseTimeout}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func (s *Server) queue(t *testing.T, project, runsOn string) string {
 	runCount++
 	id := fmt.Sprintf("r%03d", runCount)
 	file := "project: " + project + "\n" + runsOn
-	err := s.runs.CreateRun(context.Background(), storepkg.StoredRun{Run: api.Run{ID: id, Project: project, Status: api.StatusQueued, Bundle: "b", CreatedAt: time.Now()}, ProjectFile: file})
+	err := s.runs.CreateRun(context.Background(), record.Run{Run: api.Run{ID: id, Project: project, Status: api.StatusQueued, Bundle: "b", CreatedAt: time.Now()}, ProjectFile: file})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func (s *Server) register(t *testing.T, name string) {
 	if name == s.localAgent {
 		return
 	}
-	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name, nil, 0); err != nil && err != storepkg.ErrExists {
+	if err := s.runs.CreateAgent(context.Background(), name, "hash-of-"+name, nil, 0); err != nil && err != record.ErrExists {
 		t.Fatal(err)
 	}
 }
@@ -76,7 +76,7 @@ func (s *Server) leaseNow(t *testing.T, a runproto.AgentInfo) string {
 	return l.RunID
 }
 
-func (s *Server) status(t *testing.T, id string) storepkg.StoredRun {
+func (s *Server) status(t *testing.T, id string) record.Run {
 	t.Helper()
 	r, err := s.runs.GetRun(context.Background(), id)
 	if err != nil {
@@ -270,7 +270,7 @@ func TestRevokedAgentGetsNoLease(t *testing.T) {
 // After a restart, runs on agents go on; the server's own fail.
 func TestRestartKeepsAgentRuns(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	s, err := New(context.Background(), Options{DataDir: dir})
+	s, err := openServer(context.Background(), Options{DataDir: dir}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestRestartKeepsAgentRuns(t *testing.T) {
 	s.leaseNow(t, agent("far", 1))
 	s.leaseNow(t, agent(LocalAgent, 1))
 	s.Close()
-	s2, err := New(context.Background(), Options{DataDir: dir})
+	s2, err := openServer(context.Background(), Options{DataDir: dir}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,13 +307,13 @@ func TestAgentsClaimOnlyWhatTheirTokenAllows(t *testing.T) {
 		{"narrowed", map[string]string{"pool": "trusted", "gpu": "yes"}, 4, agent("x", 2, "pool=trusted", "site=far"), runproto.AgentInfo{Name: "x", Labels: map[string]string{"pool": "trusted"}, Concurrency: 2}},
 		{"another value", map[string]string{"pool": "builders"}, 4, agent("x", 9, "pool=trusted"), runproto.AgentInfo{Name: "x", Labels: map[string]string{}, Concurrency: 4}},
 	} {
-		got := bound(storepkg.StoredAgent{Agent: api.Agent{Name: "x", Allowed: tc.allowed, MaxConcurrency: tc.max}}, tc.claimed)
+		got := bound(record.Agent{Agent: api.Agent{Name: "x", Allowed: tc.allowed, MaxConcurrency: tc.max}}, tc.claimed)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 	id := s.queue(t, "secret", "runs_on: {pool: trusted}\n")
-	evil := bound(storepkg.StoredAgent{Agent: api.Agent{Name: "evil"}}, agent("evil", 1000, "pool=trusted"))
+	evil := bound(record.Agent{Agent: api.Agent{Name: "evil"}}, agent("evil", 1000, "pool=trusted"))
 	s.register(t, "evil")
 	if l, err := s.tryLease(ctx, evil); err != nil || l != nil {
 		t.Fatalf("an agent whose token allows no pool leased %+v (%v)", l, err)

@@ -31,14 +31,16 @@ import (
 
 // Options configure a server.
 type Options struct {
+	// DataDir holds the API token, the server's id, the AWS credential
+	// files and the blob cache; the server locks it while it lives.
 	DataDir string
-	// Database is a postgres:// URL for a database that several servers
-	// share; empty for the embedded SQLite database in DataDir.
-	Database string
-	// MasterKeyFile seals secret values (default DATA/master.key); every
-	// server of one database must be given the same.
-	MasterKeyFile string
-	Logger        *slog.Logger
+	// Store keeps runs, logs, agents and the rest; Params the parameter
+	// store (both opened by package serverdb, on SQLite or PostgreSQL).
+	// The server owns them from New on: Close closes them, and so does a
+	// New that fails.
+	Store  Store
+	Params *params.Store
+	Logger *slog.Logger
 	// LeaseTimeout is how long an agent may stay silent before it loses
 	// its runs (default runproto.DefaultLeaseTimeout).
 	LeaseTimeout time.Duration
@@ -143,21 +145,20 @@ type Info struct {
 	ConfigFile      string
 }
 
-// New opens or initialises the data dir: the API token (DATA/token), the
-// parameter store with its master key, and the AWS credential files.
+// New starts a server on the stores it is given, and opens or initialises
+// the data dir: the API token (DATA/token), the server's id and the AWS
+// credential files.
 func New(ctx context.Context, opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the data dir: %w", err)
+	if opts.Store == nil || opts.Params == nil {
+		return nil, errors.New("server.New: give the server its stores (package serverdb opens them)")
 	}
-	if err := os.Chmod(opts.DataDir, 0o700); err != nil {
-		return nil, err
-	}
+	runs := opts.Store
 	// What is open so far is closed again if the start fails.
-	var closers []io.Closer
+	closers := []io.Closer{runs, opts.Params}
 	failed := func(err error) (*Server, error) {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i].Close()
@@ -166,22 +167,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	publicURL, err := checkPublicURL(opts.PublicURL)
 	if err != nil {
-		return nil, err
+		return failed(err)
 	}
 	lock, err := LockDataDir(opts.DataDir)
 	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, lock)
-	runs, err := openStore(ctx, opts)
-	if err != nil {
 		return failed(err)
 	}
-	closers = append(closers, runs)
-	if opts.Metrics != nil {
-		// Before anything else uses the database.
-		runs.DB().OnError = func(error) { opts.Metrics.StoreError() }
-	}
+	closers = append(closers, lock)
 	if err := checkMigration(ctx, runs); err != nil {
 		return failed(err)
 	}
@@ -189,14 +181,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return failed(err)
 	}
-	store, keys, admin, err := openParams(ctx, opts, runs)
+	store := opts.Params
+	keys, admin, err := params.OpenKeys(ctx, store, params.KeysOptions{DataDir: opts.DataDir, Alive: runAlive(runs)})
 	if err != nil {
 		return failed(err)
 	}
-	closers = append(closers, store)
-	// What runs carry from their deployers (env.pass, -e) is sealed with
-	// the master key, as parameters are.
-	runs.SealWith(store)
 	localAgent, err := localAgentName(runs, opts.DataDir)
 	if err != nil {
 		return failed(err)

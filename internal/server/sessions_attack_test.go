@@ -26,7 +26,7 @@ func TestAttackSessionsKeepNoCSRF(t *testing.T) {
 	ctx := context.Background()
 	dbURL := server.SharedPG(t)
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	a, token := servertest.Start(t, server.Options{DataDir: dirA, Database: dbURL})
+	a, token := servertest.Start(t, server.Options{DataDir: dirA}, servertest.WithDatabase(dbURL))
 	if err := os.MkdirAll(dirB, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestAttackSessionsKeepNoCSRF(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, _ := servertest.Start(t, server.Options{DataDir: dirB, Database: dbURL})
+	b, _ := servertest.Start(t, server.Options{DataDir: dirB}, servertest.WithDatabase(dbURL))
 	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirects.PostForm(a+"/login", url.Values{"token": {token}, "next": {"/"}})
 	if err != nil {

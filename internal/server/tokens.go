@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jetway-dev/jetway/internal/api"
-	storepkg "github.com/jetway-dev/jetway/internal/store"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 // The API of jetway tokens and jetway audit: admin only, but for whoami,
@@ -71,14 +71,14 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(raw[:])
 	secret := tokenPrefix + hex.EncodeToString(raw[:])
 	now := time.Now().UTC()
-	t := storepkg.StoredToken{Token: api.Token{Name: req.Name, Role: req.Role, Projects: nonEmpty(req.Projects), Params: nonEmpty(req.Params),
+	t := record.Token{Token: api.Token{Name: req.Name, Role: req.Role, Projects: nonEmpty(req.Projects), Params: nonEmpty(req.Params),
 		CreatedBy: principalOf(r.Context()).Name, CreatedAt: now}, Hash: hashToken(secret)}
 	if req.ExpiresIn > 0 {
 		at := now.Add(time.Duration(req.ExpiresIn) * time.Second)
 		t.ExpiresAt = &at
 	}
 	if err := s.runs.CreateToken(r.Context(), t); err != nil {
-		if errors.Is(err, storepkg.ErrExists) {
+		if errors.Is(err, record.ErrExists) {
 			writeError(w, http.StatusConflict, "a token named %s exists; revoke it first (jetway tokens revoke %s) or choose another name", req.Name, req.Name)
 			return
 		}
@@ -131,7 +131,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.runs.RevokeToken(r.Context(), name); err != nil {
-		if errors.Is(err, storepkg.ErrNotFound) {
+		if errors.Is(err, record.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no token named %s; list them with jetway tokens ls", name)
 			return
 		}

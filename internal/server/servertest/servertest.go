@@ -20,6 +20,7 @@ import (
 	"github.com/jetway-dev/jetway/internal/agent"
 	"github.com/jetway-dev/jetway/internal/runproto"
 	"github.com/jetway-dev/jetway/internal/server"
+	"github.com/jetway-dev/jetway/internal/serverdb"
 )
 
 // Option adds to the server Start starts.
@@ -28,6 +29,14 @@ type Option func(*setup)
 type setup struct {
 	launcher    agent.Launcher
 	concurrency int
+	database    string
+}
+
+// WithDatabase keeps the server's data in the PostgreSQL database url
+// (which other servers may share) instead of its data dir's SQLite
+// databases. It applies when opts.Store is nil.
+func WithDatabase(url string) Option {
+	return func(s *setup) { s.database = url }
 }
 
 // WithAgent runs the server's own agent ("local"): it executes the
@@ -38,12 +47,20 @@ func WithAgent(launcher agent.Launcher, concurrency int) Option {
 }
 
 // Start serves a server with opts on a loopback port until the test ends,
-// and returns its URL and API token.
+// and returns its URL and API token. Without opts.Store it opens the
+// stores as jetway server does (package serverdb).
 func Start(t testing.TB, opts server.Options, options ...Option) (url, token string) {
 	t.Helper()
 	var set setup
 	for _, o := range options {
 		o(&set)
+	}
+	if opts.Store == nil {
+		st, err := serverdb.Open(context.Background(), serverdb.Options{DataDir: opts.DataDir, Database: set.database})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Store, opts.Params = st.Runs, st.Params
 	}
 	srv, err := server.New(context.Background(), opts)
 	if err != nil {

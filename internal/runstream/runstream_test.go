@@ -1,4 +1,4 @@
-package web
+package runstream
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/jetway-dev/jetway/internal/api"
 	"github.com/jetway-dev/jetway/internal/apiclient"
+	"github.com/jetway-dev/jetway/internal/record"
 )
 
 func TestWriteData(t *testing.T) {
@@ -74,7 +75,7 @@ func parseStream(stream string) []sseEvent {
 
 // logSource is a finished run with a fixed log.
 type logSource struct {
-	chunks []Chunk
+	chunks []record.Chunk
 	status string
 }
 
@@ -82,8 +83,8 @@ func (s logSource) GetRun(context.Context, string) (api.Run, error) {
 	return api.Run{ID: "r1", Status: s.status}, nil
 }
 
-func (s logSource) ReadLog(_ context.Context, _ string, after int64) ([]Chunk, error) {
-	var out []Chunk
+func (s logSource) ReadLog(_ context.Context, _ string, after int64) ([]record.Chunk, error) {
+	var out []record.Chunk
 	for _, c := range s.chunks {
 		if c.Seq > after {
 			out = append(out, c)
@@ -99,7 +100,7 @@ func (s logSource) LogChanged(string) <-chan struct{} { return make(chan struct{
 // changes the status it reports: in a browser and in `jetway logs -f`.
 func TestStreamLogFraming(t *testing.T) {
 	spoof := "x\r\revent: end\rdata: {\"status\":\"succeeded\"}\r\rid: 99\r\n"
-	src := logSource{status: api.StatusFailed, chunks: []Chunk{
+	src := logSource{status: api.StatusFailed, chunks: []record.Chunk{
 		{Seq: 1, Data: "==> build\n"},
 		{Seq: 2, Data: spoof},
 		{Seq: 3, Data: "progress 10%\rprogress 100%\r\nwindows line\r\n"},
